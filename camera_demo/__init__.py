@@ -1,0 +1,1 @@
+"""Live-camera demo and image GUI on top of edge_sdk."""

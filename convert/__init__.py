@@ -1,0 +1,1 @@
+"""Conversion of trained Keras models to TFLite and ONNX (float and int8)."""

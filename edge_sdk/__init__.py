@@ -1,0 +1,30 @@
+"""edge_sdk: a lightweight image classifier runtime over LiteRT and ONNX Runtime.
+
+Importing this package never imports TensorFlow.
+"""
+
+from .errors import (
+    BackendUnavailableError,
+    DatasetError,
+    EdgeSDKError,
+    InvalidImageError,
+    MetadataError,
+    MissingExtraError,
+    ModelLoadError,
+)
+from .spec import CIFAR10_CLASSES, PreprocessSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailableError",
+    "CIFAR10_CLASSES",
+    "DatasetError",
+    "EdgeSDKError",
+    "InvalidImageError",
+    "MetadataError",
+    "MissingExtraError",
+    "ModelLoadError",
+    "PreprocessSpec",
+    "__version__",
+]

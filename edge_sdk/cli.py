@@ -1,0 +1,94 @@
+"""The ``cifar-edge`` command: one entry point, one subcommand per job.
+
+Each subcommand lives in the package that does its job and exposes
+``register(subparsers)``; registration only builds argparse parsers, so
+``cifar-edge --help`` works on a bare SDK install. Heavy imports happen when a
+subcommand runs, and a missing optional dependency becomes a message naming
+the pip extra to install (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .errors import EdgeSDKError
+
+# (subcommand, module providing register(subparsers)); listed in --help order.
+SUBCOMMANDS: tuple[tuple[str, str], ...] = (
+    ("data", "train.cli_data"),
+)
+
+EXIT_USAGE = 2
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json``: print the result as one JSON object on stdout."""
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
+
+
+def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> None:
+    """Print ``result`` as JSON or as the human-readable text ``render`` makes of it."""
+    if as_json:
+        print(json.dumps(result, indent=None, sort_keys=False))
+    else:
+        print(render(result))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="cifar-edge",
+        description="Train, convert, verify and run CIFAR-10 image classifiers on edge devices.",
+    )
+    parser.add_argument("--version", action="version", version=f"cifar-edge {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging and full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for _name, module in SUBCOMMANDS:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="cifar-edge: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except EdgeSDKError as exc:
+        if args.verbose:
+            raise
+        print(f"cifar-edge {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # unwritable output folder, disk full, ...
+        if args.verbose:
+            raise
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"cifar-edge {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"cifar-edge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,53 @@
+"""Exception hierarchy shared by the SDK, the data layer and the command line.
+
+Every error the product raises for a problem with its input derives from
+:class:`EdgeSDKError`, so callers can catch one class and the CLI can turn any
+of them into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class EdgeSDKError(Exception):
+    """Base class of every error this project raises for bad input or environment."""
+
+
+class ModelLoadError(EdgeSDKError):
+    """A model file is missing, corrupt, truncated or not supported."""
+
+
+class InvalidImageError(EdgeSDKError):
+    """An image cannot be decoded or has an unsupported shape, dtype or values."""
+
+
+class BackendUnavailableError(EdgeSDKError):
+    """A runtime or optional dependency needed for the request is not installed."""
+
+
+class MissingExtraError(BackendUnavailableError):
+    """An optional dependency group (a pip "extra") is not installed."""
+
+    def __init__(self, module: str, extra: str, purpose: str = "") -> None:
+        self.module = module
+        self.extra = extra
+        what = f" for {purpose}" if purpose else ""
+        super().__init__(
+            f"the Python module '{module}' is needed{what} but is not installed; "
+            f"install the '{extra}' extra: pip install 'cifar-edge[{extra}]'"
+        )
+
+
+class MetadataError(EdgeSDKError):
+    """Model or preprocessing metadata is missing or malformed."""
+
+
+class DatasetError(EdgeSDKError):
+    """A data set cannot be found, read or trusted."""
+
+
+class UnsafeDataError(DatasetError):
+    """A data file tried something a trusted data file never does (code in a pickle, path traversal in an archive)."""
+
+
+class DownloadError(DatasetError):
+    """A download failed (network error, incomplete transfer or checksum mismatch)."""

@@ -1,0 +1,149 @@
+"""The one preprocessing specification shared by training, conversion and the SDK.
+
+A :class:`PreprocessSpec` says how raw RGB pixels become the model's input
+tensor and what the outputs mean. It is serialized as JSON and embedded in
+every exported model, so nothing downstream has to guess it.
+
+The normalization is ``(pixel - mean) / std`` per channel, with ``mean`` and
+``std`` in pixel units (0-255), the convention of MediaPipe's
+``norm_mean``/``norm_std``. ``mean=0, std=255`` maps pixels to [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import MetadataError
+
+SPEC_VERSION = 1
+
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+_LAYOUTS = ("NHWC", "NCHW")
+_COLOR_ORDERS = ("RGB", "BGR")
+_RESIZE_MODES = ("stretch", "center-crop")
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How to turn an RGB uint8 image into the model input, and what the outputs mean."""
+
+    labels: tuple[str, ...] = CIFAR10_CLASSES
+    input_height: int = 32
+    input_width: int = 32
+    layout: str = "NHWC"
+    color_order: str = "RGB"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (255.0, 255.0, 255.0)
+    resize: str = "stretch"
+    version: int = field(default=SPEC_VERSION)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        object.__setattr__(self, "mean", _three_floats("mean", self.mean))
+        object.__setattr__(self, "std", _three_floats("std", self.std))
+        problems = []
+        if not self.labels:
+            problems.append("labels is empty")
+        if len(set(self.labels)) != len(self.labels):
+            problems.append("labels contain duplicates")
+        for name in ("input_height", "input_width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
+        if self.layout not in _LAYOUTS:
+            problems.append(f"layout must be one of {_LAYOUTS}, got {self.layout!r}")
+        if self.color_order not in _COLOR_ORDERS:
+            problems.append(f"color_order must be one of {_COLOR_ORDERS}, got {self.color_order!r}")
+        if self.resize not in _RESIZE_MODES:
+            problems.append(f"resize must be one of {_RESIZE_MODES}, got {self.resize!r}")
+        if any(s == 0 for s in self.std):
+            problems.append("std must not contain 0")
+        if self.version != SPEC_VERSION:
+            problems.append(f"unsupported spec version {self.version!r} (this SDK reads {SPEC_VERSION})")
+        if problems:
+            raise MetadataError("invalid preprocessing spec: " + "; ".join(problems))
+
+    @property
+    def num_classes(self) -> int:
+        """Number of output classes."""
+        return len(self.labels)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the model input."""
+        return (self.input_height, self.input_width)
+
+    def normalize(self, pixels: Any) -> Any:
+        """Map RGB pixels in 0-255 (numpy or TensorFlow, channels last) to model input values.
+
+        Arithmetic only, so the same function serves numpy in the SDK and
+        ``tf.data`` in training.
+        """
+        mean = np.asarray(self.mean, dtype=np.float32)
+        inv_std = np.asarray([1.0 / s for s in self.std], dtype=np.float32)
+        if isinstance(pixels, np.ndarray):
+            return (pixels.astype(np.float32, copy=False) - mean) * inv_std
+        return (pixels - mean) * inv_std
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        data["mean"] = list(self.mean)
+        data["std"] = list(self.std)
+        return data
+
+    def to_json(self) -> str:
+        """Serialize as compact JSON."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> PreprocessSpec:
+        """Build from a dictionary; raise :class:`MetadataError` on anything malformed."""
+        if not isinstance(data, dict):
+            raise MetadataError(f"preprocessing spec must be a JSON object, got {type(data).__name__}")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MetadataError(f"preprocessing spec has unknown keys: {', '.join(unknown)}")
+        if "labels" in data and not isinstance(data["labels"], list):
+            raise MetadataError("preprocessing spec 'labels' must be a list of strings")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise MetadataError(f"invalid preprocessing spec: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> PreprocessSpec:
+        """Parse JSON text; raise :class:`MetadataError` if it is not a valid spec."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MetadataError(f"preprocessing spec is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+
+def _three_floats(name: str, value: Any) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise MetadataError(f"preprocessing spec '{name}' must be 3 numbers, got {value!r}") from exc
+    if len(values) != 3 or not all(np.isfinite(values)):
+        raise MetadataError(f"preprocessing spec '{name}' must be 3 finite numbers, got {value!r}")
+    return values  # type: ignore[return-value]
