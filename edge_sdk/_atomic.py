@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     choose a format from the file name (``np.savez``, Pillow) see the right one.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(target)
     fd, tmp_name = tempfile.mkstemp(
         dir=target.parent, prefix=f".{target.name}.", suffix=".part" + (suffix or target.suffix)
     )
@@ -34,6 +35,16 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _make_parent(target: Path) -> None:
+    """Create ``target``'s folder; name the blocking file if part of the path is not a folder."""
+    for ancestor in (target.parent, *target.parent.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "cannot create output folder, not a directory", str(ancestor))
+            break
+    target.parent.mkdir(parents=True, exist_ok=True)
 
 
 @contextlib.contextmanager

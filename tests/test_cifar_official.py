@@ -12,12 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import (
+    META_NAMES,
+    batch_dict,
+    build_good_archive,
+    make_images,
+    make_official_folder,
+    write_meta,
+    write_pickle,
+)
 
 from edge_sdk.errors import DatasetError, UnsafeDataError
 from edge_sdk.spec import CIFAR10_CLASSES
 from train.data.cifar_official import (
     BATCHES_DIRNAME,
-    TEST_BATCHES,
     TRAIN_BATCHES,
     RestrictedUnpickler,
     extract_archive,
@@ -27,54 +35,6 @@ from train.data.cifar_official import (
     load_official_split,
     restricted_load,
 )
-
-META_NAMES = [f"class_{i}".encode() for i in range(10)]
-
-
-def make_images(seed: int, per_class: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Random uint8 HWC images, ``per_class`` of each of the ten classes."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(10), per_class)
-    rng.shuffle(labels)
-    images = rng.integers(0, 256, size=(labels.size, 32, 32, 3), dtype=np.uint8)
-    return images, labels.astype(np.int64)
-
-
-def batch_dict(images: np.ndarray, labels: np.ndarray, label: bytes = b"batch") -> dict:
-    n = images.shape[0]
-    return {
-        b"batch_label": label,
-        b"labels": [int(x) for x in labels],
-        b"data": images.transpose(0, 3, 1, 2).reshape(n, 3072),
-        b"filenames": [f"img_{i}.png".encode() for i in range(n)],
-    }
-
-
-def write_pickle(path: Path, obj: object) -> Path:
-    with open(path, "wb") as f:
-        pickle.dump(obj, f, protocol=2)
-    return path
-
-
-def write_meta(folder: Path, names: list = META_NAMES) -> None:
-    write_pickle(
-        folder / "batches.meta",
-        {b"label_names": names, b"num_cases_per_batch": 20, b"num_vis": 3072},
-    )
-
-
-def make_official_folder(root: Path) -> tuple[Path, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Write a complete, tiny official layout under ``root/cifar-10-batches-py``."""
-    folder = root / BATCHES_DIRNAME
-    folder.mkdir(parents=True)
-    originals = {}
-    for seed, name in enumerate(TRAIN_BATCHES + TEST_BATCHES):
-        images, labels = make_images(seed)
-        write_pickle(folder / name, batch_dict(images, labels, name.encode()))
-        originals[name] = (images, labels)
-    write_meta(folder)
-    (folder / "readme.html").write_text("<html></html>")
-    return folder, originals
 
 
 def make_tar(path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
@@ -366,15 +326,6 @@ def test_restricted_unpickler_loads_plain_arrays() -> None:
 
 
 # --- archives -----------------------------------------------------------------
-
-
-def build_good_archive(tmp_path: Path) -> tuple[Path, dict]:
-    src = tmp_path / "src"
-    _, originals = make_official_folder(src)
-    archive = tmp_path / "cifar-10-python.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(src / BATCHES_DIRNAME, arcname=BATCHES_DIRNAME)
-    return archive, originals
 
 
 def test_extract_good_archive_and_load(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import make_image_tree
 from PIL import Image
 
 from edge_sdk.errors import DatasetError
@@ -15,8 +16,6 @@ from edge_sdk.spec import CIFAR10_CLASSES
 from train.data import load_split, train_val_split
 from train.data.image_folder import discover_classes, load_image_folder_split
 from train.data.splits import stratified_indices
-
-from conftest import make_image_tree
 
 
 @pytest.mark.parametrize("split, total, per_class", [("train", 50_000, 5_000), ("test", 10_000, 1_000)])

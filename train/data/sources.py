@@ -110,8 +110,11 @@ def resolve_source(
         return locate(data, "--data", cache)
     if env.get(DATA_ENV):
         return locate(env[DATA_ENV], f"${DATA_ENV}", cache)
-    if cifar_official.find_batches_dir(cache) is not None or (cache / ARCHIVE_NAME).is_file():
-        return locate(cache, "cache", cache)
+    cached_batches = cifar_official.find_batches_dir(cache)
+    if cached_batches is not None:
+        return DataSource("official", cached_batches, "cache", cache)
+    if (cache / ARCHIVE_NAME).is_file():
+        return _from_archive(cache / ARCHIVE_NAME, "cache", cache)
     if not download:
         raise DatasetError(
             f"no CIFAR-10 data found: pass --data PATH, set ${DATA_ENV}, or allow the download into {cache}"

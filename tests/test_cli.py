@@ -1,0 +1,113 @@
+"""The cifar-edge command line: help, --json output, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from builders import make_image_tree
+from edge_sdk import cli
+from edge_sdk.errors import MissingExtraError
+from train import cli_data
+
+
+def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_help_lists_subcommands_and_each_has_help():
+    top = run_cli("--help")
+    assert top.returncode == 0 and "data" in top.stdout
+    for name, _module in cli.SUBCOMMANDS:
+        sub = run_cli(name, "--help")
+        assert sub.returncode == 0, sub.stderr
+        assert "usage: cifar-edge " + name in sub.stdout
+    for action in ("stats", "grid"):
+        assert run_cli("data", action, "--help").returncode == 0
+
+
+def test_data_stats_json_on_shared_tree(cifar10_dir, session_cache):
+    proc = run_cli("data", "stats", "--data", str(cifar10_dir), "--json", "--cache-dir", str(session_cache))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)  # exactly one JSON object on stdout
+    assert result["format"] == "image-folder"
+    assert result["label_order"]["official_cifar10_order"] is True
+    assert result["splits"]["train"]["images"] == 50_000
+    assert result["splits"]["test"]["images"] == 10_000
+    assert set(result["splits"]["train"]["per_class"].values()) == {5_000}
+    assert set(result["splits"]["test"]["per_class"].values()) == {1_000}
+    assert result["splits"]["train"]["shape"] == [50_000, 32, 32, 3]
+    px = result["splits"]["train"]["pixels"]
+    assert px["min"] == 0 and px["max"] == 255 and all(100 < m < 140 for m in px["mean"])
+    assert len(result["splits"]["test"]["first_labels"]) == 20
+
+
+def test_data_stats_text_reports_skipped_files(tmp_path):
+    make_image_tree(tmp_path, per_class=2)
+    (tmp_path / "test" / "bird" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    proc = run_cli("data", "stats", "--data", str(tmp_path), "--split", "test")
+    assert proc.returncode == 0, proc.stderr
+    assert "total" in proc.stdout and "not CIFAR-10's official order" in proc.stdout
+    assert "skipped 1 unreadable file(s)" in proc.stderr and "broken.jpg" in proc.stderr
+
+
+def test_data_grid_writes_png(tmp_path):
+    make_image_tree(tmp_path / "d", per_class=4)
+    out = tmp_path / "out" / "grid.png"
+    proc = run_cli("data", "grid", "--data", str(tmp_path / "d"), "--out", str(out), "--n", "9", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["images"] == 9
+    with Image.open(out) as img:
+        assert img.format == "PNG" and list(img.size) == result["size"]
+        assert img.size[0] > 3 * 96  # three upscaled tiles per row
+    assert sorted(p.name for p in out.parent.iterdir()) == ["grid.png"]  # no temp files left
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["data", "stats", "--data", "/nonexistent/cifar"], "does not exist"),
+        (["data", "grid", "--data", "{tree}", "--out", "{tree}/train/bird/0000.png/grid.png"], "not a directory: "),
+        (["data", "stats", "--data", "{tree}", "--split", "val"], "no split 'val'"),
+    ],
+)
+def test_errors_are_one_line_exit_2(tmp_path, args, fragment):
+    make_image_tree(tmp_path, per_class=1)
+    proc = run_cli(*[a.replace("{tree}", str(tmp_path)) for a in args])
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+    assert proc.stdout == ""
+
+
+def test_missing_extra_names_the_pip_extra(monkeypatch, capsys):
+    def needs_tensorflow(_args):
+        raise MissingExtraError("tensorflow", "train", "training")
+
+    monkeypatch.setattr(cli_data, "source_from_args", needs_tensorflow)
+    assert cli.main(["data", "stats"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'cifar-edge[train]'" in err and "tensorflow" in err
+
+
+def test_require_raises_missing_extra_only_for_absent_modules():
+    from edge_sdk._extras import require
+
+    assert require("json", "dev").dumps([1]) == "[1]"
+    with pytest.raises(MissingExtraError, match=r"install the 'litert' extra"):
+        require("surely_not_installed_module_xyz", "litert")
+
+
+def test_no_subcommand_prints_help_and_exits_2():
+    proc = run_cli()
+    assert proc.returncode == 2 and "usage: cifar-edge" in proc.stderr
