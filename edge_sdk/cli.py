@@ -13,16 +13,22 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any subcommand imports TensorFlow
 from .errors import EdgeSDKError
 
 # (subcommand, module providing register(subparsers)); listed in --help order.
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("data", "train.cli_data"),
+    ("train", "train.cli_train"),
+    ("evaluate", "train.cli_train"),
+    ("compare", "train.cli_train"),
 )
 
 EXIT_USAGE = 2
@@ -50,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cifar-edge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for _name, module in SUBCOMMANDS:
+    for module in dict.fromkeys(module for _name, module in SUBCOMMANDS):
         importlib.import_module(module).register(sub)
     return parser
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from builders import make_image_tree
 from PIL import Image
 
-from builders import make_image_tree
 from edge_sdk import cli
 from edge_sdk.errors import MissingExtraError
 from train import cli_data

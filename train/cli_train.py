@@ -1,0 +1,178 @@
+"""``cifar-edge train``, ``evaluate`` and ``compare``: training runs and their reports."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from edge_sdk._extras import require
+from edge_sdk.cli import add_json_flag, emit
+from edge_sdk.errors import EdgeSDKError
+
+from .cli_options import add_data_options
+
+MODEL_CHOICES_HELP = "ann, seed-cnn, resnet8, default (see --list-models)"
+
+
+def _require_training_stack() -> None:
+    for module in ("tensorflow", "keras", "matplotlib"):
+        require(module, "train", "training and evaluation")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train``, ``evaluate`` and ``compare`` subcommands."""
+    p = subparsers.add_parser("train", help="train a model into a run folder (checkpoints, history, report)")
+    p.add_argument("--model", default="resnet8", help=f"model name: {MODEL_CHOICES_HELP}")
+    p.add_argument("--list-models", action="store_true", help="print name, parameters and MACs of each model")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/MODEL)")
+    p.add_argument("--epochs", type=int, default=30, help="default 30")
+    p.add_argument("--patience", type=int, help="stop after N epochs without a better validation accuracy")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    _add_recipe_options(p)
+    add_data_options(p)
+    add_json_flag(p)
+    p.set_defaults(func=run_train)
+
+    e = subparsers.add_parser("evaluate", help="accuracy, loss, per-class accuracy and confusion matrix of a model")
+    e.add_argument("model", metavar="MODEL.keras", help="a trained .keras model (spec.json beside it gives its preprocessing)")
+    e.add_argument("--split", default="test", help="split to evaluate (default test)")
+    e.add_argument("--limit", type=int, help="evaluate N images (stratified)")
+    e.add_argument("--batch-size", type=int, default=500)
+    add_data_options(e)
+    add_json_flag(e)
+    e.set_defaults(func=run_evaluate)
+
+    c = subparsers.add_parser("compare", help="train several models / epoch budgets on one split and tabulate them")
+    c.add_argument("--models", default="ann,seed-cnn,resnet8", help="comma-separated model names (default ann,seed-cnn,resnet8)")
+    c.add_argument("--epochs", default="10", help="comma-separated epoch budgets, e.g. 10,20,30 (default 10)")
+    c.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the comparison table")
+    _add_recipe_options(c)
+    add_data_options(c)
+    add_json_flag(c)
+    c.set_defaults(func=run_compare)
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
+    """Recipe options with literal defaults, so --help works without TensorFlow installed."""
+    parser.add_argument("--batch-size", type=int, default=128, help="default 128")
+    parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1)")
+    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="SGD-Nesterov (default) or AdamW")
+    parser.add_argument("--weight-decay", type=float, default=5e-3, help="decoupled weight decay (default 5e-3)")
+    parser.add_argument("--warmup-epochs", type=float, default=2.0, help="linear warm-up epochs (default 2)")
+    parser.add_argument("--label-smoothing", type=float, default=0.1, help="default 0.1")
+    parser.add_argument("--no-augment", action="store_true", help="no random crop / flip")
+    parser.add_argument("--val-size", type=int, default=5000, help="validation images taken from the training split (default 5000)")
+    parser.add_argument("--seed", type=int, default=0, help="default 0")
+    parser.add_argument("--limit", type=int, help="train on N images (stratified), for quick tests")
+
+
+def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: str):
+    from .training import TrainConfig
+
+    return TrainConfig(
+        model=model,
+        out=out,
+        data=args.data,
+        cache_dir=args.cache_dir,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        label_smoothing=args.label_smoothing,
+        augment=not args.no_augment,
+        val_size=args.val_size,
+        seed=args.seed,
+        limit=args.limit,
+        patience=getattr(args, "patience", None),
+        command=shlex.join(["cifar-edge", *sys.argv[1:]]),
+    )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    _require_training_stack()
+    from . import models
+
+    if args.list_models:
+        rows = models.describe_models()
+        emit({"models": rows}, args.json, _render_models)
+        return 0
+    if args.model not in models.MODELS:
+        raise EdgeSDKError(f"unknown model '{args.model}'; choose one of: {', '.join(models.model_names())}")
+    from .training import train
+
+    config = _config_from_args(args, args.model, args.epochs, args.out or f"runs/{args.model}")
+    summary = train(config, resume=args.resume)
+    emit(summary, args.json, _render_summary)
+    return 0
+
+
+def _render_models(result: dict[str, Any]) -> str:
+    lines = [f"{'model':<10} {'params':>12} {'MACs':>14}  description"]
+    for r in result["models"]:
+        lines.append(f"{r['name']:<10} {r['params']:>12,} {r['macs']:>14,}  {r['description']}")
+    return "\n".join(lines)
+
+
+def _render_summary(s: dict[str, Any]) -> str:
+    return (
+        f"model {s['model']}: {s['params']:,} params, {s['macs']:,} MACs\n"
+        f"epochs {s['epochs']} (best {s['best_epoch']}), wall {s['train_wall_s']:.0f} s, "
+        f"{s['images_per_s_median']:.0f} images/s, {s['cpu_ms_per_image_median']:.2f} CPU ms/image\n"
+        f"validation accuracy {s['val_accuracy']:.4f} loss {s['val_loss']:.4f}\n"
+        f"{s['test_split']} accuracy {s['test_accuracy']:.4f} loss {s['test_loss']:.4f} on {s['test_images']:,} images\n"
+        f"run folder: {s['config']['out']}"
+    )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    _require_training_stack()
+    from .cli_options import source_from_args
+    from .data import stratified_indices
+    from .evaluation import classification_metrics, keras_probabilities
+    from .training import load_keras_model, load_spec_beside
+
+    model = load_keras_model(args.model)
+    spec = load_spec_beside(args.model)
+    data = source_from_args(args).load(args.split, spec.labels)
+    if args.limit is not None and args.limit < len(data):
+        data = data.subset(stratified_indices(data.labels, args.limit, 0))
+    probs = keras_probabilities(model, data.images, spec, batch_size=args.batch_size)
+    result = {"model": args.model, "split": args.split, **classification_metrics(probs, data.labels, spec.labels)}
+    result["skipped_files"] = [s.path for s in data.skipped]
+    emit(result, args.json, _render_evaluation)
+    return 0
+
+
+def _render_evaluation(r: dict[str, Any]) -> str:
+    names = r["class_names"]
+    lines = [
+        f"{r['model']} on {r['split']} ({r['images']:,} images): accuracy {r['accuracy']:.4f}, loss {r['loss']:.4f}",
+        "",
+        f"{'class':<12} {'accuracy':>9}   confusion row (predicted ->)",
+    ]
+    for i, name in enumerate(names):
+        acc = r["per_class_accuracy"][name]
+        row = " ".join(f"{v:>5}" for v in r["confusion_matrix"][i])
+        lines.append(f"{name:<12} {('-' if acc is None else f'{acc:.4f}'):>9}   {row}")
+    return "\n".join(lines)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    _require_training_stack()
+    from .compare import compare_runs
+
+    model_names = [m.strip() for m in args.models.split(",") if m.strip()]
+    try:
+        budgets = [int(e) for e in args.epochs.split(",") if e.strip()]
+    except ValueError:
+        raise EdgeSDKError(f"--epochs must be comma-separated integers, got {args.epochs!r}") from None
+    configs = [
+        _config_from_args(args, m, e, f"{args.out}/{m}-e{e}") for m in model_names for e in budgets
+    ]
+    result = compare_runs(configs, args.out)
+    emit(result, args.json, lambda r: r["markdown"])
+    return 0
