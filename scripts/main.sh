@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Set up (see bootstrap.sh) and run the main job end to end, writing into out/.
-# Today: check the data (statistics and a sample grid). Later stages (train -> convert ->
-# parity -> classify) join here as they land. Extra arguments go to every data-reading step,
-# e.g. --data PATH; without --data the data comes from $CIFAR10_DIR,
-# ../shared/datasets/cifar10 beside the repository, the cache, or a download.
+# Set up (see bootstrap.sh) and run the main job end to end on a small budget, writing into out/:
+# data check -> train a quick resnet8 -> evaluate it on the test split.
+# Later stages (convert -> parity -> classify) join here as they land.
+# Extra arguments go to every data-reading step, e.g. --data PATH; without --data the data comes
+# from $CIFAR10_DIR, ../shared/datasets/cifar10 beside the repository, the cache, or a download.
+# Budget: MAIN_EPOCHS (default 3) and MAIN_LIMIT training images (default 5000).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
-if [ -z "${CIFAR10_DIR:-}" ] && [ -d ../shared/datasets/cifar10 ]; then
-  CIFAR10_DIR=$(cd ../shared/datasets/cifar10 && pwd)
-  export CIFAR10_DIR
-fi
+source "$(dirname "$0")/common.sh"
 OUT=${OUT:-out}
+EPOCHS=${MAIN_EPOCHS:-3}
+LIMIT=${MAIN_LIMIT:-5000}
 mkdir -p "$OUT"
 run() { echo "+ cifar-edge $*" >&2; .venv/bin/cifar-edge "$@"; }
 
 run data stats "$@"
 run data stats --json "$@" > "$OUT/data_stats.json"
 run data grid --out "$OUT/data_grid.png" --n 36 "$@"
-echo "main: done; results in $OUT/" >&2
+rm -rf "$OUT/quick-run"
+run train --model resnet8 --epochs "$EPOCHS" --limit "$LIMIT" --out "$OUT/quick-run" "$@"
+run evaluate "$OUT/quick-run/best.keras" --split test "$@"
+echo "main: done; results in $OUT/ (quick-run/ holds the training report)" >&2

@@ -79,14 +79,19 @@ def test_other_sizes_and_modes_become_rgb_32(tmp_path):
             (tmp_path / split / name).mkdir(parents=True)
     Image.new("L", (64, 48), 90).save(tmp_path / "train" / "a" / "gray.png")
     Image.new("RGBA", (10, 10), (10, 20, 30, 128)).save(tmp_path / "train" / "a" / "rgba.png")
-    Image.new("P", (100, 100), 3).save(tmp_path / "train" / "b" / "palette.bmp")
+    Image.new("RGB", (100, 100), (200, 100, 50)).convert("P").save(tmp_path / "train" / "b" / "palette.png")
     Image.new("RGB", (33, 31), (1, 2, 3)).save(tmp_path / "train" / "b" / "odd.webp", lossless=True)
+    Image.new("RGB", (32, 32), (7, 8, 9)).save(tmp_path / "train" / "b" / "plain.bmp")
     data = load_image_folder_split(tmp_path, "train")
-    assert data.images.shape == (4, 32, 32, 3)
+    assert data.images.shape == (5, 32, 32, 3) and data.skipped == ()
     assert data.class_names == ("a", "b")
     np.testing.assert_array_equal(data.images[0], np.full((32, 32, 3), 90))
     np.testing.assert_array_equal(data.images[1][0, 0], [10, 20, 30])
-    np.testing.assert_array_equal(data.images[2][5, 5], [1, 2, 3])  # b/odd.webp sorts before b/palette.bmp
+    # class b in file-name order: odd.webp, palette.png, plain.bmp
+    np.testing.assert_array_equal(data.images[2][5, 5], [1, 2, 3])
+    palette_pixel = data.images[3][5, 5].astype(int)
+    assert np.abs(palette_pixel - [200, 100, 50]).max() <= 8  # web palette quantization
+    np.testing.assert_array_equal(data.images[4][5, 5], [7, 8, 9])
 
 
 def test_class_order_sorted_explicit_or_official(tmp_path):
