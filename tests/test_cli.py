@@ -13,7 +13,6 @@ from PIL import Image
 
 from edge_sdk import cli
 from edge_sdk.errors import MissingExtraError
-from train import cli_data
 
 
 def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
@@ -90,14 +89,19 @@ def test_errors_are_one_line_exit_2(tmp_path, args, fragment):
     assert proc.stdout == ""
 
 
-def test_missing_extra_names_the_pip_extra(monkeypatch, capsys):
-    def needs_tensorflow(_args):
-        raise MissingExtraError("tensorflow", "train", "training")
-
-    monkeypatch.setattr(cli_data, "source_from_args", needs_tensorflow)
-    assert cli.main(["data", "stats"]) == 2
-    err = capsys.readouterr().err
-    assert "pip install 'cifar-edge[train]'" in err and "tensorflow" in err
+@pytest.mark.parametrize("blocked", ["tensorflow", "matplotlib"])
+def test_missing_extra_names_the_pip_extra(blocked):
+    # None in sys.modules makes "import tensorflow" fail as if the package were absent.
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None\n"
+        "from edge_sdk.cli import main; sys.exit(main(['train', '--list-models']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"cifar-edge train: error: the Python module '{blocked}' is needed for training and evaluation "
+        "but is not installed; install the 'train' extra: pip install 'cifar-edge[train]'"
+    ]
 
 
 def test_require_raises_missing_extra_only_for_absent_modules():

@@ -18,7 +18,7 @@ MODEL_CHOICES_HELP = "ann, seed-cnn, resnet8, default (see --list-models)"
 
 def _require_training_stack() -> None:
     for module in ("tensorflow", "keras", "matplotlib"):
-        require(module, "train", "training and evaluation")
+        require(module, "train", "training and evaluation", quiet=True)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
