@@ -29,6 +29,8 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("train", "train.cli_train"),
     ("evaluate", "train.cli_train"),
     ("compare", "train.cli_train"),
+    ("convert", "convert.cli"),
+    ("parity", "convert.cli"),
 )
 
 EXIT_USAGE = 2

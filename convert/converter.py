@@ -1,0 +1,215 @@
+"""Export a trained ``.keras`` model to every format, validate each file against Keras, write the manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_sdk import __version__
+from edge_sdk._atomic import atomic_path, write_text_atomic
+from edge_sdk.backends import open_backend
+from edge_sdk.errors import DatasetError, EdgeSDKError
+from edge_sdk.metadata import ModelMetadata
+from edge_sdk.spec import PreprocessSpec
+from train.data import ImageSet, resolve_source, stratified_indices
+from train.evaluation import keras_probabilities
+from train.training import load_keras_model, load_spec_beside
+
+from . import export
+from .embed import embed_onnx_metadata, embed_tflite_metadata
+from .parity import Thresholds, compare, judge
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ConvertConfig:
+    """What to export and how to calibrate and validate it."""
+
+    model: str
+    out: str
+    formats: tuple[str, ...] = export.FORMATS
+    calib_size: int = 500
+    calib_method: str = "minmax"
+    onnx_activations: str = "uint8"
+    data: str | None = None
+    cache_dir: str | None = None
+    limit: int | None = None  # validation images (None: the whole test split)
+    seed: int = 0
+    model_version: str | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {"cifar-edge": __version__}
+    for dist in ("tensorflow", "tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "ai-edge-litert"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _run_info(model_path: Path) -> dict[str, Any]:
+    summary = model_path.with_name("summary.json")
+    if summary.is_file():
+        try:
+            return json.loads(summary.read_text(encoding="utf-8"))
+        except ValueError:
+            return {}
+    return {}
+
+
+def load_eval_data(config: ConvertConfig, spec: PreprocessSpec) -> tuple[ImageSet, ImageSet]:
+    """Calibration images (stratified from the training split) and validation images (test split)."""
+    source = resolve_source(config.data, cache_dir=config.cache_dir, progress=False)
+    train = source.load("train", spec.labels)
+    if not 1 <= config.calib_size <= len(train):
+        raise DatasetError(f"--calib-size must be between 1 and {len(train)}, got {config.calib_size}")
+    calib = train.subset(stratified_indices(train.labels, config.calib_size, config.seed), "calibration")
+    test = source.load("test", spec.labels)
+    if config.limit is not None and config.limit < len(test):
+        test = test.subset(stratified_indices(test.labels, config.limit, config.seed))
+    return calib, test
+
+
+def convert(config: ConvertConfig) -> dict[str, Any]:
+    """Export, embed metadata, validate; return (and write) the manifest."""
+    unknown = [f for f in config.formats if f not in export.FORMATS]
+    if unknown:
+        raise EdgeSDKError(f"unknown format(s) {', '.join(unknown)}; choose from: {', '.join(export.FORMATS)}")
+    model_path = Path(config.model)
+    model = load_keras_model(model_path)
+    spec = load_spec_beside(model_path)
+    calib, test = load_eval_data(config, spec)
+    calib_inputs = spec.normalize(calib.images)
+    test_inputs = spec.normalize(test.images)
+    keras_probs = keras_probabilities(model, test.images, spec)
+
+    run = _run_info(model_path)
+    source_sha = sha256_file(model_path)
+    created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    model_name = run.get("model", model_path.stem)
+    version = config.model_version or f"{created[:10]}-{source_sha[:8]}"
+    calibration = {
+        "split": "train",
+        "images": len(calib),
+        "stratified": True,
+        "seed": config.seed,
+        "onnx_method": config.calib_method,
+        "onnx_activations": config.onnx_activations,
+    }
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    float_onnx = None
+    for fmt in config.formats:
+        started = time.perf_counter()
+        meta = ModelMetadata(
+            spec=spec,
+            model_name=model_name,
+            model_version=version,
+            format=fmt,
+            source_sha256=source_sha,
+            dataset=run.get("data", "CIFAR-10"),
+            created=created,
+            converter=_versions(),
+            extra={"calibration": calibration} if fmt.endswith("int8") else {},
+        )
+        target = out / export.FILE_NAMES[fmt]
+        if fmt == "tflite":
+            _write_bytes(target, embed_tflite_metadata(export.tflite_float(model), meta))
+        elif fmt == "tflite-int8":
+            _write_bytes(target, embed_tflite_metadata(export.tflite_int8(model, calib_inputs), meta))
+        else:
+            if float_onnx is None:
+                float_onnx = export.onnx_float(model)
+            proto = float_onnx if fmt == "onnx" else export.onnx_int8(
+                float_onnx, calib_inputs, method=config.calib_method, activation_type=config.onnx_activations
+            )
+            embed_onnx_metadata(proto, meta)
+            _write_bytes(target, proto.SerializeToString())
+        seconds = time.perf_counter() - started
+        backend = open_backend(target)
+        validation = compare(backend, test_inputs, test.labels, keras_probs, spec.labels)
+        entry = {
+            "format": fmt,
+            "file": target.name,
+            "bytes": target.stat().st_size,
+            "sha256": sha256_file(target),
+            "conversion_s": round(seconds, 2),
+            **backend.describe(),
+            "validation": validation,
+            "failures": judge(fmt, validation, config.thresholds),
+        }
+        if fmt.endswith("int8"):
+            entry["calibration"] = calibration
+        files.append(entry)
+    manifest = {
+        "source": {"path": str(model_path), "sha256": source_sha, "model": model_name, "version": version},
+        "spec": spec.to_dict(),
+        "created": created,
+        "converter": _versions(),
+        "validation_split": {"split": "test", "images": len(test)},
+        "thresholds": vars(config.thresholds),
+        "files": files,
+    }
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _write_bytes(target: Path, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def parity(model: str, directory: str, *, data: str | None = None, cache_dir: str | None = None,
+           limit: int | None = None, thresholds: Thresholds | None = None) -> dict[str, Any]:
+    """Compare every exported file in ``directory`` with the Keras model on the test split."""
+    thresholds = thresholds or Thresholds()
+    directory_path = Path(directory)
+    exported = [(fmt, directory_path / name) for fmt, name in export.FILE_NAMES.items() if (directory_path / name).is_file()]
+    if not exported:
+        raise EdgeSDKError(f"no exported models ({', '.join(export.FILE_NAMES.values())}) in {directory}")
+    keras_model = load_keras_model(model)
+    spec = load_spec_beside(model)
+    source = resolve_source(data, cache_dir=cache_dir, progress=False)
+    test = source.load("test", spec.labels)
+    if limit is not None and limit < len(test):
+        test = test.subset(stratified_indices(test.labels, limit, 0))
+    inputs = spec.normalize(test.images)
+    keras_probs = keras_probabilities(keras_model, test.images, spec)
+    rows = []
+    for fmt, path in exported:
+        result = compare(open_backend(path), inputs, test.labels, keras_probs, spec.labels)
+        rows.append({"format": fmt, "file": path.name, **result, "failures": judge(fmt, result, thresholds)})
+    return {"model": str(model), "directory": str(directory), "images": len(test), "thresholds": vars(thresholds),
+            "files": rows, "passed": all(not r["failures"] for r in rows)}
+
+
+def load_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest.json of an export folder."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise EdgeSDKError(f"no {MANIFEST} in {directory}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+__all__ = ["ConvertConfig", "convert", "load_manifest", "parity", "sha256_file"]

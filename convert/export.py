@@ -1,0 +1,135 @@
+"""Keras -> float32/int8 TFLite and float32/int8 ONNX, each with the model metadata embedded."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+from edge_sdk.errors import EdgeSDKError  # noqa: E402
+
+FORMATS = ("tflite", "tflite-int8", "onnx", "onnx-int8")
+FILE_NAMES = {
+    "tflite": "model_float32.tflite",
+    "tflite-int8": "model_int8.tflite",
+    "onnx": "model_float32.onnx",
+    "onnx-int8": "model_int8.onnx",
+}
+CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+ACTIVATION_TYPES = ("uint8", "int8")
+ONNX_OPSET = 17
+
+
+def _input_signature(model: Any) -> list[tf.TensorSpec]:
+    shape = (None, *model.inputs[0].shape[1:])
+    return [tf.TensorSpec(shape, tf.float32, name="input")]
+
+
+def tflite_float(model: Any) -> bytes:
+    """Float32 TFLite flatbuffer of a Keras model."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    return converter.convert()
+
+
+def tflite_int8(model: Any, calibration: np.ndarray) -> bytes:
+    """Full-integer TFLite: int8 builtins only, int8 input and output, calibrated on ``calibration``.
+
+    ``calibration`` holds normalized float32 images; with inputs in [0, 1] the
+    input quantization becomes scale 1/255, zero point -128, i.e. the model
+    takes ``pixel - 128`` and the normalization folds into it.
+    """
+
+    def representative() -> Iterator[list[np.ndarray]]:
+        for i in range(len(calibration)):
+            yield [calibration[i : i + 1].astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def onnx_float(model: Any) -> Any:
+    """Float32 ``onnx.ModelProto`` via tf2onnx with an explicit input signature (needed for Keras 3)."""
+    import tf2onnx
+
+    # tf2onnx's from_keras reads model.output_names, which Keras 3 functional models lack.
+    if not hasattr(model, "output_names"):
+        model.output_names = [t.name.split(":")[0] for t in model.outputs]
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=_input_signature(model), opset=ONNX_OPSET)
+    return proto
+
+
+class _ArrayReader:
+    """onnxruntime CalibrationDataReader over a float32 array, one image per call."""
+
+    def __init__(self, input_name: str, images: np.ndarray) -> None:
+        self._input_name = input_name
+        self._images = images
+        self._i = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._i >= len(self._images):
+            return None
+        x = self._images[self._i : self._i + 1].astype(np.float32)
+        self._i += 1
+        return {self._input_name: x}
+
+    def rewind(self) -> None:
+        self._i = 0
+
+
+def onnx_int8(
+    float_model: Any,
+    calibration: np.ndarray,
+    *,
+    method: str = "minmax",
+    activation_type: str = "uint8",
+) -> Any:
+    """Static QDQ quantization with onnxruntime: pre-processing, per-channel int8 weights, chosen activations."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if method not in CALIBRATION_METHODS:
+        raise EdgeSDKError(f"unknown calibration method {method!r}; choose one of: {', '.join(CALIBRATION_METHODS)}")
+    if activation_type not in ACTIVATION_TYPES:
+        raise EdgeSDKError(f"unknown activation type {activation_type!r}; choose one of: {', '.join(ACTIVATION_TYPES)}")
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "percentile": CalibrationMethod.Percentile,
+        "entropy": CalibrationMethod.Entropy,
+    }
+    with tempfile.TemporaryDirectory(prefix="cifar-edge-onnx-") as tmp:
+        src, pre, out = Path(tmp, "float.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
+        onnx.save(float_model, src)
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
+        input_name = float_model.graph.input[0].name
+        quantize_static(
+            str(pre),
+            str(out),
+            _ArrayReader(input_name, calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[method],
+            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+        )
+        return onnx.load(out)

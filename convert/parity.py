@@ -1,0 +1,65 @@
+"""Compare an exported model with its Keras source on the same images, and judge it against thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edge_sdk.backends import Backend, run_batched
+from train.evaluation import classification_metrics
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Pass bars: float exports must match Keras almost exactly; int8 ones may lose a little."""
+
+    float_min_agreement: float = 0.999
+    float_max_abs_diff: float = 1e-4
+    int8_min_agreement: float = 0.99
+    int8_max_accuracy_drop: float = 0.005
+
+
+def is_int8(fmt: str) -> bool:
+    return fmt.endswith("int8")
+
+
+def compare(
+    backend: Backend,
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    reference_probs: np.ndarray,
+    class_names: tuple[str, ...],
+) -> dict[str, Any]:
+    """Accuracy of ``backend`` and its agreement with the reference (Keras) probabilities."""
+    probs = run_batched(backend, inputs)
+    metrics = classification_metrics(probs, labels, class_names)
+    reference = classification_metrics(reference_probs, labels, class_names)
+    diff = np.abs(probs - reference_probs)
+    return {
+        "images": int(len(labels)),
+        "accuracy": metrics["accuracy"],
+        "keras_accuracy": reference["accuracy"],
+        "accuracy_drop": reference["accuracy"] - metrics["accuracy"],
+        "top1_agreement": float((probs.argmax(1) == reference_probs.argmax(1)).mean()),
+        "mean_abs_prob_diff": float(diff.mean()),
+        "max_abs_prob_diff": float(diff.max()),
+        "loss": metrics["loss"],
+    }
+
+
+def judge(fmt: str, result: dict[str, Any], thresholds: Thresholds) -> list[str]:
+    """The bars ``result`` misses (empty when it passes)."""
+    failures = []
+    if is_int8(fmt):
+        if result["top1_agreement"] < thresholds.int8_min_agreement:
+            failures.append(f"agreement {result['top1_agreement']:.4f} < {thresholds.int8_min_agreement}")
+        if result["accuracy_drop"] > thresholds.int8_max_accuracy_drop:
+            failures.append(f"accuracy drop {result['accuracy_drop']:.4f} > {thresholds.int8_max_accuracy_drop}")
+    else:
+        if result["top1_agreement"] < thresholds.float_min_agreement:
+            failures.append(f"agreement {result['top1_agreement']:.4f} < {thresholds.float_min_agreement}")
+        if result["max_abs_prob_diff"] > thresholds.float_max_abs_diff:
+            failures.append(f"max |dp| {result['max_abs_prob_diff']:.2e} > {thresholds.float_max_abs_diff:.0e}")
+    return failures

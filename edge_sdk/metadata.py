@@ -1,0 +1,263 @@
+"""Model metadata that travels inside every exported file, read with the standard library only.
+
+The converter stores one JSON document under the key ``cifar_edge``:
+
+* TFLite: an entry of the flatbuffer's ``Model.metadata`` list pointing at a
+  buffer holding the JSON bytes (stock LiteRT and tflite-runtime ignore it);
+* ONNX: an entry of ``ModelProto.metadata_props``.
+
+Both containers are parsed here by hand (flatbuffer tables, protobuf wire
+format), with bounds checks on every read, so the SDK needs neither
+TensorFlow, the ``flatbuffers`` package nor ``onnx`` to know a model's labels
+and preprocessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import MetadataError
+from .spec import PreprocessSpec
+
+METADATA_KEY = "cifar_edge"
+METADATA_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What an exported model says about itself."""
+
+    spec: PreprocessSpec
+    model_name: str
+    model_version: str
+    format: str
+    source_sha256: str = ""
+    dataset: str = ""
+    created: str = ""
+    converter: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = METADATA_FORMAT_VERSION
+
+    def to_json(self) -> str:
+        """Serialize as JSON (the spec nested as an object)."""
+        data = asdict(self)
+        data["spec"] = self.spec.to_dict()
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ModelMetadata:
+        """Parse the JSON written by :meth:`to_json`; raise :class:`MetadataError` if malformed."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MetadataError(f"model metadata is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise MetadataError("model metadata must be a JSON object")
+        if data.get("format_version") != METADATA_FORMAT_VERSION:
+            raise MetadataError(
+                f"unsupported model metadata version {data.get('format_version')!r} (this SDK reads {METADATA_FORMAT_VERSION})"
+            )
+        missing = [k for k in ("spec", "model_name", "model_version", "format") if k not in data]
+        if missing:
+            raise MetadataError(f"model metadata lacks {', '.join(missing)}")
+        spec = PreprocessSpec.from_dict(data.pop("spec"))
+        known = set(cls.__dataclass_fields__) - {"spec"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MetadataError(f"model metadata has unknown keys: {', '.join(unknown)}")
+        for key in ("model_name", "model_version", "format", "source_sha256", "dataset", "created"):
+            if key in data and not isinstance(data[key], str):
+                raise MetadataError(f"model metadata '{key}' must be a string")
+        for key in ("converter", "extra"):
+            if key in data and not isinstance(data[key], dict):
+                raise MetadataError(f"model metadata '{key}' must be an object")
+        return cls(spec=spec, **data)
+
+
+def read_metadata(model: str | os.PathLike[str] | bytes) -> ModelMetadata | None:
+    """The ``cifar_edge`` metadata of a ``.tflite`` or ``.onnx`` file or its bytes; ``None`` if it has none.
+
+    Raises :class:`MetadataError` when the container is malformed or the
+    metadata present cannot be parsed.
+    """
+    data = model if isinstance(model, bytes) else Path(model).read_bytes()
+    if is_tflite(data):
+        raw = tflite_metadata(data).get(METADATA_KEY)
+    else:
+        raw = onnx_metadata_props(data).get(METADATA_KEY)
+    return None if raw is None else ModelMetadata.from_json(raw)
+
+
+def is_tflite(data: bytes) -> bool:
+    """True if ``data`` carries the TFLite flatbuffer identifier ``TFL3``."""
+    return len(data) >= 8 and data[4:8] == b"TFL3"
+
+
+# --------------------------------------------------------------------------- TFLite flatbuffer
+
+# Field indices in tensorflow/lite/schema/schema.fbs
+_MODEL_BUFFERS = 4
+_MODEL_METADATA = 6
+_METADATA_NAME = 0
+_METADATA_BUFFER = 1
+_BUFFER_DATA = 0
+_BUFFER_OFFSET = 1
+_BUFFER_SIZE = 2
+
+
+class _FlatBuffer:
+    """Bounds-checked reads of flatbuffer tables, vectors and strings."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def _unpack(self, fmt: str, pos: int) -> Any:
+        size = struct.calcsize(fmt)
+        if pos < 0 or pos + size > len(self.data):
+            raise MetadataError(f"TFLite file is truncated or corrupt (read at byte {pos} past the end)")
+        return struct.unpack_from(fmt, self.data, pos)[0]
+
+    def root(self) -> int:
+        return self._unpack("<I", 0)
+
+    def field(self, table: int, index: int) -> int | None:
+        """Absolute position of field ``index`` of the table at ``table``, or None if absent."""
+        vtable = table - self._unpack("<i", table)
+        vtable_size = self._unpack("<H", vtable)
+        entry = 4 + 2 * index
+        if entry + 2 > vtable_size:
+            return None
+        offset = self._unpack("<H", vtable + entry)
+        return table + offset if offset else None
+
+    def indirect(self, pos: int) -> int:
+        return pos + self._unpack("<I", pos)
+
+    def vector(self, pos: int, element_size: int) -> tuple[int, int]:
+        """(start of elements, length) of the vector referenced at ``pos``."""
+        vec = self.indirect(pos)
+        length = self._unpack("<I", vec)
+        if vec + 4 + element_size * length > len(self.data):
+            raise MetadataError("TFLite file is truncated or corrupt (vector past the end)")
+        return vec + 4, length
+
+    def tables(self, pos: int) -> list[int]:
+        start, length = self.vector(pos, 4)
+        return [self.indirect(start + 4 * i) for i in range(length)]
+
+    def string(self, pos: int) -> bytes:
+        start, length = self.vector(pos, 1)
+        return self.data[start : start + length]
+
+    def u32(self, pos: int) -> int:
+        return self._unpack("<I", pos)
+
+    def u64(self, pos: int) -> int:
+        return self._unpack("<Q", pos)
+
+
+def tflite_metadata(data: bytes) -> dict[str, bytes]:
+    """All ``Model.metadata`` entries of a TFLite flatbuffer: name -> buffer bytes."""
+    if not is_tflite(data):
+        raise MetadataError("not a TFLite flatbuffer (no TFL3 identifier)")
+    fb = _FlatBuffer(data)
+    model = fb.root()
+    meta_field = fb.field(model, _MODEL_METADATA)
+    if meta_field is None:
+        return {}
+    buffers_field = fb.field(model, _MODEL_BUFFERS)
+    buffers = fb.tables(buffers_field) if buffers_field is not None else []
+    entries: dict[str, bytes] = {}
+    for entry in fb.tables(meta_field):
+        name_field = fb.field(entry, _METADATA_NAME)
+        buffer_field = fb.field(entry, _METADATA_BUFFER)
+        if name_field is None or buffer_field is None:
+            continue
+        name = fb.string(name_field).decode("utf-8", errors="replace")
+        index = fb.u32(buffer_field)
+        if index >= len(buffers):
+            raise MetadataError(f"TFLite metadata '{name}' points at buffer {index} of {len(buffers)}")
+        entries[name] = _buffer_bytes(fb, buffers[index])
+    return entries
+
+
+def _buffer_bytes(fb: _FlatBuffer, buffer: int) -> bytes:
+    data_field = fb.field(buffer, _BUFFER_DATA)
+    if data_field is not None:
+        return fb.string(data_field)  # a [ubyte] vector has the same layout as a string
+    offset_field = fb.field(buffer, _BUFFER_OFFSET)
+    size_field = fb.field(buffer, _BUFFER_SIZE)
+    if offset_field is not None and size_field is not None:  # data stored after the flatbuffer
+        offset, size = fb.u64(offset_field), fb.u64(size_field)
+        if offset + size > len(fb.data):
+            raise MetadataError("TFLite buffer lies past the end of the file (truncated?)")
+        return fb.data[offset : offset + size]
+    return b""
+
+
+# --------------------------------------------------------------------------- ONNX protobuf
+
+_MODEL_METADATA_PROPS = 14  # ModelProto.metadata_props (repeated StringStringEntryProto)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise MetadataError("ONNX file is truncated or corrupt (varint past the end)")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise MetadataError("ONNX file is corrupt (varint too long)")
+
+
+def _fields(data: bytes):
+    """Yield (field number, wire type, value) of a protobuf message; value is bytes for length-delimited."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 1:
+            value, pos = data[pos : pos + 8], pos + 8
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            if pos + length > len(data):
+                raise MetadataError("ONNX file is truncated or corrupt (field past the end)")
+            value, pos = data[pos : pos + length], pos + length
+        elif wire == 5:
+            value, pos = data[pos : pos + 4], pos + 4
+        else:
+            raise MetadataError(f"not an ONNX model (unexpected protobuf wire type {wire})")
+        if pos > len(data):
+            raise MetadataError("ONNX file is truncated or corrupt")
+        yield number, wire, value
+
+
+def onnx_metadata_props(data: bytes) -> dict[str, str]:
+    """All ``metadata_props`` of an ONNX ``ModelProto``: key -> value."""
+    props: dict[str, str] = {}
+    seen_graph = False
+    for number, wire, value in _fields(data):
+        if number == 7 and wire == 2:  # ModelProto.graph
+            seen_graph = True
+        if number == _MODEL_METADATA_PROPS and wire == 2:
+            key = val = ""
+            for sub_number, sub_wire, sub_value in _fields(value):
+                if sub_wire == 2 and sub_number in (1, 2):
+                    text = sub_value.decode("utf-8", errors="replace")
+                    key, val = (text, val) if sub_number == 1 else (key, text)
+            props[key] = val
+    if not seen_graph:
+        raise MetadataError("not an ONNX model (no graph found)")
+    return props

@@ -1,0 +1,176 @@
+"""Conversion: four formats from one Keras model, metadata inside, parity with Keras on real test images."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_sdk.backends import open_backend
+from edge_sdk.metadata import read_metadata, tflite_metadata
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "models" / "resnet8" / "best.keras"
+VALIDATION_IMAGES = 500
+
+
+@pytest.fixture(scope="module")
+def source_model(tmp_path_factory, cifar10_dir, session_cache) -> Path:
+    """The shipped resnet8 when present, else a small model trained here (2 epochs on 2,048 images)."""
+    if SHIPPED.is_file():
+        return SHIPPED
+    from train.training import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("runs") / "small"
+    train(TrainConfig(model="resnet8", out=str(out), data=str(cifar10_dir), cache_dir=str(session_cache),
+                      epochs=2, limit=2048, batch_size=64))
+    return out / "best.keras"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, source_model, cifar10_dir, session_cache):
+    from convert.converter import ConvertConfig, convert
+
+    out = tmp_path_factory.mktemp("export")
+    manifest = convert(ConvertConfig(model=str(source_model), out=str(out), calib_size=200, limit=VALIDATION_IMAGES,
+                                     data=str(cifar10_dir), cache_dir=str(session_cache)))
+    return out, manifest
+
+
+def test_every_format_is_written_and_listed(exported):
+    out, manifest = exported
+    files = {f["format"]: f for f in manifest["files"]}
+    assert set(files) == {"tflite", "tflite-int8", "onnx", "onnx-int8"}
+    for fmt, entry in files.items():
+        path = out / entry["file"]
+        assert path.stat().st_size == entry["bytes"] > 0
+        assert entry["validation"]["images"] == VALIDATION_IMAGES
+        assert len(entry["sha256"]) == 64
+    assert files["tflite-int8"]["input_dtype"] == "int8" and files["tflite-int8"]["output_dtype"] == "int8"
+    assert files["tflite"]["input_dtype"] == "float32"
+    # int8 weights: the int8 files are much smaller than the float ones
+    assert files["tflite-int8"]["bytes"] < 0.45 * files["tflite"]["bytes"]
+    assert files["onnx-int8"]["bytes"] < 0.6 * files["onnx"]["bytes"]
+    assert files["onnx-int8"]["calibration"]["split"] == "train"
+    assert json.loads((out / "manifest.json").read_text()) == json.loads(json.dumps(manifest))
+    assert not [p.name for p in out.iterdir() if ".part" in p.name]
+
+
+def test_int8_tflite_folds_normalization_into_input_quantization(exported):
+    out, manifest = exported
+    entry = next(f for f in manifest["files"] if f["format"] == "tflite-int8")
+    q = entry["input_quantization"]
+    assert q["scale"] == pytest.approx(1 / 255, rel=1e-3) and q["zero_point"] == -128
+
+
+def test_float_exports_match_keras(exported):
+    _, manifest = exported
+    for entry in manifest["files"]:
+        if entry["format"] in ("tflite", "onnx"):
+            v = entry["validation"]
+            assert v["top1_agreement"] >= 0.999, entry["format"]
+            assert v["max_abs_prob_diff"] <= 1e-4, entry["format"]
+            assert entry["failures"] == []
+
+
+def test_int8_exports_stay_close_to_keras(exported, source_model):
+    # The shipped model must meet the issue's bars; a small model trained in the test
+    # (low confidence, many near-ties) gets looser ones: 97% agreement, 2 points of accuracy.
+    shipped = source_model == SHIPPED
+    min_agreement, max_drop = (0.99, 0.005) if shipped else (0.97, 0.02)
+    _, manifest = exported
+    for entry in manifest["files"]:
+        if entry["format"].endswith("int8"):
+            v = entry["validation"]
+            assert v["top1_agreement"] >= min_agreement, (entry["format"], v)
+            assert v["accuracy_drop"] <= max_drop, (entry["format"], v)
+
+
+def test_metadata_round_trips_in_every_format(exported, source_model):
+    from convert.converter import sha256_file
+
+    out, manifest = exported
+    spec = json.loads((source_model.parent / "spec.json").read_text())
+    for entry in manifest["files"]:
+        meta = read_metadata(out / entry["file"])
+        assert meta is not None, entry["file"]
+        assert meta.format == entry["format"]
+        assert meta.spec.to_dict() == spec
+        assert meta.source_sha256 == sha256_file(source_model)
+        assert meta.model_name and meta.model_version and meta.created
+        assert "tensorflow" in meta.converter or "tensorflow-cpu" in meta.converter
+    tflite_entries = tflite_metadata((out / "model_int8.tflite").read_bytes())
+    assert {"min_runtime_version", "cifar_edge"} <= set(tflite_entries)
+
+
+def test_exports_load_in_stock_runtimes(exported, cifar10_dir):
+    """Stock LiteRT, tf.lite and onnxruntime load the files with metadata unchanged and agree with each other."""
+    import onnxruntime as ort
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    out, _ = exported
+    x = np.random.default_rng(0).random((1, 32, 32, 3), dtype=np.float32)
+    litert = Interpreter(model_path=str(out / "model_float32.tflite"))
+    tflite = tf.lite.Interpreter(model_path=str(out / "model_float32.tflite"))
+    results = []
+    for interpreter in (litert, tflite):
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        results.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
+    session = ort.InferenceSession(str(out / "model_float32.onnx"), providers=["CPUExecutionProvider"])
+    results.append(session.run(None, {session.get_inputs()[0].name: x})[0])
+    for other in results[1:]:
+        np.testing.assert_allclose(other, results[0], atol=1e-5)
+    int8 = Interpreter(model_path=str(out / "model_int8.tflite"))
+    int8.allocate_tensors()
+    assert int8.get_input_details()[0]["dtype"] == np.int8
+    assert open_backend(out / "model_int8.onnx").run(x).shape == (1, 10)
+
+
+def _cli(*args, cache):
+    env = {**os.environ, "CIFAR_EDGE_CACHE": str(cache)}
+    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, env=env, timeout=900)
+
+
+def test_parity_cli_passes_and_fails_on_thresholds(exported, source_model, cifar10_dir, session_cache):
+    out, _ = exported
+    ok = _cli("parity", str(source_model), str(out), "--limit", "500", "--min-agreement", "0.95",
+              "--max-accuracy-drop", "0.02", "--json", cache=session_cache)
+    assert ok.returncode == 0, ok.stderr
+    result = json.loads(ok.stdout)
+    assert result["passed"] and result["images"] == 500 and len(result["files"]) == 4
+    strict = _cli("parity", str(source_model), str(out), "--limit", "500", "--min-agreement", "1.01",
+                  cache=session_cache)
+    assert strict.returncode == 1
+    assert "FAIL: agreement" in strict.stdout
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["convert", "{tmp}/missing.keras", "--out", "{tmp}/o"], "model file not found"),
+        (["convert", "{tmp}/notes.keras", "--out", "{tmp}/o"], "cannot load Keras model"),
+        (["convert", "{model}", "--out", "{tmp}/o", "--formats", "tflite,coreml"], "unknown format(s) coreml"),
+        (["convert", "{model}", "--out", "{tmp}/o", "--data", "{tmp}/nodata"], "does not exist"),
+        (["convert", "{model}", "--out", "{tmp}/o", "--calib-size", "0"], "--calib-size must be between"),
+        (["parity", "{model}", "{tmp}"], "no exported models"),
+    ],
+)
+def test_convert_errors_are_one_line_and_write_nothing(tmp_path, source_model, session_cache, args, fragment):
+    (tmp_path / "notes.keras").write_text("not a model")
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{model}", str(source_model)) for a in args]
+    proc = _cli(*argv, cache=session_cache)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+    out = tmp_path / "o"
+    assert not out.exists() or not any(out.iterdir())
