@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("directory", metavar="DIR", help="folder written by cifar-edge convert")
     p.add_argument("--limit", type=int, help="compare on N test images (default: the whole test split)")
     p.add_argument("--min-agreement", type=float, help="top-1 agreement bar for every file (default 0.999 float, 0.99 int8)")
+    p.add_argument("--min-int8-agreement", type=float, help="top-1 agreement bar for int8 files only (default 0.99)")
     p.add_argument("--max-prob-diff", type=float, default=1e-4, help="float exports: max |probability difference| (default 1e-4)")
     p.add_argument("--max-accuracy-drop", type=float, default=0.005, help="int8 exports: max accuracy loss (default 0.005)")
     add_data_options(p)
@@ -55,7 +56,9 @@ def _thresholds(args: argparse.Namespace):
     return Thresholds(
         float_min_agreement=args.min_agreement if args.min_agreement is not None else base.float_min_agreement,
         float_max_abs_diff=args.max_prob_diff,
-        int8_min_agreement=args.min_agreement if args.min_agreement is not None else base.int8_min_agreement,
+        int8_min_agreement=next(
+            v for v in (args.min_int8_agreement, args.min_agreement, base.int8_min_agreement) if v is not None
+        ),
         int8_max_accuracy_drop=args.max_accuracy_drop,
     )
 

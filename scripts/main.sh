@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (see bootstrap.sh) and run the main job end to end on a small budget, writing into out/:
-# data check -> train a quick resnet8 -> evaluate it on the test split.
-# Later stages (convert -> parity -> classify) join here as they land.
+# data check -> train a quick resnet8 -> evaluate it -> convert it to TFLite/ONNX (float, int8)
+# -> parity of every export with Keras. Classification with the SDK joins here when it lands.
 # Extra arguments go to every data-reading step, e.g. --data PATH; without --data the data comes
 # from $CIFAR10_DIR, ../shared/datasets/cifar10 beside the repository, the cache, or a download.
 # Budget: MAIN_EPOCHS (default 3) and MAIN_LIMIT training images (default 5000).
@@ -19,4 +19,9 @@ run data grid --out "$OUT/data_grid.png" --n 36 "$@"
 rm -rf "$OUT/quick-run"
 run train --model resnet8 --epochs "$EPOCHS" --limit "$LIMIT" --out "$OUT/quick-run" "$@"
 run evaluate "$OUT/quick-run/best.keras" --split test "$@"
-echo "main: done; results in $OUT/ (quick-run/ holds the training report)" >&2
+rm -rf "$OUT/quick-export"
+run convert "$OUT/quick-run/best.keras" --out "$OUT/quick-export" --calib-size 200 --limit 1000 "$@"
+# A 3-epoch model is far from converged; parity bars are the for float exports and
+# looser for int8 (near-tied probabilities flip under quantization).
+run parity "$OUT/quick-run/best.keras" "$OUT/quick-export" --limit 1000 --max-accuracy-drop 0.02 --min-int8-agreement 0.95 "$@"
+echo "main: done; results in $OUT/ (quick-run/: training report, quick-export/: exports + manifest.json)" >&2
