@@ -3,6 +3,7 @@
 Importing this package never imports TensorFlow.
 """
 
+from .classifier import Category, ClassificationResult, Classifier, Timing
 from .errors import (
     BackendUnavailableError,
     DatasetError,
@@ -17,6 +18,10 @@ from .spec import CIFAR10_CLASSES, PreprocessSpec
 __version__ = "0.1.0"
 
 __all__ = [
+    "Category",
+    "ClassificationResult",
+    "Classifier",
+    "Timing",
     "BackendUnavailableError",
     "CIFAR10_CLASSES",
     "DatasetError",

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._extras import require
+from ._extras import require, silenced_stderr_fd
 from .errors import BackendUnavailableError, ModelLoadError
 
 TFLITE_RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
@@ -62,8 +62,9 @@ class TFLiteBackend(Backend):
     def __init__(self, model: bytes, num_threads: int | None = None, runtime: str | None = None) -> None:
         interpreter_cls, self.name = _tflite_interpreter(runtime)
         try:
-            self._interpreter = interpreter_cls(model_content=model, num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            with silenced_stderr_fd():  # LiteRT prints an INFO line when it applies XNNPACK
+                self._interpreter = interpreter_cls(model_content=model, num_threads=num_threads)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{self.name} cannot load the TFLite model: {exc}") from exc
         inputs = self._interpreter.get_input_details()

@@ -31,6 +31,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("compare", "train.cli_train"),
     ("convert", "convert.cli"),
     ("parity", "convert.cli"),
+    ("predict", "edge_sdk.cli_predict"),
 )
 
 EXIT_USAGE = 2

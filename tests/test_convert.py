@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,32 +15,8 @@ from edge_sdk.metadata import read_metadata, tflite_metadata
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-SHIPPED = REPO / "models" / "resnet8" / "best.keras"
-VALIDATION_IMAGES = 500
-
-
-@pytest.fixture(scope="module")
-def source_model(tmp_path_factory, cifar10_dir, session_cache) -> Path:
-    """The shipped resnet8 when present, else a small model trained here (2 epochs on 2,048 images)."""
-    if SHIPPED.is_file():
-        return SHIPPED
-    from train.training import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("runs") / "small"
-    train(TrainConfig(model="resnet8", out=str(out), data=str(cifar10_dir), cache_dir=str(session_cache),
-                      epochs=2, limit=2048, batch_size=64))
-    return out / "best.keras"
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, source_model, cifar10_dir, session_cache):
-    from convert.converter import ConvertConfig, convert
-
-    out = tmp_path_factory.mktemp("export")
-    manifest = convert(ConvertConfig(model=str(source_model), out=str(out), calib_size=200, limit=VALIDATION_IMAGES,
-                                     data=str(cifar10_dir), cache_dir=str(session_cache)))
-    return out, manifest
+from conftest import SHIPPED_RESNET8 as SHIPPED
+from conftest import VALIDATION_IMAGES
 
 
 def test_every_format_is_written_and_listed(exported):

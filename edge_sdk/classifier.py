@@ -1,0 +1,243 @@
+"""The SDK's one class: :class:`Classifier`, over LiteRT or ONNX Runtime, chosen by file suffix.
+
+>>> from edge_sdk import Classifier
+>>> clf = Classifier("model_int8.tflite", top_k=3)
+>>> result = clf.classify("cat.jpg")
+>>> result.categories[0].label, result.categories[0].score
+
+Labels and preprocessing come from the metadata embedded in the model file;
+``labels=`` and ``preprocess=`` serve models without metadata. A classifier is
+safe to share between threads: every backend serializes or is thread-safe
+itself, and preprocessing keeps no shared state.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .backends import Backend, open_backend
+from .errors import InvalidImageError, MetadataError, ModelLoadError
+from .inputs import to_rgb_array
+from .metadata import ModelMetadata, read_metadata
+from .spec import PreprocessSpec
+
+DEFAULT_MODEL_RESOURCE = "default_int8.tflite"
+
+
+class Category(NamedTuple):
+    """One class of a result: its index in the model output, its label and its probability."""
+
+    index: int
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Milliseconds spent per stage of one call."""
+
+    preprocess_ms: float
+    inference_ms: float
+    postprocess_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.preprocess_ms + self.inference_ms + self.postprocess_ms
+
+
+@dataclass(frozen=True)
+class ClassificationResult:
+    """Categories sorted by score (highest first), after top-k, threshold and allow/deny lists."""
+
+    categories: tuple[Category, ...]
+    timing: Timing
+
+    @property
+    def top(self) -> Category | None:
+        """The best category, or None when every class was filtered out."""
+        return self.categories[0] if self.categories else None
+
+
+def default_model_path() -> Path:
+    """Path of the bundled default model (int8 TFLite, shipped as package data)."""
+    path = Path(str(resources.files("edge_sdk") / "models" / DEFAULT_MODEL_RESOURCE))
+    if not path.is_file():
+        raise ModelLoadError(f"the bundled default model is missing ({path}); pass a model path")
+    return path
+
+
+class Classifier:
+    """Classify images with a ``.tflite`` or ``.onnx`` model."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        backend: str | None = None,
+        num_threads: int | None = None,
+        top_k: int = 3,
+        score_threshold: float = 0.0,
+        allowlist: Iterable[str] | None = None,
+        denylist: Iterable[str] | None = None,
+        resize: str | None = None,
+        labels: Sequence[str] | None = None,
+        preprocess: PreprocessSpec | dict[str, Any] | None = None,
+    ) -> None:
+        self.model_path = Path(model) if model is not None else default_model_path()
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
+        if allowlist is not None and denylist is not None:
+            raise ValueError("give allowlist or denylist, not both")
+        self._backend: Backend = open_backend(self.model_path, backend, num_threads)
+        self.metadata: ModelMetadata | None = read_metadata(self.model_path)
+        self.spec = self._resolve_spec(labels, preprocess)
+        if resize is not None:
+            self.spec = PreprocessSpec.from_dict({**self.spec.to_dict(), "resize": resize})
+        self._check_model_matches_spec()
+        self.top_k = top_k
+        self.score_threshold = score_threshold
+        self._mask = self._class_mask(allowlist, denylist)
+
+    # ----------------------------------------------------------------- set-up
+    def _resolve_spec(self, labels: Sequence[str] | None, preprocess: PreprocessSpec | dict | None) -> PreprocessSpec:
+        if isinstance(preprocess, dict):
+            preprocess = PreprocessSpec.from_dict(preprocess)
+        spec = preprocess or (self.metadata.spec if self.metadata else None)
+        if spec is None:
+            if labels is None:
+                raise MetadataError(
+                    f"{self.model_path} carries no cifar-edge metadata; pass labels= (and preprocess= "
+                    "if it does not take RGB scaled to [0, 1])"
+                )
+            shape = self._backend.input_shape
+            spec = PreprocessSpec(labels=tuple(labels), input_height=int(shape[1]), input_width=int(shape[2]))
+        elif labels is not None:
+            spec = PreprocessSpec.from_dict({**spec.to_dict(), "labels": list(labels)})
+        return spec
+
+    def _check_model_matches_spec(self) -> None:
+        shape = self._backend.input_shape
+        if len(shape) != 4 or shape[3] != 3:
+            raise ModelLoadError(
+                f"{self.model_path}: the SDK supports NHWC RGB inputs of shape (N, H, W, 3); this model takes {shape}"
+            )
+        if tuple(shape[1:3]) != self.spec.input_size and -1 not in shape[1:3]:
+            raise MetadataError(
+                f"{self.model_path}: metadata says input {self.spec.input_size} but the model takes {tuple(shape[1:3])}"
+            )
+        outputs = self._backend.num_outputs
+        if outputs and outputs != self.spec.num_classes:
+            raise MetadataError(
+                f"{self.model_path}: {self.spec.num_classes} labels but the model has {outputs} outputs"
+            )
+
+    def _class_mask(self, allowlist: Iterable[str] | None, denylist: Iterable[str] | None) -> np.ndarray:
+        mask = np.ones(self.spec.num_classes, dtype=bool)
+        names = allowlist if allowlist is not None else denylist
+        if names is None:
+            return mask
+        names = list(names)
+        unknown = sorted(set(names) - set(self.spec.labels))
+        if unknown:
+            raise ValueError(f"unknown label(s) {', '.join(unknown)}; the model knows: {', '.join(self.spec.labels)}")
+        listed = np.array([label in names for label in self.spec.labels])
+        return listed if allowlist is not None else ~listed
+
+    # ----------------------------------------------------------------- facts
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.spec.labels
+
+    @property
+    def backend_name(self) -> str:
+        return self._backend.name
+
+    @property
+    def model_name(self) -> str:
+        return self.metadata.model_name if self.metadata else self.model_path.stem
+
+    # ----------------------------------------------------------------- classify
+    def preprocess(self, image: Any, color: str = "rgb") -> np.ndarray:
+        """The normalized float32 ``(1, H, W, 3)`` input tensor for one image."""
+        h, w = self.spec.input_size
+        rgb = to_rgb_array(image, h, w, resize=self.spec.resize, color=color)
+        if self.spec.color_order == "BGR":
+            rgb = rgb[:, :, ::-1]
+        return self.spec.normalize(rgb)[None]
+
+    def classify(self, image: Any, *, color: str = "rgb") -> ClassificationResult:
+        """Classify one image (path, bytes, PIL image or numpy array)."""
+        t0 = time.perf_counter()
+        x = self.preprocess(image, color)
+        t1 = time.perf_counter()
+        probs = self._backend.run(x)[0]
+        t2 = time.perf_counter()
+        categories = self._categories(probs)
+        t3 = time.perf_counter()
+        return ClassificationResult(categories, Timing(1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)))
+
+    def classify_batch(self, images: Sequence[Any], *, color: str = "rgb") -> list[ClassificationResult]:
+        """Classify several images with one batched backend call (one call per image if the model is fixed to batch 1)."""
+        if len(images) == 0:
+            return []
+        t0 = time.perf_counter()
+        x = np.concatenate([self.preprocess(img, color) for img in images])
+        t1 = time.perf_counter()
+        if self._backend.supports_batch:
+            probs = self._backend.run(x)
+        else:
+            probs = np.concatenate([self._backend.run(x[i : i + 1]) for i in range(len(x))])
+        t2 = time.perf_counter()
+        cats = [self._categories(p) for p in probs]
+        t3 = time.perf_counter()
+        n = len(images)
+        timing = Timing(1e3 * (t1 - t0) / n, 1e3 * (t2 - t1) / n, 1e3 * (t3 - t2) / n)
+        return [ClassificationResult(c, timing) for c in cats]
+
+    def probabilities(self, image: Any, *, color: str = "rgb") -> np.ndarray:
+        """All class probabilities for one image, in label order."""
+        return self._backend.run(self.preprocess(image, color))[0]
+
+    def _categories(self, probs: np.ndarray) -> tuple[Category, ...]:
+        if not np.isfinite(probs).all():
+            raise InvalidImageError("the model produced non-finite scores for this input")
+        order = np.argsort(-probs, kind="stable")
+        picked = []
+        for i in order:
+            if not self._mask[i] or probs[i] < self.score_threshold:
+                continue
+            picked.append(Category(int(i), self.spec.labels[i], float(probs[i])))
+            if len(picked) == self.top_k:
+                break
+        return tuple(picked)
+
+    # ----------------------------------------------------------------- lifetime
+    def close(self) -> None:
+        """Release the runtime (the classifier cannot be used afterwards)."""
+        self._backend = _ClosedBackend()
+
+    def __enter__(self) -> Classifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Classifier({str(self.model_path)!r}, backend={self.backend_name!r}, labels={len(self.labels)})"
+
+
+class _ClosedBackend(Backend):
+    name = "closed"
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        raise ModelLoadError("this Classifier was closed")

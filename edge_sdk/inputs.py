@@ -1,0 +1,77 @@
+"""Turn any supported image input into an RGB uint8 array of the model's input size.
+
+Accepted: a path (``str`` or ``Path``), encoded bytes, a PIL image, or a numpy
+array: uint8 ``HxWx3`` (RGB, or BGR with ``color="bgr"`` for OpenCV frames),
+``HxW`` grayscale, ``HxWx4`` RGBA/BGRA, ``HxWx1``, or float arrays with values
+in [0, 1]. Anything else raises :class:`~edge_sdk.errors.InvalidImageError`
+naming the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .errors import InvalidImageError
+from .images import load_image, resize_rgb
+
+COLORS = ("rgb", "bgr")
+
+
+def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch", color: str = "rgb") -> np.ndarray:
+    """An RGB uint8 ``(height, width, 3)`` array from any supported input."""
+    if color not in COLORS:
+        raise InvalidImageError(f"color must be 'rgb' or 'bgr', got {color!r}")
+    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return load_image(image, height, width, resize)
+    if isinstance(image, Image.Image):
+        try:
+            img = image if image.mode == "RGB" else image.convert("RGB")
+        except (OSError, ValueError) as exc:
+            raise InvalidImageError(f"cannot convert PIL image of mode {image.mode} to RGB: {exc}") from exc
+        return resize_rgb(img, height, width, resize)
+    if isinstance(image, np.ndarray):
+        rgb = _array_to_rgb_uint8(image, color)
+        if rgb.shape[:2] == (height, width):
+            return rgb
+        return resize_rgb(Image.fromarray(rgb), height, width, resize)
+    raise InvalidImageError(
+        f"unsupported image type {type(image).__name__}: pass a file path, bytes, a PIL image or a numpy array"
+    )
+
+
+def _array_to_rgb_uint8(array: np.ndarray, color: str) -> np.ndarray:
+    if array.size == 0:
+        raise InvalidImageError(f"image array is empty (shape {array.shape})")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise InvalidImageError(
+            f"image array must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}"
+        )
+    if array.dtype == np.uint8:
+        pixels = array
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise InvalidImageError("image array contains NaN or infinite values")
+        lo, hi = float(array.min()), float(array.max())
+        if lo < 0.0 or hi > 1.0:
+            raise InvalidImageError(
+                f"float image arrays must hold values in [0, 1], got {lo:g}..{hi:g} (pass uint8 for 0-255 pixels)"
+            )
+        pixels = np.rint(array * 255.0).astype(np.uint8)
+    elif array.dtype == np.bool_:
+        raise InvalidImageError("boolean arrays are not images; pass uint8 pixels or floats in [0, 1]")
+    else:
+        raise InvalidImageError(
+            f"unsupported image dtype {array.dtype}: pass uint8 pixels (0-255) or floats in [0, 1]"
+        )
+    if pixels.ndim == 2:
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    rgb = pixels[:, :, :3]
+    if color == "bgr":
+        rgb = rgb[:, :, ::-1]
+    return np.ascontiguousarray(rgb)

@@ -1,0 +1,203 @@
+"""edge_sdk.Classifier on exported models: every input kind, filters, batches, threads and clear errors."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_sdk import Category, Classifier
+from edge_sdk.errors import (
+    BackendUnavailableError,
+    InvalidImageError,
+    MetadataError,
+    ModelLoadError,
+)
+
+pytestmark = pytest.mark.slow
+
+FILES = ("model_float32.tflite", "model_int8.tflite", "model_float32.onnx", "model_int8.onnx")
+
+
+@pytest.fixture(scope="module")
+def cat_images(cifar10_dir) -> list[Path]:
+    return sorted((cifar10_dir / "test" / "cat").glob("*.jpg"))[:8]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_labels_from_metadata_and_sorted_probabilities(exported, cat_images, name):
+    out, _ = exported
+    clf = Classifier(out / name, top_k=4)
+    assert clf.labels[3] == "cat" and len(clf.labels) == 10
+    assert clf.backend_name == ("onnxruntime" if name.endswith(".onnx") else "litert")
+    result = clf.classify(cat_images[0])
+    scores = [c.score for c in result.categories]
+    assert len(result.categories) == 4 and scores == sorted(scores, reverse=True)
+    assert all(isinstance(c, Category) and c.label == clf.labels[c.index] for c in result.categories)
+    probs = clf.probabilities(cat_images[0])
+    assert probs.shape == (10,) and probs.sum() == pytest.approx(1.0, abs=0.02)
+    assert result.top.index == int(np.argmax(probs))
+    assert result.timing.inference_ms > 0 and result.timing.total_ms >= result.timing.inference_ms
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_batch_equals_single_calls(exported, cat_images, name):
+    out, _ = exported
+    clf = Classifier(out / name)
+    batch = clf.classify_batch(cat_images)
+    assert len(batch) == len(cat_images)
+    for path, result in zip(cat_images, batch):
+        single = clf.classify(path)
+        assert [c.index for c in single.categories] == [c.index for c in result.categories]
+        np.testing.assert_allclose([c.score for c in single.categories], [c.score for c in result.categories], atol=1e-5)
+    assert clf.classify_batch([]) == []
+
+
+def test_every_input_kind_gives_the_same_answer(exported, cat_images):
+    out, _ = exported
+    clf = Classifier(out / "model_float32.tflite")
+    path = cat_images[1]
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    reference = clf.probabilities(rgb)
+    same = [
+        clf.probabilities(str(path)),
+        clf.probabilities(path),
+        clf.probabilities(path.read_bytes()),
+        clf.probabilities(Image.open(path)),
+        clf.probabilities(np.ascontiguousarray(rgb[:, :, ::-1]), color="bgr"),
+        clf.probabilities(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])),  # RGBA
+        clf.probabilities(rgb.astype(np.float32) / 255.0),
+    ]
+    for probs in same:
+        np.testing.assert_allclose(probs, reference, atol=1e-5)
+    gray = np.asarray(Image.open(path).convert("L"))
+    np.testing.assert_allclose(clf.probabilities(gray), clf.probabilities(np.dstack([gray] * 3)), atol=1e-6)
+    big = np.asarray(Image.fromarray(rgb).resize((320, 240)))
+    assert clf.classify(big).top is not None  # any size is resized to the model input
+
+
+@pytest.mark.parametrize(
+    "image, fragment",
+    [
+        (np.full((32, 32, 3), np.nan, np.float32), "NaN or infinite"),
+        (np.full((32, 32, 3), 2.0, np.float32), r"values in \[0, 1\], got 2..2"),
+        (np.zeros((32, 32, 3), np.int64), "unsupported image dtype int64"),
+        (np.zeros((2, 32, 32, 3), np.uint8), "must be HxW, HxWx1, HxWx3 or HxWx4"),
+        (np.zeros((32, 32, 2), np.uint8), "must be HxW, HxWx1, HxWx3 or HxWx4"),
+        (np.zeros((0, 32, 3), np.uint8), "empty"),
+        (b"", "empty"),
+        (b"definitely not an image", "cannot decode image"),
+        ("/nonexistent/cat.jpg", "image file not found"),
+        (12345, "unsupported image type int"),
+    ],
+)
+def test_bad_images_raise_invalid_image_error(exported, image, fragment):
+    out, _ = exported
+    clf = Classifier(out / "model_int8.tflite")
+    with pytest.raises(InvalidImageError, match=fragment):
+        clf.classify(image)
+
+
+def test_threshold_allowlist_denylist(exported, cat_images):
+    out, _ = exported
+    clf = Classifier(out / "model_int8.tflite", top_k=10)
+    probs = clf.probabilities(cat_images[2])
+    allowed = Classifier(out / "model_int8.tflite", top_k=10, allowlist=["cat", "dog"]).classify(cat_images[2])
+    assert {c.label for c in allowed.categories} == {"cat", "dog"}
+    denied = Classifier(out / "model_int8.tflite", top_k=10, denylist=["cat"]).classify(cat_images[2])
+    assert "cat" not in {c.label for c in denied.categories} and len(denied.categories) == 9
+    threshold = float(np.sort(probs)[-2])  # keeps exactly the two best
+    kept = Classifier(out / "model_int8.tflite", top_k=10, score_threshold=threshold).classify(cat_images[2])
+    assert [c.index for c in kept.categories] == list(np.argsort(-probs, kind="stable")[:2])
+    with pytest.raises(ValueError, match="unknown label"):
+        Classifier(out / "model_int8.tflite", allowlist=["unicorn"])
+
+
+def test_concurrent_classify_from_threads_is_correct(exported, cat_images):
+    out, _ = exported
+    clf = Classifier(out / "model_int8.tflite")
+    expected = [clf.classify(p).categories for p in cat_images]
+    errors: list[BaseException] = []
+    mismatches = []
+
+    def worker(offset: int) -> None:
+        try:
+            for k in range(40):
+                i = (k + offset) % len(cat_images)
+                if clf.classify(cat_images[i]).categories != expected[i]:
+                    mismatches.append(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and mismatches == []
+
+
+def test_model_errors(tmp_path, exported):
+    out, _ = exported
+    with pytest.raises(ModelLoadError, match="model file not found"):
+        Classifier(tmp_path / "missing.tflite")
+    (tmp_path / "random.tflite").write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelLoadError, match="random.tflite"):
+        Classifier(tmp_path / "random.tflite")
+    data = (out / "model_int8.tflite").read_bytes()
+    (tmp_path / "truncated.tflite").write_bytes(data[: len(data) // 2])
+    with pytest.raises((ModelLoadError, MetadataError)):
+        Classifier(tmp_path / "truncated.tflite")
+    (tmp_path / "model.pt").write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match="unknown model type '.pt'"):
+        Classifier(tmp_path / "model.pt")
+    with pytest.raises(BackendUnavailableError, match="unknown backend"):
+        Classifier(out / "model_int8.tflite", backend="tensorrt")
+    with pytest.raises(MetadataError, match="10 outputs"):
+        Classifier(out / "model_int8.tflite", labels=["a", "b", "c"])
+
+
+def test_model_without_metadata_needs_labels(tmp_path, exported):
+    import onnx
+
+    out, _ = exported
+    proto = onnx.load(out / "model_float32.onnx")
+    del proto.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, bare)
+    with pytest.raises(MetadataError, match="no cifar-edge metadata; pass labels="):
+        Classifier(bare)
+    clf = Classifier(bare, labels=[f"c{i}" for i in range(10)])
+    reference = Classifier(out / "model_float32.onnx")
+    image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(clf.probabilities(image), reference.probabilities(image), atol=1e-6)
+    assert clf.classify(image).top.label.startswith("c")
+
+
+def test_context_manager_closes(exported):
+    out, _ = exported
+    with Classifier(out / "model_int8.tflite") as clf:
+        assert clf.classify(np.zeros((32, 32, 3), np.uint8)).top is not None
+    with pytest.raises(ModelLoadError, match="closed"):
+        clf.classify(np.zeros((32, 32, 3), np.uint8))
+
+
+def test_predict_cli(exported, cat_images):
+    import json
+    import subprocess
+    import sys
+
+    out, _ = exported
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_sdk", "predict", *map(str, cat_images[:3]), "/etc/hostname", "--model",
+         str(out / "model_int8.tflite"), "--json", "--top-k", "2"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2  # one input was not an image
+    result = json.loads(proc.stdout)
+    assert [len(r.get("categories", [])) for r in result["results"]] == [2, 2, 2, 0]
+    assert "error" in result["results"][3]
+    assert proc.stderr.strip().splitlines() == [f"cifar-edge predict: error: {result['results'][3]['error']}"]
