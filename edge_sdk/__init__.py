@@ -3,6 +3,7 @@
 Importing this package never imports TensorFlow.
 """
 
+from .benchmark import benchmark
 from .classifier import Category, ClassificationResult, Classifier, Timing
 from .errors import (
     BackendUnavailableError,
@@ -32,4 +33,5 @@ __all__ = [
     "ModelLoadError",
     "PreprocessSpec",
     "__version__",
+    "benchmark",
 ]

@@ -32,6 +32,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("convert", "convert.cli"),
     ("parity", "convert.cli"),
     ("predict", "edge_sdk.cli_predict"),
+    ("benchmark", "edge_sdk.cli_predict"),
 )
 
 EXIT_USAGE = 2

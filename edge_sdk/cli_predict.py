@@ -1,4 +1,4 @@
-"""``cifar-edge predict``: classify image files with the SDK (no TensorFlow needed)."""
+"""``cifar-edge predict`` and ``benchmark``: the SDK from the command line (no TensorFlow needed)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ from .errors import InvalidImageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` and ``benchmark`` subcommands."""
+    register_predict(subparsers)
+    register_benchmark(subparsers)
+
+
+def register_predict(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
     p = subparsers.add_parser("predict", help="classify image files with a .tflite or .onnx model")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (jpg, png, bmp, webp, ...)")
@@ -58,3 +64,37 @@ def _render(out: dict[str, Any]) -> str:
         cats = ", ".join(f"{c['label']} {c['score']:.3f}" for c in r["categories"]) or "(no category above the threshold)"
         lines.append(f"{r['image']}: {cats}  [{r['timing_ms']['inference']:.2f} ms]")
     return "\n".join(lines)
+
+
+def register_benchmark(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``benchmark`` subcommand."""
+    p = subparsers.add_parser("benchmark", help="load time, latency percentiles, throughput and peak RSS of a model")
+    p.add_argument("--model", help="a .tflite or .onnx model (default: the bundled int8 default model)")
+    p.add_argument("--backend", choices=("litert", "tflite-runtime", "tf-lite", "onnxruntime"), help="force a runtime")
+    p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's choice)")
+    p.add_argument("--batch", type=int, default=64, help="batch size for the throughput figure (default 64)")
+    p.add_argument("--runs", type=int, default=200, help="timed batch-1 calls (default 200)")
+    p.add_argument("--warmup", type=int, default=20, help="untimed calls first (default 20)")
+    add_json_flag(p)
+    p.set_defaults(func=run_benchmark)
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    from .benchmark import benchmark
+
+    result = benchmark(args.model, backend=args.backend, num_threads=args.threads, runs=args.runs,
+                       warmup=args.warmup, batch=args.batch)
+    emit(result, args.json, _render_benchmark)
+    return 0
+
+
+def _render_benchmark(r: dict[str, Any]) -> str:
+    lat, bare = r["latency_ms"], r["runtime_latency_ms"]
+    return "\n".join([
+        f"model {r['model_name']} ({r['model']}, {r['file_bytes']:,} bytes) on {r['backend']}, threads {r['threads'] or 'default'}",
+        f"load            {r['load_ms']:.1f} ms",
+        f"classify (b=1)  p50 {lat['p50']:.3f}  p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f} ms  ({r['runs']} runs)",
+        f"runtime only    p50 {bare['p50']:.3f}  p90 {bare['p90']:.3f}  p99 {bare['p99']:.3f} ms  (SDK overhead x{r['sdk_overhead_ratio']})",
+        f"throughput      {r['throughput_images_per_s']:,.0f} images/s at batch {r['batch']}",
+        f"peak RSS        {r['peak_rss_mb']:.1f} MiB",
+    ])

@@ -201,3 +201,16 @@ def test_predict_cli(exported, cat_images):
     assert [len(r.get("categories", [])) for r in result["results"]] == [2, 2, 2, 0]
     assert "error" in result["results"][3]
     assert proc.stderr.strip().splitlines() == [f"cifar-edge predict: error: {result['results'][3]['error']}"]
+
+
+def test_benchmark_reports_consistent_figures(exported):
+    from edge_sdk import benchmark
+
+    out, _ = exported
+    r = benchmark(out / "model_int8.tflite", num_threads=1, runs=30, warmup=3, batch=8)
+    lat = r["latency_ms"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
+    assert r["runtime_latency_ms"]["p50"] > 0 and r["sdk_overhead_ratio"] > 0
+    assert r["throughput_images_per_s"] > 0 and r["load_ms"] > 0
+    assert r["file_bytes"] == (out / "model_int8.tflite").stat().st_size
+    assert r["peak_rss_mb"] > 10 and r["backend"] == "litert"
