@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from typing import Any
 
 from edge_sdk._extras import require
@@ -71,11 +73,13 @@ def run_convert(args: argparse.Namespace) -> int:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise EdgeSDKError(f"unknown format(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(FORMATS)}")
-    manifest = convert(ConvertConfig(
-        model=args.model, out=args.out, formats=formats, calib_size=args.calib_size, calib_method=args.calib_method,
-        onnx_activations=args.onnx_activations, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
-        seed=args.seed, model_version=args.model_version,
-    ))
+    # TensorFlow and Keras print export chatter on stdout; keep stdout for the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        manifest = convert(ConvertConfig(
+            model=args.model, out=args.out, formats=formats, calib_size=args.calib_size, calib_method=args.calib_method,
+            onnx_activations=args.onnx_activations, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
+            seed=args.seed, model_version=args.model_version,
+        ))
     emit(manifest, args.json, lambda m: _render_rows(m["files"], f"exported {m['source']['path']} to {args.out}"))
     return 0
 

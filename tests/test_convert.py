@@ -129,6 +129,16 @@ def test_parity_cli_passes_and_fails_on_thresholds(exported, source_model, cifar
     assert "FAIL: agreement" in strict.stdout
 
 
+def test_convert_cli_prints_one_json_object(tmp_path, source_model, session_cache, cifar10_dir):
+    out = tmp_path / "cli-export"
+    proc = _cli("convert", str(source_model), "--out", str(out), "--formats", "tflite,onnx", "--limit", "200",
+                "--calib-size", "50", "--data", str(cifar10_dir), "--json", cache=session_cache)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads(proc.stdout)  # TensorFlow's export chatter must not reach stdout
+    assert [f["format"] for f in manifest["files"]] == ["tflite", "onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_float32.onnx", "model_float32.tflite"]
+
+
 @pytest.mark.parametrize(
     "args, fragment",
     [
