@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MetadataError
-from .spec import PreprocessSpec
+from .spec import PreprocessSpec, parse_json
 
 METADATA_KEY = "cifar_edge"
 METADATA_FORMAT_VERSION = 1
@@ -52,10 +52,7 @@ class ModelMetadata:
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelMetadata:
         """Parse the JSON written by :meth:`to_json`; raise :class:`MetadataError` if malformed."""
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MetadataError(f"model metadata is not valid JSON: {exc}") from exc
+        data = parse_json(text, "model metadata")
         if not isinstance(data, dict):
             raise MetadataError("model metadata must be a JSON object")
         if data.get("format_version") != METADATA_FORMAT_VERSION:

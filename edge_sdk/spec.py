@@ -132,11 +132,15 @@ class PreprocessSpec:
     @classmethod
     def from_json(cls, text: str | bytes) -> PreprocessSpec:
         """Parse JSON text; raise :class:`MetadataError` if it is not a valid spec."""
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MetadataError(f"preprocessing spec is not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text, "preprocessing spec"))
+
+
+def parse_json(text: str | bytes, what: str) -> Any:
+    """``json.loads`` raising :class:`MetadataError` that names ``what`` on bad JSON."""
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MetadataError(f"{what} is not valid JSON: {exc}") from exc
 
 
 def _three_floats(name: str, value: Any) -> tuple[float, float, float]:

@@ -1,0 +1,90 @@
+"""Model metadata: JSON round trip, strict parsing, and the stdlib-only TFLite/ONNX container readers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_sdk.errors import MetadataError
+from edge_sdk.metadata import ModelMetadata, onnx_metadata_props, read_metadata, tflite_metadata
+from edge_sdk.spec import PreprocessSpec
+
+META = ModelMetadata(spec=PreprocessSpec(), model_name="resnet8", model_version="v1", format="onnx",
+                     source_sha256="ab" * 32, dataset="CIFAR-10", created="2026-11-22T00:00:00+00:00",
+                     converter={"tensorflow": "2.21.0"}, extra={"calibration": {"images": 500}})
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _onnx_like(props: dict[str, str]) -> bytes:
+    """A ModelProto with ir_version, an (empty) graph and metadata_props, in protobuf wire format."""
+    body = _varint(1 << 3 | 0) + _varint(8) + _field(7, b"")
+    for key, value in props.items():
+        body += _field(14, _field(1, key.encode()) + _field(2, value.encode()))
+    return body
+
+
+def test_json_round_trip():
+    assert ModelMetadata.from_json(META.to_json()) == META
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("{", "not valid JSON"),
+        ("[]", "must be a JSON object"),
+        ('{"format_version": 2}', "unsupported model metadata version 2"),
+        ('{"format_version": 1, "spec": {}}', "lacks model_name, model_version, format"),
+        ('{"format_version": 1, "spec": {}, "model_name": "m", "model_version": "1", "format": "onnx", "x": 1}',
+         "unknown keys: x"),
+        ('{"format_version": 1, "spec": {"labels": []}, "model_name": "m", "model_version": "1", "format": "onnx"}',
+         "labels is empty"),
+        ('{"format_version": 1, "spec": {}, "model_name": 3, "model_version": "1", "format": "onnx"}',
+         "'model_name' must be a string"),
+    ],
+)
+def test_malformed_metadata_is_named(text, fragment):
+    with pytest.raises(MetadataError, match=fragment):
+        ModelMetadata.from_json(text)
+
+
+def test_onnx_metadata_props_read_by_hand():
+    data = _onnx_like({"cifar_edge": META.to_json(), "author": "me"})
+    assert onnx_metadata_props(data) == {"cifar_edge": META.to_json(), "author": "me"}
+    assert read_metadata(data) == META
+    assert read_metadata(_onnx_like({"author": "me"})) is None
+
+
+def test_truncated_onnx_raises_metadata_error():
+    data = _onnx_like({"cifar_edge": META.to_json()})
+    with pytest.raises(MetadataError, match="truncated or corrupt"):
+        onnx_metadata_props(data[:-10])
+
+
+def test_tflite_reader_refuses_non_tflite():
+    with pytest.raises(MetadataError, match="no TFL3 identifier"):
+        tflite_metadata(b"\x00" * 64)
+
+
+def test_random_bytes_never_crash_the_readers():
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 7, 8, 64, 1000):
+        for _ in range(50):
+            blob = rng.bytes(size)
+            for candidate in (blob, blob[:4] + b"TFL3" + blob[8:] if size >= 8 else blob):
+                try:
+                    result = read_metadata(candidate)
+                except MetadataError:
+                    continue
+                assert result is None or isinstance(result, ModelMetadata)
