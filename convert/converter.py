@@ -13,7 +13,7 @@ from typing import Any
 
 from edge_sdk import __version__
 from edge_sdk._atomic import atomic_path, write_text_atomic
-from edge_sdk.backends import open_backend
+from edge_sdk.runtimes import open_backend
 from edge_sdk.errors import DatasetError, EdgeSDKError
 from edge_sdk.metadata import ModelMetadata
 from edge_sdk.spec import PreprocessSpec

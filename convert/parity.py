@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk.backends import Backend, run_batched
+from edge_sdk.runtimes import Backend, run_batched
 from train.evaluation import classification_metrics
 
 

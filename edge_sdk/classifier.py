@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .backends import Backend, open_backend
+from .runtimes import Backend, open_backend
 from .errors import InvalidImageError, MetadataError, ModelLoadError
 from .inputs import to_rgb_array
 from .metadata import ModelMetadata, read_metadata

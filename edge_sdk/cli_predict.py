@@ -16,15 +16,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_benchmark(subparsers)
 
 
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """``--model``, ``--backend`` and ``--threads``: how every SDK command opens its model."""
+    from .runtimes import available_backends
+
+    p.add_argument("--model", help="a .tflite or .onnx model (default: the bundled int8 default model)")
+    p.add_argument("--backend", choices=tuple(available_backends()), help="force a runtime")
+    p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's choice)")
+
+
 def register_predict(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
     p = subparsers.add_parser("predict", help="classify image files with a .tflite or .onnx model")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (jpg, png, bmp, webp, ...)")
-    p.add_argument("--model", help="a .tflite or .onnx model (default: the bundled int8 default model)")
-    p.add_argument("--backend", choices=("litert", "tflite-runtime", "tf-lite", "onnxruntime"), help="force a runtime")
+    add_model_options(p)
     p.add_argument("--top-k", type=int, default=3, help="categories per image (default 3)")
     p.add_argument("--score-threshold", type=float, default=0.0, help="drop categories below this probability")
-    p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's choice)")
     p.add_argument("--resize", choices=("stretch", "center-crop"), help="override the model's resize mode")
     add_json_flag(p)
     p.set_defaults(func=run_predict)
@@ -69,9 +76,7 @@ def _render(out: dict[str, Any]) -> str:
 def register_benchmark(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``benchmark`` subcommand."""
     p = subparsers.add_parser("benchmark", help="load time, latency percentiles, throughput and peak RSS of a model")
-    p.add_argument("--model", help="a .tflite or .onnx model (default: the bundled int8 default model)")
-    p.add_argument("--backend", choices=("litert", "tflite-runtime", "tf-lite", "onnxruntime"), help="force a runtime")
-    p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's choice)")
+    add_model_options(p)
     p.add_argument("--batch", type=int, default=64, help="batch size for the throughput figure (default 64)")
     p.add_argument("--runs", type=int, default=200, help="timed batch-1 calls (default 200)")
     p.add_argument("--warmup", type=int, default=20, help="untimed calls first (default 20)")

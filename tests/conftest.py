@@ -27,21 +27,16 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED_RESNET8 = REPO / "models" / "resnet8" / "best.keras"
+SHIPPED_DEFAULT = REPO / "models" / "default" / "best.keras"
 VALIDATION_IMAGES = 500
 
 
 @pytest.fixture(scope="session")
-def source_model(tmp_path_factory, cifar10_dir, session_cache) -> Path:
-    """The shipped resnet8 when present, else a small model trained here (2 epochs on 2,048 images)."""
-    if SHIPPED_RESNET8.is_file():
-        return SHIPPED_RESNET8
-    from train.training import TrainConfig, train
-
-    out = tmp_path_factory.mktemp("runs") / "small"
-    train(TrainConfig(model="resnet8", out=str(out), data=str(cifar10_dir), cache_dir=str(session_cache),
-                      epochs=2, limit=2048, batch_size=64))
-    return out / "best.keras"
+def source_model() -> Path:
+    """The shipped default model (committed under models/): conversion tests hold it to the issue's bars."""
+    if not SHIPPED_DEFAULT.is_file():
+        pytest.fail(f"the shipped model {SHIPPED_DEFAULT} is missing from the checkout")
+    return SHIPPED_DEFAULT
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +44,7 @@ def exported(tmp_path_factory, source_model, cifar10_dir, session_cache):
     from convert.converter import ConvertConfig, convert
 
     out = tmp_path_factory.mktemp("export")
-    manifest = convert(ConvertConfig(model=str(source_model), out=str(out), calib_size=200, limit=VALIDATION_IMAGES,
+    manifest = convert(ConvertConfig(model=str(source_model), out=str(out), limit=VALIDATION_IMAGES,
                                      data=str(cifar10_dir), cache_dir=str(session_cache)))
     return out, manifest
 

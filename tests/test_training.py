@@ -159,7 +159,7 @@ def test_compare_writes_table_csv_and_plot(tmp_path, cifar10_dir, session_cache)
     ]
     result = compare_runs(configs, tmp_path)
     table = (tmp_path / "comparison.md").read_text().strip().splitlines()
-    assert len(table) == 4 and table[2].startswith("| ann |") and table[3].startswith("| resnet8 |")
+    assert len(table) == 4 and table[2].startswith("| ann | recipe |") and table[3].startswith("| resnet8 | recipe |")
     with open(tmp_path / "comparison.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["model"] for r in rows] == ["ann", "resnet8"]
@@ -170,6 +170,23 @@ def test_compare_writes_table_csv_and_plot(tmp_path, cifar10_dir, session_cache)
     mtime = (tmp_path / "ann-e1" / "best.keras").stat().st_mtime_ns
     assert compare_runs(configs, tmp_path)["runs"] == result["runs"]
     assert (tmp_path / "ann-e1" / "best.keras").stat().st_mtime_ns == mtime
+
+
+def test_ablation_configs_change_one_ingredient_each():
+    from dataclasses import asdict
+
+    from train.compare import ablation_configs
+    from train.training import TrainConfig
+
+    base = TrainConfig(model="resnet8", out="runs/abl", epochs=15, data="d")
+    pairs = dict(ablation_configs(base))
+    assert set(pairs) == {"recipe", "no-augment", "no-label-smoothing", "no-warmup", "adamw"}
+    assert len({c.out for c in pairs.values()}) == 5 and all(c.out.startswith("runs/abl/") for c in pairs.values())
+    ref = asdict(pairs["recipe"])
+    changed = {name: {k for k, v in asdict(c).items() if v != ref[k]} - {"out"} for name, c in pairs.items()}
+    assert changed == {"recipe": set(), "no-augment": {"augment"}, "no-label-smoothing": {"label_smoothing"},
+                       "no-warmup": {"warmup_epochs"}, "adamw": {"optimizer", "lr", "weight_decay"}}
+    assert all(c.epochs == 15 and c.data == "d" and c.seed == base.seed for c in pairs.values())
 
 
 @pytest.mark.parametrize(

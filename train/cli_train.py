@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--models", default="ann,seed-cnn,resnet8", help="comma-separated model names (default ann,seed-cnn,resnet8)")
     c.add_argument("--epochs", default="10", help="comma-separated epoch budgets, e.g. 10,20,30 (default 10)")
     c.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the comparison table")
+    c.add_argument("--ablate", action="store_true",
+                   help="also train each model/budget without one recipe ingredient at a time "
+                        "(augmentation, label smoothing, warm-up) and with AdamW instead of SGD")
     _add_recipe_options(c)
     add_data_options(c)
     add_json_flag(c)
@@ -173,6 +176,12 @@ def run_compare(args: argparse.Namespace) -> int:
     configs = [
         _config_from_args(args, m, e, f"{args.out}/{m}-e{e}") for m in model_names for e in budgets
     ]
-    result = compare_runs(configs, args.out)
+    variants = None
+    if args.ablate:
+        from .compare import ablation_configs
+
+        pairs = [pair for base in configs for pair in ablation_configs(base)]
+        variants, configs = [name for name, _ in pairs], [config for _, config in pairs]
+    result = compare_runs(configs, args.out, variants)
     emit(result, args.json, lambda r: r["markdown"])
     return 0

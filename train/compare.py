@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,18 @@ from edge_sdk._atomic import atomic_path, write_text_atomic
 
 from .training import STATE_FILE, TrainConfig, train
 
+#: Recipe ablations for ``compare --ablate``: each drops or swaps one ingredient of the default recipe.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "recipe": {},
+    "no-augment": {"augment": False},
+    "no-label-smoothing": {"label_smoothing": 0.0},
+    "no-warmup": {"warmup_epochs": 0.0},
+    "adamw": {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.1},
+}
+
 COLUMNS = (
     ("model", "model"),
+    ("variant", "recipe"),
     ("epochs", "epochs"),
     ("params", "params"),
     ("macs", "MACs"),
@@ -42,13 +53,24 @@ def _run_or_reuse(config: TrainConfig) -> dict[str, Any]:
     return train(config)
 
 
-def compare_runs(configs: list[TrainConfig], out: str | Path) -> dict[str, Any]:
-    """Run every config (same data split: same data, seed and validation size) and write the comparison."""
+def ablation_configs(base: TrainConfig) -> list[tuple[str, TrainConfig]]:
+    """``base`` and one variant per entry of :data:`ABLATIONS`, each in its own run folder under ``base.out``."""
+    return [
+        (name, replace(base, out=f"{base.out}/{name}", **changes)) for name, changes in ABLATIONS.items()
+    ]
+
+
+def compare_runs(configs: list[TrainConfig], out: str | Path, variants: list[str] | None = None) -> dict[str, Any]:
+    """Run every config (same data split: same data, seed and validation size) and write the comparison.
+
+    ``variants`` names each config's recipe in the table (default ``"recipe"``).
+    """
     out = Path(out)
     rows = []
-    for config in configs:
+    for i, config in enumerate(configs):
         s = _run_or_reuse(config)
-        rows.append({key: s.get(key) for key, _ in COLUMNS} | {"run": config.out})
+        variant = variants[i] if variants else "recipe"
+        rows.append({key: s.get(key) for key, _ in COLUMNS} | {"variant": variant, "run": config.out})
     markdown = to_markdown(rows)
     write_text_atomic(out / "comparison.md", markdown + "\n")
     buf = io.StringIO()
@@ -90,7 +112,8 @@ def plot_comparison(rows: list[dict[str, Any]], path: Path) -> Path:
     for row in rows:
         x, y = row["train_wall_s"] or 0.0, 100 * (row["test_accuracy"] or 0.0)
         ax.scatter([x], [y])
-        ax.annotate(f"{row['model']} ({row['epochs']} ep)", (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        label = f"{row['model']} ({row['epochs']} ep)" + ("" if row["variant"] == "recipe" else f" {row['variant']}")
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_xlabel("training wall time (s)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Model comparison")

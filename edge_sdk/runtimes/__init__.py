@@ -1,0 +1,69 @@
+"""Runtime backends behind one small interface, chosen by file suffix or by name.
+
+Each runtime is one module in this package that defines ``SUFFIXES`` (file
+suffixes it opens), ``BACKENDS`` (backend names it serves, mapped to the module
+each imports) and ``load(model_bytes, num_threads, backend) -> Backend``.
+Modules are discovered at first use, so adding a runtime is adding one file.
+Runtimes themselves are imported only when a model needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from ..errors import BackendUnavailableError, ModelLoadError
+from .base import Backend, dequantize, quantize
+
+__all__ = ["Backend", "available_backends", "dequantize", "open_backend", "quantize", "run_batched"]
+
+
+@lru_cache(maxsize=1)
+def _runtime_modules() -> tuple[ModuleType, ...]:
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "base")
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in names)
+
+
+def available_backends() -> dict[str, str]:
+    """Every backend name the SDK knows, mapped to the Python module it needs."""
+    return {name: module for rt in _runtime_modules() for name, module in rt.BACKENDS.items()}
+
+
+def _runtime_for(path: Path, backend: str | None) -> ModuleType:
+    for rt in _runtime_modules():
+        if (backend in rt.BACKENDS) if backend else (path.suffix.lower() in rt.SUFFIXES):
+            return rt
+    if backend:
+        raise BackendUnavailableError(f"unknown backend {backend!r}; choose one of: {', '.join(available_backends())}")
+    suffixes = sorted(s for rt in _runtime_modules() for s in rt.SUFFIXES)
+    raise ModelLoadError(f"unknown model type {path.suffix!r} (expected {' or '.join(suffixes)}): {path}")
+
+
+def open_backend(
+    model: str | os.PathLike[str], backend: str | None = None, num_threads: int | None = None
+) -> Backend:
+    """Load ``model`` on the runtime its suffix implies (or the backend named, e.g. ``"tflite-runtime"``)."""
+    path = Path(model)
+    if not path.is_file():
+        raise ModelLoadError(f"model file not found: {path}")
+    runtime = _runtime_for(path, backend)
+    data = path.read_bytes()
+    if not data:
+        raise ModelLoadError(f"model file is empty: {path}")
+    try:
+        return runtime.load(data, num_threads, backend)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from exc
+
+
+def run_batched(backend: Backend, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Run ``inputs`` through ``backend`` in batches (one image at a time if it has a fixed batch of 1)."""
+    step = batch_size if backend.supports_batch else 1
+    out = [backend.run(inputs[i : i + step]) for i in range(0, len(inputs), step)]
+    return np.concatenate(out) if out else np.zeros((0, backend.num_outputs), np.float32)

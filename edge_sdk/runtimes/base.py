@@ -1,0 +1,59 @@
+"""The interface every runtime module implements, and the int8 quantization helpers they share.
+
+A backend takes a batch of *normalized* float32 images (NHWC, as produced by
+:meth:`edge_sdk.spec.PreprocessSpec.normalize`) and returns float32 class
+probabilities. Integer models are handled inside: inputs are quantized with
+the model's own scale and zero point, outputs dequantized.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelLoadError
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
+    """Float values to integers of ``dtype`` with an affine ``scale``/``zero_point`` (rounded, clipped)."""
+    info = np.iinfo(dtype)
+    q = np.rint(x / scale + zero_point)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Integers back to float32 values."""
+    return (q.astype(np.float32) - zero_point) * np.float32(scale)
+
+
+class Backend:
+    """Common interface: ``run(batch) -> probabilities`` plus input/output facts."""
+
+    name: str = ""
+    input_shape: tuple[int, ...] = ()
+    input_dtype: np.dtype = np.dtype(np.float32)
+    output_dtype: np.dtype = np.dtype(np.float32)
+    num_outputs: int = 0
+    supports_batch: bool = True
+
+    def run(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Input/output dtypes and shapes (for manifests and benchmarks)."""
+        return {
+            "backend": self.name,
+            "input_shape": list(self.input_shape),
+            "input_dtype": str(self.input_dtype),
+            "output_dtype": str(self.output_dtype),
+            "outputs": self.num_outputs,
+        }
+
+
+def check_single_io(n_inputs: int, n_outputs: int) -> None:
+    """Raise :class:`ModelLoadError` unless the model has one input and one output."""
+    if n_inputs != 1 or n_outputs != 1:
+        raise ModelLoadError(
+            f"the SDK supports models with one input and one output; this one has {n_inputs} and {n_outputs}"
+        )

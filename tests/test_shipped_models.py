@@ -1,0 +1,78 @@
+"""The committed models: their exports through the SDK equal the bare runtimes, and the bundled default is in sync."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_sdk import Classifier
+from edge_sdk.classifier import default_model_path
+from edge_sdk.runtimes import dequantize, quantize
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = ("resnet8", "default")
+FILES = ("model_float32.tflite", "model_int8.tflite", "model_float32.onnx", "model_int8.onnx")
+PER_CLASS = 50
+
+
+@pytest.fixture(scope="module")
+def test_images(cifar10_dir) -> list[Path]:
+    """50 real test images per class (500)."""
+    return [p for d in sorted((cifar10_dir / "test").iterdir()) for p in sorted(d.glob("*.jpg"))[:PER_CLASS]]
+
+
+def _bare_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    if inp["dtype"] != np.float32:
+        x = quantize(x, *inp["quantization"], np.dtype(inp["dtype"]))
+    interpreter.set_tensor(inp["index"], x)
+    interpreter.invoke()
+    y = interpreter.get_tensor(out["index"])
+    return y if out["dtype"] == np.float32 else dequantize(y, *out["quantization"])
+
+
+def _bare_onnx(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+@pytest.mark.parametrize("model", SHIPPED)
+def test_sdk_equals_bare_runtime_and_runtimes_agree(model, test_images):
+    export = REPO / "models" / model / "export"
+    manifest = json.loads((export / "manifest.json").read_text())
+    assert sorted(f["file"] for f in manifest["files"]) == sorted(FILES)
+    top1 = {}
+    for name in FILES:
+        clf = Classifier(export / name, top_k=10)
+        bare = _bare_onnx if name.endswith(".onnx") else _bare_tflite
+        x = np.concatenate([clf.preprocess(p) for p in test_images])
+        expected = np.concatenate([bare(export / name, x[i : i + 1]) for i in range(0, 40)])
+        got = np.stack([clf.probabilities(p) for p in test_images[:40]])
+        np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=name)
+        top1[name] = np.array([clf.classify(p).top.index for p in test_images])
+    labels = np.repeat(np.arange(10), PER_CLASS)
+    for name, pred in top1.items():
+        assert (pred == labels).mean() > 0.75, name  # a real classifier, not noise
+    assert (top1["model_int8.tflite"] == top1["model_int8.onnx"]).mean() >= 0.99
+    assert (top1["model_float32.tflite"] == top1["model_float32.onnx"]).mean() >= 0.999
+
+
+def test_bundled_default_is_the_shipped_default_int8_export():
+    from convert.converter import sha256_file
+
+    manifest = json.loads((REPO / "models" / "default" / "export" / "manifest.json").read_text())
+    entry = next(f for f in manifest["files"] if f["format"] == "tflite-int8")
+    assert sha256_file(default_model_path()) == entry["sha256"]
+    clf = Classifier()
+    assert clf.model_name == "default" and clf.backend_name == "litert" and len(clf.labels) == 10
