@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import warnings
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +36,17 @@ def _input_signature(model: Any) -> list[tf.TensorSpec]:
     return [tf.TensorSpec(shape, tf.float32, name="input")]
 
 
+def _convert_quietly(converter: Any) -> bytes:
+    """Run a TFLite converter without the SavedModel endpoint listing Keras 3 prints to stdout."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        # int8 input statistics come from the representative data set; TF warns regardless
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        return converter.convert()
+
+
 def tflite_float(model: Any) -> bytes:
     """Float32 TFLite flatbuffer of a Keras model."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    return converter.convert()
+    return _convert_quietly(tf.lite.TFLiteConverter.from_keras_model(model))
 
 
 def tflite_int8(model: Any, calibration: np.ndarray) -> bytes:
@@ -57,7 +67,7 @@ def tflite_int8(model: Any, calibration: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    return converter.convert()
+    return _convert_quietly(converter)
 
 
 def onnx_float(model: Any) -> Any:

@@ -156,3 +156,13 @@ def test_convert_errors_are_one_line_and_write_nothing(tmp_path, source_model, s
     assert len(lines) == 1 and fragment in lines[0], proc.stderr
     out = tmp_path / "o"
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_judge_counts_exact_boundaries_as_passing():
+    from convert.parity import Thresholds, judge
+
+    at_bar = {"top1_agreement": 990 / 1000, "accuracy_drop": 855 / 1000 - 850 / 1000}
+    assert at_bar["accuracy_drop"] > 0.005  # the float subtraction overshoots the bar...
+    assert judge("tflite-int8", at_bar, Thresholds()) == []  # ...but 5 images of 1,000 is exactly 0.5 points
+    below = {"top1_agreement": 989 / 1000, "accuracy_drop": 856 / 1000 - 850 / 1000}
+    assert len(judge("onnx-int8", below, Thresholds())) == 2
