@@ -79,6 +79,22 @@ def test_every_input_kind_gives_the_same_answer(exported, cat_images):
     assert clf.classify(big).top is not None  # any size is resized to the model input
 
 
+def test_full_size_photographs_are_resized_and_classified(exported, cifar10_dir, tmp_path):
+    # 640x480 JPEGs made by upscaling real test images: resized back to 32x32 they must mostly
+    # keep the answer the model gives on the originals.
+    out, _ = exported
+    clf = Classifier(out / "model_int8.tflite")
+    originals = [p for d in sorted((cifar10_dir / "test").iterdir()) for p in sorted(d.glob("*.jpg"))[:3]]
+    same = 0
+    for i, path in enumerate(originals):
+        big = tmp_path / f"photo{i}.jpg"
+        Image.open(path).convert("RGB").resize((640, 480), Image.BICUBIC).save(big, quality=95)
+        result = clf.classify(big)
+        assert result.top is not None and 0.0 < result.top.score <= 1.0
+        same += result.top.index == clf.classify(path).top.index
+    assert same >= 0.8 * len(originals), f"{same}/{len(originals)} upscaled photos kept their label"
+
+
 @pytest.mark.parametrize(
     "image, fragment",
     [
