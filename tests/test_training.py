@@ -172,6 +172,26 @@ def test_compare_writes_table_csv_and_plot(tmp_path, cifar10_dir, session_cache)
     assert (tmp_path / "ann-e1" / "best.keras").stat().st_mtime_ns == mtime
 
 
+def test_cutout_zeroes_one_square_per_image_and_is_off_by_default():
+    from edge_sdk.spec import PreprocessSpec
+    from train.pipeline import make_dataset
+
+    white = np.full((64, 32, 32, 3), 255, np.uint8)
+    labels = np.zeros(64, np.int64)
+    spec = PreprocessSpec()
+    plain = next(iter(make_dataset(white, labels, spec, batch_size=64, training=True, seed=1)))[0].numpy()
+    assert (plain == 1.0).all()  # crop from a reflected border and flips keep a white image white
+    cut = next(iter(make_dataset(white, labels, spec, batch_size=64, training=True, seed=1, cutout=8)))[0].numpy()
+    sides = set()
+    for image in cut:
+        rows, cols = np.nonzero((image == 0).all(axis=2))
+        assert len(rows) > 0 and set(np.unique(image)) <= {0.0, 1.0}
+        h, w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert 4 <= h <= 8 and 4 <= w <= 8 and len(rows) == h * w  # one square, clipped at the borders
+        sides.add((h, w))
+    assert (8, 8) in sides and len(sides) > 1  # mostly whole squares, some clipped
+
+
 def test_ablation_configs_change_one_ingredient_each():
     from dataclasses import asdict
 
@@ -194,6 +214,7 @@ def test_ablation_configs_change_one_ingredient_each():
     [
         (["train", "--model", "vgg99", "--epochs", "1"], "unknown model 'vgg99'"),
         (["train", "--resume", "--out", "{tmp}/nothing"], "nothing to resume"),
+        (["train", "--cutout", "40", "--epochs", "1", "--out", "{tmp}/cut"], "--cutout must be between"),
         (["evaluate", "{tmp}/missing.keras"], "model file not found"),
         (["evaluate", "{tmp}/notes.keras"], "cannot load Keras model"),
         (["evaluate", "{tmp}/notes.txt"], "expected a .keras file"),

@@ -66,6 +66,8 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup-epochs", type=float, default=2.0, help="linear warm-up epochs (default 2)")
     parser.add_argument("--label-smoothing", type=float, default=0.1, help="default 0.1")
     parser.add_argument("--no-augment", action="store_true", help="no random crop / flip")
+    parser.add_argument("--cutout", type=int, default=0, metavar="N",
+                        help="also zero a random NxN square of each training image (default 0: off)")
     parser.add_argument("--val-size", type=int, default=5000, help="validation images taken from the training split (default 5000)")
     parser.add_argument("--seed", type=int, default=0, help="default 0")
     parser.add_argument("--limit", type=int, help="train on N images (stratified), for quick tests")
@@ -87,6 +89,7 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
         warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing,
         augment=not args.no_augment,
+        cutout=args.cutout,
         val_size=args.val_size,
         seed=args.seed,
         limit=args.limit,

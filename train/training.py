@@ -64,6 +64,7 @@ class TrainConfig:
     warmup_epochs: float = 2.0
     label_smoothing: float = 0.1
     augment: bool = True
+    cutout: int = 0  # side of the random square zeroed in each training image (0: off)
     val_size: int = 5000
     seed: int = 0
     limit: int | None = None
@@ -224,6 +225,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         if (run_dir / STATE_FILE).exists():
             raise EdgeSDKError(f"{run_dir} already holds a run; use --resume to continue it or choose another --out")
         state = {"config": asdict(config), "epochs_done": 0, "history": []}
+    if not 0 <= config.cutout < 32:
+        raise EdgeSDKError(f"--cutout must be between 0 (off) and 31 pixels, got {config.cutout}")
     run_dir.mkdir(parents=True, exist_ok=True)
 
     keras.utils.set_random_seed(config.seed)
@@ -231,7 +234,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     spec = PreprocessSpec(labels=data.train.class_names)
     write_text_atomic(run_dir / "spec.json", spec.to_json() + "\n")
     train_ds = make_dataset(
-        data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=config.augment, seed=config.seed
+        data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=config.augment, seed=config.seed,
+        cutout=config.cutout if config.augment else 0,
     )
     val_ds = make_dataset(data.val.images, data.val.labels, spec, batch_size=512, training=False)
     steps_per_epoch = -(-len(data.train) // config.batch_size)
