@@ -192,6 +192,23 @@ def test_cutout_zeroes_one_square_per_image_and_is_off_by_default():
     assert (8, 8) in sides and len(sides) > 1  # mostly whole squares, some clipped
 
 
+def test_training_without_augmentation_still_shuffles():
+    # Training splits arrive sorted by class; unshuffled batches of one class make a model that
+    # "learns" the current class and scores 10% on validation (seen in a no-augment ablation).
+    from edge_sdk.spec import PreprocessSpec
+    from train.pipeline import make_dataset
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (500, 32, 32, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(10), 50)
+    ds = make_dataset(images, labels, PreprocessSpec(), batch_size=100, training=True, augment=False, seed=3)
+    batches = [(x.numpy(), y.numpy().argmax(1)) for x, y in ds]
+    assert len(np.unique(batches[0][1])) >= 8  # classes mixed within a batch
+    seen = np.rint(np.concatenate([x for x, _ in batches]) * 255).astype(np.uint8)
+    key = lambda a: sorted(map(bytes, a.reshape(len(a), -1)))  # noqa: E731
+    assert key(seen) == key(images)  # every image once, unaugmented
+
+
 def test_ablation_configs_change_one_ingredient_each():
     from dataclasses import asdict
 

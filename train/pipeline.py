@@ -40,20 +40,22 @@ def make_dataset(
     *,
     batch_size: int,
     training: bool,
+    augment: bool = True,
     seed: int = 0,
     pad: int = 4,
     cutout: int = 0,
 ) -> tf.data.Dataset:
     """Batches of ``(normalized float32 images, one-hot labels)``.
 
-    Training sets are shuffled each epoch and augmented with per-image seeds
-    drawn from ``tf.data.Dataset.random(seed)``, so a run is reproducible
-    whatever the number of parallel calls.
+    Training sets are shuffled each epoch (``augment=False`` included) and
+    augmented with per-image seeds drawn from ``tf.data.Dataset.random(seed)``,
+    so a run is reproducible whatever the number of parallel calls.
     """
     num_classes = spec.num_classes
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
     if training:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if training and augment:
         n_seeds = 3 if cutout else 2  # without cutout the streams stay those of earlier runs
         seeds = tf.data.Dataset.random(seed=seed).batch(2 * n_seeds).map(lambda s: tf.reshape(s, (n_seeds, 2)))
         ds = tf.data.Dataset.zip((ds, seeds)).map(

@@ -234,8 +234,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     spec = PreprocessSpec(labels=data.train.class_names)
     write_text_atomic(run_dir / "spec.json", spec.to_json() + "\n")
     train_ds = make_dataset(
-        data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=config.augment, seed=config.seed,
-        cutout=config.cutout if config.augment else 0,
+        data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=True, augment=config.augment,
+        seed=config.seed, cutout=config.cutout if config.augment else 0,
     )
     val_ds = make_dataset(data.val.images, data.val.labels, spec, batch_size=512, training=False)
     steps_per_epoch = -(-len(data.train) // config.batch_size)
