@@ -14,6 +14,7 @@ from .errors import (
     MissingExtraError,
     ModelLoadError,
 )
+from .live import LiveClassifier
 from .spec import CIFAR10_CLASSES, PreprocessSpec
 
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ __all__ = [
     "DatasetError",
     "EdgeSDKError",
     "InvalidImageError",
+    "LiveClassifier",
     "MetadataError",
     "MissingExtraError",
     "ModelLoadError",

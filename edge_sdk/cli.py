@@ -33,6 +33,8 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("parity", "convert.cli"),
     ("predict", "edge_sdk.cli_predict"),
     ("benchmark", "edge_sdk.cli_predict"),
+    ("camera", "camera_demo.cli"),
+    ("gui", "camera_demo.cli"),
 )
 
 EXIT_USAGE = 2

@@ -37,6 +37,14 @@ class MissingExtraError(BackendUnavailableError):
         )
 
 
+class SourceError(EdgeSDKError):
+    """A frame source (camera, stream, video, image or folder) cannot be opened or read."""
+
+
+class OutputError(EdgeSDKError):
+    """An output (annotated video, log, snapshot) cannot be written."""
+
+
 class MetadataError(EdgeSDKError):
     """Model or preprocessing metadata is missing or malformed."""
 

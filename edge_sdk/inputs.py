@@ -34,16 +34,20 @@ def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch"
             raise InvalidImageError(f"cannot convert PIL image of mode {image.mode} to RGB: {exc}") from exc
         return resize_rgb(img, height, width, resize)
     if isinstance(image, np.ndarray):
-        rgb = _array_to_rgb_uint8(image, color)
-        if rgb.shape[:2] == (height, width):
-            return rgb
-        return resize_rgb(Image.fromarray(rgb), height, width, resize)
+        pixels = _array_to_uint8(image)
+        if pixels.shape[:2] != (height, width):
+            # resize before any channel swap: 32x32 values are cheaper to reorder than a camera frame
+            pixels = resize_rgb(Image.fromarray(np.ascontiguousarray(pixels)), height, width, resize)
+        if pixels.ndim == 2:
+            return np.repeat(pixels[:, :, None], 3, axis=2)
+        return np.ascontiguousarray(pixels[:, :, 2::-1] if color == "bgr" else pixels)
     raise InvalidImageError(
         f"unsupported image type {type(image).__name__}: pass a file path, bytes, a PIL image or a numpy array"
     )
 
 
-def _array_to_rgb_uint8(array: np.ndarray, color: str) -> np.ndarray:
+def _array_to_uint8(array: np.ndarray) -> np.ndarray:
+    """Validate an image array; return uint8 ``HxW`` or ``HxWx3`` pixels in the caller's channel order."""
     if array.size == 0:
         raise InvalidImageError(f"image array is empty (shape {array.shape})")
     if array.ndim == 3 and array.shape[2] == 1:
@@ -69,9 +73,4 @@ def _array_to_rgb_uint8(array: np.ndarray, color: str) -> np.ndarray:
         raise InvalidImageError(
             f"unsupported image dtype {array.dtype}: pass uint8 pixels (0-255) or floats in [0, 1]"
         )
-    if pixels.ndim == 2:
-        return np.repeat(pixels[:, :, None], 3, axis=2)
-    rgb = pixels[:, :, :3]
-    if color == "bgr":
-        rgb = rgb[:, :, ::-1]
-    return np.ascontiguousarray(rgb)
+    return pixels if pixels.ndim == 2 else pixels[:, :, :3]

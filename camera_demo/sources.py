@@ -1,0 +1,486 @@
+"""Frame sources for the demo: webcam, stream URL, video file, image file or folder of images.
+
+:func:`open_source` turns the ``--source`` text into a :class:`FrameSource`:
+
+* ``0``, ``1``, ... or ``/dev/video0``: a webcam, and ``rtsp://``, ``http(s)://``, ... URLs: a
+  *live* source. A reader thread reads as fast as the device delivers and keeps only the newest
+  frame, so the consumer never falls behind; a read failure reconnects with back-off a few times,
+  then the source ends with :attr:`FrameSource.incomplete` saying why.
+* a video file: read frame by frame in the caller's thread (no frame skipped), or, with
+  ``realtime=True``, paced at the file's frame rate through the same newest-frame reader as a
+  camera. A file that stops decoding before its announced frame count is reported as truncated.
+* an image file or a folder of images: one frame per picture; an unreadable picture is counted,
+  logged and skipped.
+
+A source that cannot be opened at all raises :class:`~edge_sdk.errors.SourceError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from edge_sdk.errors import InvalidImageError, SourceError
+from edge_sdk.images import open_rgb
+
+from ._cv2 import cv2, quiet_native
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt")
+DEFAULT_FPS = 30.0
+OPEN_TIMEOUT_MS = 10_000
+READ_TIMEOUT_MS = 5_000
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What ``--source`` names: ``kind`` is camera, stream, video, image or folder."""
+
+    kind: str
+    target: int | str
+
+    @property
+    def live(self) -> bool:
+        """Cameras and streams run live: newest frame only, reconnect on failure."""
+        return self.kind in ("camera", "stream")
+
+    def __str__(self) -> str:
+        return f"camera {self.target}" if isinstance(self.target, int) else str(self.target)
+
+
+def parse_source(text: str | int | os.PathLike[str]) -> SourceSpec:
+    """Classify a ``--source`` value; a path that does not exist raises :class:`SourceError`."""
+    if isinstance(text, int):
+        return SourceSpec("camera", text)
+    text = os.fspath(text)
+    if re.fullmatch(r"\s*\d+\s*", text):
+        return SourceSpec("camera", int(text))
+    if re.match(rf"^({'|'.join(STREAM_SCHEMES)})://", text, re.IGNORECASE):
+        return SourceSpec("stream", text)
+    path = Path(text).expanduser()
+    if re.fullmatch(r"/dev/video\d+", text):
+        if not path.exists():
+            raise SourceError(f"camera device {text} does not exist")
+        return SourceSpec("camera", text)
+    if not path.exists():
+        raise SourceError(
+            f"source not found: {text} (give a webcam index, a video or image file, a folder of images, "
+            "or a stream URL such as rtsp://host/stream)"
+        )
+    if path.is_dir():
+        return SourceSpec("folder", str(path))
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return SourceSpec("image", str(path))
+    return SourceSpec("video", str(path))
+
+
+@dataclass
+class Frame:
+    """One picture from a source: BGR uint8 pixels, their position in the source and a timestamp."""
+
+    index: int
+    timestamp_ms: float
+    image: np.ndarray
+    name: str = ""
+
+
+class Capture(Protocol):
+    """The part of ``cv2.VideoCapture`` the sources use (tests pass fakes)."""
+
+    def isOpened(self) -> bool: ...
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+    def get(self, prop: int) -> float: ...
+    def release(self) -> None: ...
+
+
+class FrameSource(ABC):
+    """A stream of :class:`Frame` objects; ``read`` returns None when none is ready or the source ended."""
+
+    spec: SourceSpec
+    live: bool = False
+    fps: float | None = None
+
+    def __init__(self) -> None:
+        self.frames_read = 0
+        self.bad_frames = 0
+        self.dropped = 0
+        self.incomplete: str | None = None  # why the source ended early, if it did
+        self._ended = False
+
+    @abstractmethod
+    def read(self, timeout: float | None = None) -> Frame | None:
+        """The next frame; None when ``timeout`` (s) passed without one or the source :attr:`ended`."""
+
+    @property
+    def ended(self) -> bool:
+        """True once every frame has been returned (or the source was lost)."""
+        return self._ended
+
+    def close(self) -> None:
+        """Release the device or file."""
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- opening captures
+def _valid_fps(value: float) -> float | None:
+    return float(value) if math.isfinite(value) and 0.5 <= value <= 1000 else None
+
+
+def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None) -> Capture:
+    """An opened ``cv2.VideoCapture`` for a camera, stream or video file; :class:`SourceError` if it will not open."""
+    cv = cv2()
+    with quiet_native():
+        if spec.kind == "stream":
+            params = [cv.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+            cap = cv.VideoCapture(str(spec.target), cv.CAP_FFMPEG, params)
+        else:
+            cap = cv.VideoCapture(spec.target)
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(_cannot_open(spec))
+    if spec.kind == "camera":
+        cap.set(cv.CAP_PROP_BUFFERSIZE, 1)  # where the driver honours it: less queued latency
+        if width:
+            cap.set(cv.CAP_PROP_FRAME_WIDTH, width)
+        if height:
+            cap.set(cv.CAP_PROP_FRAME_HEIGHT, height)
+    return cap
+
+
+def _cannot_open(spec: SourceSpec) -> str:
+    if spec.kind == "camera":
+        return f"cannot open {spec}: no such camera, or it is busy or not permitted"
+    if spec.kind == "stream":
+        return f"cannot open stream {spec.target}: unreachable, refused or not a video stream"
+    return f"cannot open video {spec.target}: not a video file, or it is corrupt or truncated"
+
+
+def _frame_count(cap: Capture) -> int:
+    n = cap.get(cv2().CAP_PROP_FRAME_COUNT)
+    return int(n) if math.isfinite(n) and n > 0 else 0
+
+
+# --------------------------------------------------------------------------- video files, frame by frame
+class VideoFileSource(FrameSource):
+    """Every frame of a video file, decoded in the caller's thread."""
+
+    #: consecutive failed reads tolerated before the file counts as ended (a bad frame is skipped)
+    MAX_FAILED_READS = 3
+
+    def __init__(self, spec: SourceSpec, capture: Capture | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self._cap = capture if capture is not None else open_capture(spec)
+        self.fps = _valid_fps(self._cap.get(cv2().CAP_PROP_FPS)) or DEFAULT_FPS
+        self.expected_frames = _frame_count(self._cap)
+        self._index = 0
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        if self._ended:
+            return None
+        failures = 0
+        while failures < self.MAX_FAILED_READS:
+            ok, image = self._cap.read()
+            if ok and image is not None and image.size:
+                if failures:
+                    self.bad_frames += failures  # undecodable frames before this one, skipped
+                    log.warning("%s: skipped %d undecodable frame(s) before frame %d", self.spec, failures, self._index)
+                frame = Frame(self._index, 1000.0 * self._index / self.fps, image)
+                self._index += 1
+                self.frames_read += 1
+                return frame
+            failures += 1
+            if self.expected_frames and self._index + failures >= self.expected_frames:
+                break  # the normal end of the file
+        self._finish()
+        return None
+
+    def _finish(self) -> None:
+        self._ended = True
+        if self.expected_frames and self.frames_read + self.bad_frames < self.expected_frames:
+            self.incomplete = (
+                f"{self.spec.target} is truncated or corrupt: decoding stopped after {self.frames_read} "
+                f"of {self.expected_frames} frames"
+            )
+            log.warning(self.incomplete)
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+# --------------------------------------------------------------------------- still images
+class StillImageSource(FrameSource):
+    """One frame per image file, in name order; an unreadable file is skipped and counted."""
+
+    fps = 1.0
+
+    def __init__(self, spec: SourceSpec, paths: Sequence[Path]) -> None:
+        super().__init__()
+        self.spec = spec
+        self.paths = list(paths)
+        self._next = 0
+        self.bad_files: list[str] = []
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            index = self._next
+            self._next += 1
+            try:
+                image = load_bgr(path)
+            except InvalidImageError as exc:
+                self.bad_frames += 1
+                self.bad_files.append(str(path))
+                log.warning("skipping %s", exc)
+                continue
+            self.frames_read += 1
+            return Frame(index, 1000.0 * index / self.fps, image, name=str(path))
+        self._ended = True
+        if self.frames_read == 0 and self.paths:
+            self.incomplete = f"none of the {len(self.paths)} image(s) in {self.spec.target} could be read"
+        return None
+
+
+def load_bgr(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode an image file (any format Pillow reads, EXIF-rotated) into BGR uint8 pixels."""
+    rgb = np.asarray(open_rgb(path))
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def image_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The image files directly in ``folder``, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+# --------------------------------------------------------------------------- live sources
+class LiveSource(FrameSource):
+    """A reader thread that keeps only the newest frame; ``read`` waits for a frame newer than the last.
+
+    ``opener`` returns an opened capture (it is called again to reconnect).
+    After a failed read the reader reconnects up to ``max_reconnects`` times,
+    waiting ``backoff_s``, then twice that, and so on; if every attempt fails
+    the source ends and :attr:`incomplete` says so. With ``paced`` (a video
+    file played at real speed, at its own frame rate) the reader sleeps between frames and the end of
+    the file ends the source instead of reconnecting.
+    """
+
+    live = True
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        opener: Callable[[], Capture],
+        *,
+        max_reconnects: int = 5,
+        backoff_s: float = 0.5,
+        paced: bool = False,
+        max_failed_reads: int = 2,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self._opener = opener
+        self.max_reconnects = max_reconnects
+        self.backoff_s = backoff_s
+        self.reconnects = 0
+        self._attempts = 0  # reconnect attempts since the last good frame
+        self._max_failed_reads = max_failed_reads
+        self._cap: Capture | None = opener()  # the first open fails loudly (SourceError)
+        self.fps = _valid_fps(self._cap.get(cv2_prop("CAP_PROP_FPS"))) or DEFAULT_FPS
+        self._pace_fps = self.fps if paced else None
+        self.expected_frames = _frame_count(self._cap) if paced else 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._latest: Frame | None = None
+        self._last_returned = -1
+        self._reader_done = False
+        self._thread = threading.Thread(target=self._reader, name=f"cifar-edge-source:{spec}", daemon=True)
+        self._thread.start()
+
+    # -- reader thread
+    def _reader(self) -> None:
+        start = time.monotonic()
+        index = 0
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                ok, image = self._safe_read()
+                if not ok:
+                    failures += 1
+                    if self._pace_fps:  # a file played at real speed: a failed read is its end
+                        if failures < self._max_failed_reads and not self._at_file_end(index):
+                            continue
+                        self._check_truncated(index)
+                        return
+                    if failures < self._max_failed_reads:
+                        continue  # one bad frame never ends the stream
+                    if not self._reconnect():
+                        return
+                    failures = 0
+                    continue
+                self.bad_frames += failures  # unreadable frames skipped before this one
+                failures = 0
+                self._attempts = 0
+                if self._pace_fps:
+                    due = start + index / self._pace_fps
+                    delay = due - time.monotonic()
+                    if delay > 0 and self._stop.wait(delay):
+                        return
+                    stamp = 1000.0 * index / self._pace_fps
+                else:
+                    stamp = 1000.0 * (time.monotonic() - start)
+                self._publish(Frame(index, stamp, image))
+                index += 1
+        except Exception as exc:  # never leave the consumer waiting on a dead thread
+            self.incomplete = f"{self.spec}: the reader failed: {exc}"
+            log.exception("frame reader for %s failed", self.spec)
+        finally:
+            with self._cond:
+                self._reader_done = True
+                self._cond.notify_all()
+
+    def _safe_read(self) -> tuple[bool, np.ndarray | None]:
+        if self._cap is None:
+            return False, None
+        try:
+            ok, image = self._cap.read()
+        except Exception as exc:  # cv2.error from a broken stream
+            log.debug("read from %s failed: %s", self.spec, exc)
+            return False, None
+        return (bool(ok) and image is not None and image.size > 0), image
+
+    def _at_file_end(self, index: int) -> bool:
+        return bool(self.expected_frames) and index + 1 >= self.expected_frames
+
+    def _check_truncated(self, index: int) -> None:
+        if self.expected_frames and index < self.expected_frames:
+            self.incomplete = (
+                f"{self.spec.target} is truncated or corrupt: decoding stopped after {index} "
+                f"of {self.expected_frames} frames"
+            )
+            log.warning(self.incomplete)
+
+    def _reconnect(self) -> bool:
+        """Reopen the capture, waiting longer before each attempt; False once ``max_reconnects`` failed in a row.
+
+        The budget resets only after a frame is read, so a stream that opens but never
+        delivers still ends.
+        """
+        while self._attempts < self.max_reconnects:
+            self._attempts += 1
+            delay = self.backoff_s * 2 ** (self._attempts - 1)
+            log.warning("%s: read failed; reconnecting in %.2f s (attempt %d of %d)",
+                        self.spec, delay, self._attempts, self.max_reconnects)
+            if self._stop.wait(delay):
+                return False
+            self._release()
+            try:
+                self._cap = self._opener()
+            except SourceError as exc:
+                log.warning("%s", exc)
+                continue
+            self.reconnects += 1
+            return True
+        self.incomplete = f"lost {self.spec} and could not reconnect after {self.max_reconnects} attempt(s)"
+        log.warning(self.incomplete)
+        return False
+
+    def _publish(self, frame: Frame) -> None:
+        with self._cond:
+            if self._latest is not None and self._latest.index != self._last_returned:
+                self.dropped += 1  # the consumer never saw the frame this one replaces
+            self._latest = frame
+            self.frames_read += 1
+            self._cond.notify_all()
+
+    # -- consumer side
+    def read(self, timeout: float | None = None) -> Frame | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._fresh() or self._reader_done, timeout)
+            if self._fresh():
+                self._last_returned = self._latest.index
+                return self._latest
+            if self._reader_done:
+                self._ended = True
+            return None
+
+    def _fresh(self) -> bool:
+        return self._latest is not None and self._latest.index != self._last_returned
+
+    def _release(self) -> None:
+        if self._cap is not None:
+            with contextlib.suppress(Exception):  # releasing a broken capture must not raise
+                self._cap.release()
+            self._cap = None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+        self._release()
+
+
+def cv2_prop(name: str) -> int:
+    """A ``cv2.CAP_PROP_*`` constant by name."""
+    return int(getattr(cv2(), name))
+
+
+# --------------------------------------------------------------------------- factory
+def open_source(
+    source: str | int | os.PathLike[str],
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    realtime: bool = False,
+    max_reconnects: int = 5,
+    backoff_s: float = 0.5,
+    opener: Callable[[], Capture] | None = None,
+) -> FrameSource:
+    """Open what ``--source`` names (see the module docstring); :class:`SourceError` if it cannot be opened.
+
+    ``width``/``height`` request a camera resolution. ``realtime`` plays a video
+    file at its own frame rate through the live reader. ``opener`` replaces the
+    OpenCV capture for live sources (tests).
+    """
+    spec = parse_source(source)
+    if spec.kind == "image":
+        paths = [Path(spec.target)]
+        try:
+            load_bgr(paths[0])
+        except InvalidImageError as exc:
+            raise SourceError(str(exc)) from exc
+        return StillImageSource(spec, paths)
+    if spec.kind == "folder":
+        paths = image_files(spec.target)
+        if not paths:
+            raise SourceError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in folder {spec.target}")
+        return StillImageSource(spec, paths)
+    open_it = opener or (lambda: open_capture(spec, width, height))
+    if spec.kind == "video" and not realtime:
+        return VideoFileSource(spec, open_it())
+    if spec.kind == "video":
+        return LiveSource(spec, open_it, max_reconnects=0, paced=True)
+    return LiveSource(spec, open_it, max_reconnects=max_reconnects, backoff_s=backoff_s)
+
+
+__all__ = [
+    "Capture", "Frame", "FrameSource", "LiveSource", "SourceSpec", "StillImageSource", "VideoFileSource",
+    "image_files", "load_bgr", "open_capture", "open_source", "parse_source",
+]
