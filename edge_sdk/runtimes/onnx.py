@@ -37,10 +37,9 @@ class OnnxBackend(Backend):
         self.num_outputs = int(last) if isinstance(last, int) else 0
         self.supports_batch = self.input_shape[0] == -1
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities for a normalized float32 NHWC batch."""
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        return np.asarray(self._session.run(None, {self._input_name: x})[0], dtype=np.float32)
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        """``InferenceSession.run`` on a float32 NHWC tensor."""
+        return self._session.run(None, {self._input_name: tensor})[0]
 
 
 def load(model: bytes, num_threads: int | None, backend: str | None) -> Backend:

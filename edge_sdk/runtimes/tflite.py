@@ -10,7 +10,7 @@ import numpy as np
 
 from .._extras import silenced_stderr_fd
 from ..errors import BackendUnavailableError, ModelLoadError
-from .base import Backend, check_single_io, dequantize, quantize
+from .base import Backend, check_single_io
 
 SUFFIXES = (".tflite",)
 #: Backend names this module serves, most preferred first, with the module each one imports.
@@ -38,36 +38,32 @@ class TFLiteBackend(Backend):
         if self.input_dtype not in (np.float32, np.int8, np.uint8):
             raise ModelLoadError(f"the SDK supports float32, int8 or uint8 model inputs; this one takes {self.input_dtype}")
         self.num_outputs = int(self._output["shape"][-1])
-        self._in_q = self._input["quantization"]
-        self._out_q = self._output["quantization"]
+        if self.input_dtype != np.float32:
+            self.input_quantization = _scale_zero_point(self._input, "input")
+        if self.output_dtype != np.float32:
+            self.output_quantization = _scale_zero_point(self._output, "output")
+        self._input_index, self._output_index = self._input["index"], self._output["index"]
         self._batch = self.input_shape[0]
         self._lock = threading.Lock()  # an Interpreter must not be invoked from two threads at once
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities for a normalized float32 NHWC batch."""
-        if self.input_dtype != np.float32:
-            x = quantize(batch, self._in_q[0], self._in_q[1], self.input_dtype)
-        else:
-            x = np.ascontiguousarray(batch, dtype=np.float32)
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        """``set_tensor`` + ``invoke`` + ``get_tensor`` (copied) on a tensor of the model's input dtype."""
+        interpreter = self._interpreter
         with self._lock:
-            if x.shape[0] != self._batch:
-                self._interpreter.resize_tensor_input(self._input["index"], list(x.shape))
-                self._interpreter.allocate_tensors()
-                self._batch = x.shape[0]
-            self._interpreter.set_tensor(self._input["index"], x)
-            self._interpreter.invoke()
-            out = self._interpreter.get_tensor(self._output["index"]).copy()
-        if self.output_dtype != np.float32:
-            out = dequantize(out, self._out_q[0], self._out_q[1])
-        return out
+            if tensor.shape[0] != self._batch:
+                interpreter.resize_tensor_input(self._input_index, list(tensor.shape))
+                interpreter.allocate_tensors()
+                self._batch = tensor.shape[0]
+            interpreter.set_tensor(self._input_index, tensor)
+            interpreter.invoke()
+            return interpreter.get_tensor(self._output_index).copy()
 
-    def describe(self) -> dict[str, Any]:
-        info = super().describe()
-        if self.input_dtype != np.float32:
-            info["input_quantization"] = {"scale": float(self._in_q[0]), "zero_point": int(self._in_q[1])}
-        if self.output_dtype != np.float32:
-            info["output_quantization"] = {"scale": float(self._out_q[0]), "zero_point": int(self._out_q[1])}
-        return info
+
+def _scale_zero_point(details: dict[str, Any], which: str) -> tuple[float, int]:
+    scale, zero_point = details["quantization"]
+    if not scale:
+        raise ModelLoadError(f"the model's {which} is {np.dtype(details['dtype'])} but carries no quantization scale")
+    return float(scale), int(zero_point)
 
 
 def _interpreter_class(runtime: str | None) -> tuple[Any, str]:

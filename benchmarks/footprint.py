@@ -4,7 +4,7 @@ Each figure comes from a fresh interpreter, so imports are cold for Python (warm
 file cache: run it twice and take the second). Usage, with the Python of the environment to
 measure (e.g. a venv holding only ``.[litert]`` or ``.[onnx]``):
 
-    python scripts/footprint.py --model MODEL [--tensorflow]
+    python -m benchmarks.footprint --model MODEL [--tensorflow]
 
 Prints one JSON object: import seconds, RSS after import, RSS after loading the model and
 classifying one image, and the same for ``import tensorflow`` when asked.
@@ -18,14 +18,14 @@ import subprocess
 import sys
 
 PROBE = r"""
-import json, resource, sys, time
+import importlib, json, sys, time
 def rss_mb():
     with open("/proc/self/status") as fh:
         for line in fh:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
 t0 = time.perf_counter()
-exec(sys.argv[1])
+importlib.import_module(sys.argv[1])
 t1 = time.perf_counter()
 out = {"import_s": round(t1 - t0, 3), "rss_after_import_mb": round(rss_mb(), 1)}
 if sys.argv[2]:
@@ -42,10 +42,15 @@ print(json.dumps(out))
 """
 
 
-def probe(statement: str, model: str = "") -> dict:
-    """Run ``statement`` (and optionally a classification) in a fresh interpreter; return its figures."""
-    proc = subprocess.run([sys.executable, "-c", PROBE, statement, model], capture_output=True, text=True, check=True)
+def probe(module: str, model: str = "") -> dict:
+    """Import ``module`` (and optionally classify once with ``model``) in a fresh interpreter; return its figures."""
+    proc = subprocess.run([sys.executable, "-c", PROBE, module, model], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fastest(module: str, model: str = "", repeat: int = 3) -> dict:
+    """The run with the fastest import among ``repeat`` fresh interpreters."""
+    return min((probe(module, model) for _ in range(repeat)), key=lambda r: r["import_s"])
 
 
 def main() -> None:
@@ -54,11 +59,9 @@ def main() -> None:
     parser.add_argument("--tensorflow", action="store_true", help="also measure `import tensorflow`")
     parser.add_argument("--repeat", type=int, default=3, help="fresh interpreters per figure; the fastest is kept")
     args = parser.parse_args()
-    runs = [probe("import edge_sdk", args.model) for _ in range(args.repeat)]
-    result = {"python": sys.executable, "edge_sdk": min(runs, key=lambda r: r["import_s"])}
+    result = {"python": sys.executable, "edge_sdk": fastest("edge_sdk", args.model, args.repeat)}
     if args.tensorflow:
-        tf_runs = [probe("import tensorflow") for _ in range(args.repeat)]
-        result["tensorflow"] = min(tf_runs, key=lambda r: r["import_s"])
+        result["tensorflow"] = fastest("tensorflow", "", args.repeat)
     print(json.dumps(result, indent=2))
 
 

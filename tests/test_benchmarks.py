@@ -1,0 +1,71 @@
+"""Smoke test of the benchmark suite on a tiny budget: it runs end to end and its figures are coherent.
+
+The figures themselves are not asserted (speed depends on the machine); their structure and
+their internal consistency are.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.suite import FILES
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, cifar10_dir) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--data", str(cifar10_dir),
+         "--baseline-ref", "HEAD"],
+        capture_output=True, text=True, cwd=REPO, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "results.json").read_text()), (out / "RESULTS.md").read_text()
+
+
+def test_every_format_of_the_model_is_measured(quick_run):
+    results, _ = quick_run
+    rows = {(m["model"], m["format"]) for m in results["models"]}
+    assert rows == {("resnet8", fmt) for fmt in FILES}
+    for m in results["models"]:
+        figures = m["threads"]["1"]
+        lat = figures["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"], m["format"]
+        assert figures["throughput_images_per_s"] > 0 and figures["peak_rss_mb"] > 10 and figures["load_ms"] > 0
+        assert m["bytes"] == Path(m["path"]).stat().st_size
+        assert m["accuracy_images"] == 200 and 0.6 < m["accuracy"] <= 1.0, m  # a real classifier, not noise
+        if m["runtime"] != "keras":
+            bare = figures["runtime_latency_ms"]["p50"]
+            assert bare > 0 and figures["sdk_overhead_ratio"] == pytest.approx(lat["p50"] / bare, rel=0.5)
+
+
+def test_sdk_processes_stay_free_of_tensorflow_and_keras_does_not(quick_run):
+    results, _ = quick_run
+    keras = next(m for m in results["models"] if m["format"] == "keras")
+    litert = next(m for m in results["models"] if m["format"] == "tflite-int8")
+    # the SDK process holds no TensorFlow, so it is far smaller than the Keras one
+    assert litert["threads"]["1"]["peak_rss_mb"] < keras["threads"]["1"]["peak_rss_mb"] / 3
+    imports = results["imports"]
+    assert all(not r["tensorflow_imported"] for name, r in imports.items() if name.startswith("edge_sdk"))
+    assert imports["tensorflow"]["tensorflow_imported"]
+
+
+def test_report_has_every_section_and_camera_and_before_after(quick_run):
+    results, md = quick_run
+    assert results["camera"]["results"][0]["frames"] == 30 and results["camera"]["results"][0]["fps_median"] > 0
+    ba = results["before_after"]
+    assert ba["before"]["latency_ms"]["p50"] > 0 and ba["after"]["latency_ms"]["p50"] > 0
+    for heading in ("## Models x formats x runtimes", "## SDK overhead", "## Before / after", "## Import footprint",
+                    "## Camera pipeline"):
+        assert heading in md
+    assert results["machine"]["cores"] >= 1 and results["machine"]["cpu"] in md
+    for fmt in FILES:
+        assert f"| resnet8 | {fmt} |" in md
