@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 from edge_sdk._extras import require
-from edge_sdk.cli import add_json_flag, emit
+from edge_sdk.cli import add_json_flag, check_output_folder, emit
 from edge_sdk.errors import EdgeSDKError
-from train.cli_options import add_data_options
+from train.cli_options import add_data_options, check_data_early, check_keras_file
 
 FORMATS = ("tflite", "tflite-int8", "onnx", "onnx-int8")  # mirrors convert.export.FORMATS (no TF import here)
 
@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="ONNX calibration method (default minmax)")
     c.add_argument("--onnx-activations", choices=("uint8", "int8"), default="uint8",
                    help="ONNX int8 activation type (default uint8: measured faster at equal accuracy)")
+    c.add_argument("--onnx-reduce-range", action=argparse.BooleanOptionalAction, default=True,
+                   help="7-bit ONNX int8 weights (default on: full 8-bit weights saturate in ONNX Runtime's int8 "
+                        "kernels on x86 CPUs without VNNI and lose accuracy there)")
     c.add_argument("--limit", type=int, help="validate on N test images (default: the whole test split)")
     c.add_argument("--seed", type=int, default=0, help="calibration sampling seed (default 0)")
     c.add_argument("--model-version", help="version string stored in the metadata (default: date + source hash)")
@@ -66,18 +69,21 @@ def _thresholds(args: argparse.Namespace):
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    _require_conversion_stack()
-    from .converter import ConvertConfig, convert
-
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise EdgeSDKError(f"unknown format(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(FORMATS)}")
+    check_keras_file(args.model)  # the cheap checks first: TensorFlow takes seconds to import
+    check_output_folder(args.out, f"--out {args.out}")
+    check_data_early(args)
+    _require_conversion_stack()
+    from .converter import ConvertConfig, convert
+
     # TensorFlow and Keras print export chatter on stdout; keep stdout for the result.
     with contextlib.redirect_stdout(sys.stderr):
         manifest = convert(ConvertConfig(
             model=args.model, out=args.out, formats=formats, calib_size=args.calib_size, calib_method=args.calib_method,
-            onnx_activations=args.onnx_activations, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
+            onnx_activations=args.onnx_activations, onnx_reduce_range=args.onnx_reduce_range, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
             seed=args.seed, model_version=args.model_version,
         ))
     emit(manifest, args.json, lambda m: _render_rows(m["files"], f"exported {m['source']['path']} to {args.out}"))
@@ -85,6 +91,8 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_parity(args: argparse.Namespace) -> int:
+    check_keras_file(args.model)
+    check_data_early(args)
     _require_conversion_stack()
     from .converter import parity
 

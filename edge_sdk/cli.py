@@ -16,12 +16,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import __version__
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any subcommand imports TensorFlow
-from .errors import EdgeSDKError
+from .errors import EdgeSDKError, OutputError
 
 # (subcommand, module providing register(subparsers)); listed in --help order.
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
@@ -53,6 +54,24 @@ def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]
         print(render(result))
 
 
+def check_output_folder(folder: str | os.PathLike[str], what: str) -> None:
+    """Raise :class:`OutputError` unless ``folder`` is, or can be created as, a writable folder.
+
+    ``what`` names the output in the message (``"--out runs/x"``). Creates
+    nothing: commands call it before long work, so an unwritable output fails
+    at once instead of after the work it was meant to keep.
+    """
+    path = Path(folder).absolute()
+    for ancestor in (path, *path.parents):
+        if not ancestor.exists():
+            continue
+        if not ancestor.is_dir():
+            raise OutputError(f"cannot write {what}: not a directory: {ancestor}")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write {what}: no write permission in {ancestor}")
+        return
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand registered."""
     parser = argparse.ArgumentParser(
@@ -76,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="cifar-edge: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    # Library warnings (Pillow's "corrupt EXIF data", deprecations) are for developers: shown with -v only,
+    # so an error stays one line on stderr.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -89,7 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # unwritable output folder, disk full, ...
         if args.verbose:
             raise
-        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        # a failed rename (os.replace of a finished temporary file) names its target second
+        path = exc.filename2 or exc.filename
+        where = f": {path}" if path else ""
         print(f"cifar-edge {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -21,51 +21,91 @@ from .errors import InvalidImageError
 # 64 megapixels covers any camera the SDK targets.
 MAX_IMAGE_PIXELS = 64_000_000
 
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError)
+_WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16- and 32-bit grayscale
+
 
 def open_rgb(source: str | os.PathLike[str] | bytes) -> Image.Image:
     """Decode a file path or encoded bytes into an RGB PIL image.
 
     Grayscale, palette, RGBA/LA, CMYK and 16-bit images are converted to RGB.
-    Raises :class:`InvalidImageError` naming the file and the problem.
+    Pictures over :data:`MAX_IMAGE_PIXELS` are refused from their header,
+    before any pixel is decoded. Raises :class:`InvalidImageError` naming the
+    file and the problem.
     """
-    name = "<bytes>" if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
+        name = "<bytes>"
         if len(source) == 0:
             raise InvalidImageError("image data is empty (0 bytes)")
         stream: io.BytesIO | Path = io.BytesIO(bytes(source))
     else:
+        name = str(source)
         stream = Path(source)
-        if not stream.is_file():
-            raise InvalidImageError(f"image file not found: {name}")
-        if stream.stat().st_size == 0:
-            raise InvalidImageError(f"image file is empty (0 bytes): {name}")
-    old_limit = Image.MAX_IMAGE_PIXELS
+        _check_file(stream)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-            with Image.open(stream) as img:
-                img.load()
-                return _to_rgb(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImageError(f"image is too large (over {MAX_IMAGE_PIXELS:,} pixels): {name}") from exc
+        with _open_header(stream, name) as img:
+            _check_size(img, name)
+            img.load()
+            return to_rgb_image(img)
+    except Image.DecompressionBombError as exc:  # raised while loading by formats that pick a size then
+        raise InvalidImageError(f"image is too large to decode safely: {name}: {exc}") from exc
+    except PermissionError as exc:
+        raise InvalidImageError(f"cannot read image file {name}: permission denied") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError(f"cannot decode image {name}: not a known image format (or a corrupt header)") from exc
     except _DECODE_ERRORS as exc:
         raise InvalidImageError(f"cannot decode image {name}: {exc}") from exc
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _check_file(path: Path) -> None:
+    """Raise :class:`InvalidImageError` unless ``path`` is a non-empty regular file."""
+    if not path.exists():
+        raise InvalidImageError(f"image file not found: {path}")
+    if not path.is_file():
+        raise InvalidImageError(f"not an image file (a folder or device): {path}")
+    if path.stat().st_size == 0:
+        raise InvalidImageError(f"image file is empty (0 bytes): {path}")
+
+
+def _open_header(stream: io.BytesIO | Path, name: str) -> Image.Image:
+    """``Image.open`` (reads the header only), with Pillow's own bomb check mapped to our error.
+
+    Pillow's global ``MAX_IMAGE_PIXELS`` is left alone (other code in the
+    process may rely on it); its warning for big images is silenced because
+    :func:`_check_size` refuses them with a clearer message.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(stream)
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(
+            f"image is too large to decode safely (more than {MAX_IMAGE_PIXELS:,} pixels; "
+            f"decompression-bomb guard): {name}"
+        ) from exc
+
+
+def _check_size(img: Image.Image, name: str) -> None:
+    width, height = img.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InvalidImageError(
+            f"image is too large to decode safely: {width}x{height} pixels, more than the "
+            f"{MAX_IMAGE_PIXELS:,} allowed (decompression-bomb guard): {name}"
+        )
+    if width == 0 or height == 0:
+        raise InvalidImageError(f"image has no pixels ({width}x{height}): {name}")
+
+
+def to_rgb_image(img: Image.Image) -> Image.Image:
+    """Any PIL image as RGB: EXIF-rotated; 16/32-bit grayscale keeps its top 8 bits (no clipping at 255)."""
     img = ImageOps.exif_transpose(img) or img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit grayscale: keep the top 8 bits instead of clipping at 255.
-        arr = np.asarray(img, dtype=np.uint32 if img.mode == "I" else np.uint16)
+    if img.mode in _WIDE_GRAY_MODES:
+        arr = np.asarray(img).astype(np.int64).clip(0, None)
         shift = 8 if img.mode != "I" or arr.max(initial=0) > 255 else 0
         img = Image.fromarray((arr >> shift).clip(0, 255).astype(np.uint8), mode="L")
     if img.mode in ("P", "PA") and "transparency" in img.info:
         img = img.convert("RGBA")
-    return img.convert("RGB")
+    return img.convert("RGB")  # always a copy: the caller may close the original
 
 
 REDUCING_GAP = 3.0

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InvalidImageError
-from .images import load_image, resize_rgb
+from .images import load_image, resize_rgb, to_rgb_image
 
 COLORS = ("rgb", "bgr")
 
@@ -28,13 +28,9 @@ def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch"
     if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
         return load_image(image, height, width, resize)
     if isinstance(image, Image.Image):
-        try:
-            img = image if image.mode == "RGB" else image.convert("RGB")
-        except (OSError, ValueError) as exc:
-            raise InvalidImageError(f"cannot convert PIL image of mode {image.mode} to RGB: {exc}") from exc
-        return resize_rgb(img, height, width, resize)
+        return _pil_to_rgb_array(image, height, width, resize)
     if isinstance(image, np.ndarray):
-        pixels = _array_to_uint8(image)
+        pixels = _array_to_uint8(np.asarray(image))  # a plain ndarray (np.matrix cannot be 3-D)
         if pixels.shape[:2] != (height, width):
             # resize before any channel swap: 32x32 values are cheaper to reorder than a camera frame
             pixels = resize_rgb(Image.fromarray(np.ascontiguousarray(pixels)), height, width, resize)
@@ -44,6 +40,17 @@ def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch"
     raise InvalidImageError(
         f"unsupported image type {type(image).__name__}: pass a file path, bytes, a PIL image or a numpy array"
     )
+
+
+def _pil_to_rgb_array(image: Image.Image, height: int, width: int, resize: str) -> np.ndarray:
+    """Resize a PIL image of any mode (converted as files are: 16-bit keeps its top 8 bits)."""
+    if image.width == 0 or image.height == 0:
+        raise InvalidImageError(f"PIL image has no pixels (size {image.width}x{image.height})")
+    try:
+        img = image if image.mode == "RGB" else to_rgb_image(image)
+        return resize_rgb(img, height, width, resize)
+    except (OSError, ValueError, SyntaxError) as exc:  # a lazily opened file that fails to load, an odd mode
+        raise InvalidImageError(f"cannot use PIL image of mode {image.mode}: {exc}") from exc
 
 
 def _array_to_uint8(array: np.ndarray) -> np.ndarray:

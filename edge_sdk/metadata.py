@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import MetadataError
+from .protobuf import fields
+from .errors import MetadataError, ModelLoadError
 from .spec import PreprocessSpec, parse_json
 
 METADATA_KEY = "cifar_edge"
@@ -80,9 +81,25 @@ def read_metadata(model: str | os.PathLike[str] | bytes) -> ModelMetadata | None
     """The ``cifar_edge`` metadata of a ``.tflite`` or ``.onnx`` file or its bytes; ``None`` if it has none.
 
     Raises :class:`MetadataError` when the container is malformed or the
-    metadata present cannot be parsed.
+    metadata present cannot be parsed (naming the file), and
+    :class:`ModelLoadError` when the file cannot be read.
     """
-    data = model if isinstance(model, bytes) else Path(model).read_bytes()
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _parse_metadata(bytes(model))
+    path = Path(model)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"model file not found: {path}") from exc
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    try:
+        return _parse_metadata(data)
+    except MetadataError as exc:
+        raise MetadataError(f"{path}: {exc}") from exc
+
+
+def _parse_metadata(data: bytes) -> ModelMetadata | None:
     if is_tflite(data):
         raw = tflite_metadata(data).get(METADATA_KEY)
     else:
@@ -202,55 +219,16 @@ def _buffer_bytes(fb: _FlatBuffer, buffer: int) -> bytes:
 _MODEL_METADATA_PROPS = 14  # ModelProto.metadata_props (repeated StringStringEntryProto)
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise MetadataError("ONNX file is truncated or corrupt (varint past the end)")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise MetadataError("ONNX file is corrupt (varint too long)")
-
-
-def _fields(data: bytes):
-    """Yield (field number, wire type, value) of a protobuf message; value is bytes for length-delimited."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-        elif wire == 1:
-            value, pos = data[pos : pos + 8], pos + 8
-        elif wire == 2:
-            length, pos = _varint(data, pos)
-            if pos + length > len(data):
-                raise MetadataError("ONNX file is truncated or corrupt (field past the end)")
-            value, pos = data[pos : pos + length], pos + length
-        elif wire == 5:
-            value, pos = data[pos : pos + 4], pos + 4
-        else:
-            raise MetadataError(f"not an ONNX model (unexpected protobuf wire type {wire})")
-        if pos > len(data):
-            raise MetadataError("ONNX file is truncated or corrupt")
-        yield number, wire, value
-
-
 def onnx_metadata_props(data: bytes) -> dict[str, str]:
     """All ``metadata_props`` of an ONNX ``ModelProto``: key -> value."""
     props: dict[str, str] = {}
     seen_graph = False
-    for number, wire, value in _fields(data):
+    for number, wire, value in fields(data):
         if number == 7 and wire == 2:  # ModelProto.graph
             seen_graph = True
         if number == _MODEL_METADATA_PROPS and wire == 2:
             key = val = ""
-            for sub_number, sub_wire, sub_value in _fields(value):
+            for sub_number, sub_wire, sub_value in fields(value):
                 if sub_wire == 2 and sub_number in (1, 2):
                     text = sub_value.decode("utf-8", errors="replace")
                     key, val = (text, val) if sub_number == 1 else (key, text)

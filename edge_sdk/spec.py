@@ -141,6 +141,8 @@ def parse_json(text: str | bytes, what: str) -> Any:
         return json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MetadataError(f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise MetadataError(f"{what} is not valid JSON: nested too deeply") from None
 
 
 def _three_floats(name: str, value: Any) -> tuple[float, float, float]:

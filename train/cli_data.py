@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
-from edge_sdk.cli import add_json_flag, emit
+from edge_sdk.cli import add_json_flag, check_output_folder, emit
 
 from .cli_options import add_data_options, source_from_args
 from .data.dataset import ImageSet
@@ -91,6 +92,7 @@ def _render_stats(result: dict[str, Any]) -> str:
 def run_grid(args: argparse.Namespace) -> int:
     from .data.explore import image_grid, save_png
 
+    check_output_folder(Path(args.out).parent, f"--out {args.out}")
     source = source_from_args(args)
     data = source.load(args.split)
     skipped = _report_skipped(data)

@@ -8,10 +8,10 @@ import sys
 from typing import Any
 
 from edge_sdk._extras import require
-from edge_sdk.cli import add_json_flag, emit
+from edge_sdk.cli import add_json_flag, check_output_folder, emit
 from edge_sdk.errors import EdgeSDKError
 
-from .cli_options import add_data_options
+from .cli_options import add_data_options, check_data_early, check_keras_file
 
 MODEL_CHOICES_HELP = "ann, seed-cnn, resnet8, default (see --list-models)"
 
@@ -99,6 +99,10 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if not args.list_models and not args.resume:  # a resumed run trains on the data it started with
+        out = args.out or f"runs/{args.model}"
+        check_output_folder(out, f"--out {out}")
+        check_data_early(args)
     _require_training_stack()
     from . import models
 
@@ -135,6 +139,8 @@ def _render_summary(s: dict[str, Any]) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    check_keras_file(args.model)
+    check_data_early(args)
     _require_training_stack()
     from .cli_options import source_from_args
     from .data import stratified_indices

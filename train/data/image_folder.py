@@ -145,10 +145,13 @@ def load_image_folder_split(
             continue
         labels[n] = label
         n += 1
+    if n == 0:
+        raise DatasetError(
+            f"none of the {len(entries)} image files under {split_dir} could be decoded "
+            f"(first: {skipped[0].reason})"
+        )
     if skipped:
         log.warning("skipped %d unreadable image file(s) under %s", len(skipped), split_dir)
-    if n == 0:
-        raise DatasetError(f"none of the {len(entries)} image files under {split_dir} could be decoded")
     result = ImageSet(images[:n], labels[:n], names, split, str(split_dir), tuple(skipped))
     if cache_file is not None:
         _write_cache(cache_file, result)

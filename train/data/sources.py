@@ -7,6 +7,7 @@ one of those.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,16 @@ class DataSource:
         if self.kind == "official":
             return list(OFFICIAL_SPLITS)
         return image_folder.list_splits(self.path)
+
+    def class_names(self) -> tuple[str, ...]:
+        """The class names, found without decoding any image (a cheap check before long work).
+
+        Raises :class:`DatasetError` for an image-folder tree with fewer than two
+        classes or an unreadable (or unsafe) ``batches.meta``.
+        """
+        if self.kind == "official":
+            return cifar_official.load_label_names(self.path)
+        return image_folder.discover_classes(self.path)
 
     def load(self, split: str, class_names: Sequence[str] | None = None) -> ImageSet:
         """Load one split as uint8 32x32 RGB images with labels."""
@@ -83,8 +94,13 @@ def _from_archive(archive: Path, origin: str, cache_dir: Path) -> DataSource:
     st = archive.stat()
     key = hashlib.sha256(f"{archive.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
     dest = cache_dir / "extracted" / key
-    dest.mkdir(parents=True, exist_ok=True)
-    batches = cifar_official.extract_archive(archive, dest)
+    try:
+        batches = cifar_official.extract_archive(archive, dest)
+    except DatasetError:
+        for folder in (dest, dest.parent):  # a refused or unreadable archive leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     return DataSource("official", batches, origin, cache_dir)
 
 
