@@ -39,7 +39,7 @@ from edge_sdk.live import LiveClassifier
 
 from ._cv2 import cv2
 from .overlay import DEFAULT_CANVAS, FpsMeter, OverlayInfo, draw_overlay, fit_frame
-from .sources import Frame, FrameSource, open_source
+from .sources import MAX_CORRUPT_FRAMES, Frame, FrameSource, as_bgr, open_source
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +273,8 @@ class Demo:
         self.paused = False
         self.summary = DemoSummary(source=str(source.spec), kind=source.spec.kind, model=classifier.model_name,
                                    backend=classifier.backend_name, output=config.output, log=config.log)
-        self._latencies: list[tuple[float, float]] = []  # (inference, total) ms per result
+        self._latency_sums = [0.0, 0.0]  # inference, total ms summed over the results (constant memory)
+        self._corrupt_run = 0  # corrupt frames in a row from the source
         self._lock = threading.Lock()
         self._latest: tuple[tuple[Category, ...], float] | None = None  # newest (categories, inference ms)
         self._last_canvas: np.ndarray | None = None
@@ -286,7 +287,8 @@ class Demo:
         with self._lock:
             if result is not None:
                 self.summary.classified += 1
-                self._latencies.append((result.timing.inference_ms, result.timing.total_ms))
+                self._latency_sums[0] += result.timing.inference_ms
+                self._latency_sums[1] += result.timing.total_ms
                 self._latest = (result.categories, result.timing.inference_ms)
             else:
                 self.summary.bad_frames += 1
@@ -334,6 +336,26 @@ class Demo:
             self.summary.snapshots.append(str(path))
             log.warning("snapshot saved: %s", path)
 
+    def _usable(self, frame: Frame) -> bool:
+        """Check (and normalize) ``frame.image``; a corrupt frame is logged, counted and never shown.
+
+        The built-in sources already skip corrupt frames; this guards sources passed in by callers.
+        After ``MAX_CORRUPT_FRAMES`` in a row the run ends, reported as incomplete.
+        """
+        try:
+            frame.image = as_bgr(frame.image)
+        except InvalidImageError as exc:
+            log.warning("frame %d skipped: %s", frame.index, exc)
+            self._record(frame, None, str(exc))
+            self._corrupt_run += 1
+            if self._corrupt_run >= MAX_CORRUPT_FRAMES:
+                self.summary.incomplete = f"{self.source.spec}: {self._corrupt_run} corrupt frames in a row"
+                log.warning(self.summary.incomplete)
+                self._stop("end")
+            return False
+        self._corrupt_run = 0
+        return True
+
     def _stop(self, why: str) -> None:
         if not self.stop.is_set():
             self.summary.stopped_by = why
@@ -362,6 +384,8 @@ class Demo:
             if frame is None:
                 if self.source.ended:
                     break
+                continue
+            if not self._usable(frame):
                 continue
             try:
                 result = self.clf.classify(frame.image, color="bgr")
@@ -413,6 +437,8 @@ class Demo:
                         break
                     self._handle_keys(1)
                     continue
+                if not self._usable(frame):
+                    continue
                 with pending_lock:
                     pending[frame.timestamp_ms] = frame
                 live.classify_async(frame.image, frame.timestamp_ms)
@@ -428,12 +454,11 @@ class Demo:
         s.fps = round(s.frames / seconds, 3) if seconds > 0 else 0.0
         s.dropped += self.source.dropped
         s.bad_frames += self.source.bad_frames
-        s.incomplete = self.source.incomplete
+        s.incomplete = self.source.incomplete or s.incomplete
         s.reconnects = int(getattr(self.source, "reconnects", 0))
-        if self._latencies:
-            arr = np.asarray(self._latencies)
-            s.mean_inference_ms = round(float(arr[:, 0].mean()), 4)
-            s.mean_latency_ms = round(float(arr[:, 1].mean()), 4)
+        if s.classified:
+            s.mean_inference_ms = round(self._latency_sums[0] / s.classified, 4)
+            s.mean_latency_ms = round(self._latency_sums[1] / s.classified, 4)
         if self.sink.path is None or self.sink.frames == 0:
             s.output = None
         return s

@@ -44,6 +44,10 @@ STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp
 DEFAULT_FPS = 30.0
 OPEN_TIMEOUT_MS = 10_000
 READ_TIMEOUT_MS = 5_000
+#: corrupt frames in a row (delivered, but no picture) after which a source counts as lost
+MAX_CORRUPT_FRAMES = 50
+#: a live source whose device blocks one read or open this long (s) counts as lost
+STALL_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,46 @@ def _frame_count(cap: Capture) -> int:
     return int(n) if math.isfinite(n) and n > 0 else 0
 
 
+def as_bgr(image: object) -> np.ndarray:
+    """``image`` as writable, contiguous uint8 ``HxWx3`` BGR pixels; gray and BGRA frames are converted.
+
+    Raises :class:`InvalidImageError` for anything else a capture may hand back (an empty,
+    one-dimensional, float or five-channel array, or no array at all), so one corrupt frame is
+    skipped instead of reaching the overlay and the video writer.
+    """
+    if not isinstance(image, np.ndarray):
+        raise InvalidImageError(f"corrupt frame: not a pixel array but {type(image).__name__}")
+    if image.dtype != np.uint8 or image.size == 0 or image.ndim not in (2, 3) \
+            or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise InvalidImageError(f"corrupt frame: {image.dtype} array of shape {image.shape}, expected uint8 HxWx3")
+    if image.ndim == 2 or image.shape[2] == 1:
+        return np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
+    if image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    if not (image.flags.c_contiguous and image.flags.writeable):
+        return image.copy()  # the overlay draws in place, with OpenCV
+    return image
+
+
+def _read_capture(cap: Capture, spec: SourceSpec) -> tuple[bool, np.ndarray | None]:
+    """One ``cap.read()``: (True, BGR pixels), (True, None) for a corrupt frame, (False, None) for a failed read.
+
+    An exception from the capture (``cv2.error`` from a device that vanished) is a failed read.
+    """
+    try:
+        ok, image = cap.read()
+    except Exception as exc:
+        log.debug("read from %s failed: %s", spec, exc)
+        return False, None
+    if not ok or image is None:
+        return False, None
+    try:
+        return True, as_bgr(image)
+    except InvalidImageError as exc:
+        log.debug("%s: %s", spec, exc)
+        return True, None
+
+
 # --------------------------------------------------------------------------- video files, frame by frame
 class VideoFileSource(FrameSource):
     """Every frame of a video file, decoded in the caller's thread."""
@@ -197,10 +241,20 @@ class VideoFileSource(FrameSource):
     def read(self, timeout: float | None = None) -> Frame | None:
         if self._ended:
             return None
-        failures = 0
+        failures = corrupt = 0
         while failures < self.MAX_FAILED_READS:
-            ok, image = self._cap.read()
-            if ok and image is not None and image.size:
+            ok, image = _read_capture(self._cap, self.spec)
+            if ok and image is None:  # decoded, but not a picture: skipped and counted
+                self.bad_frames += 1
+                corrupt += 1
+                if corrupt < MAX_CORRUPT_FRAMES:
+                    continue
+                self.incomplete = f"{self.spec.target}: gave up after {corrupt} corrupt frames in a row"
+                log.warning(self.incomplete)
+                break
+            if ok:
+                if corrupt:
+                    log.warning("%s: skipped %d corrupt frame(s) before frame %d", self.spec, corrupt, self._index)
                 if failures:
                     self.bad_frames += failures  # undecodable frames before this one, skipped
                     log.warning("%s: skipped %d undecodable frame(s) before frame %d", self.spec, failures, self._index)
@@ -209,14 +263,14 @@ class VideoFileSource(FrameSource):
                 self.frames_read += 1
                 return frame
             failures += 1
-            if self.expected_frames and self._index + failures >= self.expected_frames:
+            if self.expected_frames and self.frames_read + self.bad_frames + failures >= self.expected_frames:
                 break  # the normal end of the file
         self._finish()
         return None
 
     def _finish(self) -> None:
         self._ended = True
-        if self.expected_frames and self.frames_read + self.bad_frames < self.expected_frames:
+        if self.incomplete is None and self.expected_frames and self.frames_read + self.bad_frames < self.expected_frames:
             self.incomplete = (
                 f"{self.spec.target} is truncated or corrupt: decoding stopped after {self.frames_read} "
                 f"of {self.expected_frames} frames"
@@ -280,7 +334,10 @@ class LiveSource(FrameSource):
     waiting ``backoff_s``, then twice that, and so on; if every attempt fails
     the source ends and :attr:`incomplete` says so. With ``paced`` (a video
     file played at real speed, at its own frame rate) the reader sleeps between frames and the end of
-    the file ends the source instead of reconnecting.
+    the file ends the source instead of reconnecting. A frame that arrives but is no picture
+    (:func:`as_bgr`) is counted in :attr:`bad_frames` and skipped; :data:`MAX_CORRUPT_FRAMES` of
+    them in a row count as a lost source. A device that blocks one read or open longer than
+    ``stall_timeout_s`` ends the source too (its reader thread is left behind, a daemon).
     """
 
     live = True
@@ -294,6 +351,7 @@ class LiveSource(FrameSource):
         backoff_s: float = 0.5,
         paced: bool = False,
         max_failed_reads: int = 2,
+        stall_timeout_s: float = STALL_TIMEOUT_S,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -303,6 +361,8 @@ class LiveSource(FrameSource):
         self.reconnects = 0
         self._attempts = 0  # reconnect attempts since the last good frame
         self._max_failed_reads = max_failed_reads
+        self.stall_timeout_s = stall_timeout_s
+        self._blocked_since: float | None = None  # when the reader entered a device call still running
         self._cap: Capture | None = opener()  # the first open fails loudly (SourceError)
         self.fps = _valid_fps(self._cap.get(cv2_prop("CAP_PROP_FPS"))) or DEFAULT_FPS
         self._pace_fps = self.fps if paced else None
@@ -319,25 +379,32 @@ class LiveSource(FrameSource):
     def _reader(self) -> None:
         start = time.monotonic()
         index = 0
-        failures = 0
+        failures = corrupt = 0  # failed reads and corrupt frames since the last good frame
         try:
             while not self._stop.is_set():
                 ok, image = self._safe_read()
+                if ok and image is None:  # a frame arrived but is no picture: skipped and counted
+                    self.bad_frames += 1
+                    corrupt += 1
+                    if corrupt == 1:
+                        log.warning("%s: skipping corrupt frame(s)", self.spec)
+                    if corrupt < MAX_CORRUPT_FRAMES:
+                        continue
+                    log.warning("%s: %d corrupt frames in a row", self.spec, corrupt)
+                    if not self._recover(index):
+                        return
+                    failures = corrupt = 0
+                    continue
                 if not ok:
                     failures += 1
-                    if self._pace_fps:  # a file played at real speed: a failed read is its end
-                        if failures < self._max_failed_reads and not self._at_file_end(index):
-                            continue
-                        self._check_truncated(index)
-                        return
-                    if failures < self._max_failed_reads:
+                    if failures < self._max_failed_reads and not (self._pace_fps and self._at_file_end(index)):
                         continue  # one bad frame never ends the stream
-                    if not self._reconnect():
+                    if not self._recover(index):
                         return
-                    failures = 0
+                    failures = corrupt = 0
                     continue
                 self.bad_frames += failures  # unreadable frames skipped before this one
-                failures = 0
+                failures = corrupt = 0
                 self._attempts = 0
                 if self._pace_fps:
                     due = start + index / self._pace_fps
@@ -353,6 +420,8 @@ class LiveSource(FrameSource):
             self.incomplete = f"{self.spec}: the reader failed: {exc}"
             log.exception("frame reader for %s failed", self.spec)
         finally:
+            if self._stop.is_set():
+                self._release()  # close() could not: it gave up waiting for a stalled device
             with self._cond:
                 self._reader_done = True
                 self._cond.notify_all()
@@ -360,12 +429,18 @@ class LiveSource(FrameSource):
     def _safe_read(self) -> tuple[bool, np.ndarray | None]:
         if self._cap is None:
             return False, None
+        self._blocked_since = time.monotonic()
         try:
-            ok, image = self._cap.read()
-        except Exception as exc:  # cv2.error from a broken stream
-            log.debug("read from %s failed: %s", self.spec, exc)
-            return False, None
-        return (bool(ok) and image is not None and image.size > 0), image
+            return _read_capture(self._cap, self.spec)
+        finally:
+            self._blocked_since = None
+
+    def _recover(self, index: int) -> bool:
+        """After the source failed: True once reconnected, False to end (a paced file simply ended)."""
+        if self._pace_fps:
+            self._check_truncated(index)
+            return False
+        return self._reconnect()
 
     def _at_file_end(self, index: int) -> bool:
         return bool(self.expected_frames) and index + 1 >= self.expected_frames
@@ -392,11 +467,14 @@ class LiveSource(FrameSource):
             if self._stop.wait(delay):
                 return False
             self._release()
+            self._blocked_since = time.monotonic()
             try:
                 self._cap = self._opener()
             except SourceError as exc:
                 log.warning("%s", exc)
                 continue
+            finally:
+                self._blocked_since = None
             self.reconnects += 1
             return True
         self.incomplete = f"lost {self.spec} and could not reconnect after {self.max_reconnects} attempt(s)"
@@ -413,14 +491,30 @@ class LiveSource(FrameSource):
 
     # -- consumer side
     def read(self, timeout: float | None = None) -> Frame | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            self._cond.wait_for(lambda: self._fresh() or self._reader_done, timeout)
+            # in slices: a reader stuck in the device cannot notify, so the stall is polled
+            while not (self._fresh() or self._reader_done or self._stalled()):
+                left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+                if left <= 0:
+                    break
+                self._cond.wait(left)
             if self._fresh():
                 self._last_returned = self._latest.index
                 return self._latest
             if self._reader_done:
                 self._ended = True
+            elif self._stalled():
+                self.incomplete = (f"lost {self.spec}: the device stopped answering "
+                                   f"(one read blocked for over {self.stall_timeout_s:g} s)")
+                log.warning(self.incomplete)
+                self._stop.set()
+                self._ended = True
             return None
+
+    def _stalled(self) -> bool:
+        since = self._blocked_since
+        return since is not None and time.monotonic() - since > self.stall_timeout_s
 
     def _fresh(self) -> bool:
         return self._latest is not None and self._latest.index != self._last_returned
@@ -433,8 +527,11 @@ class LiveSource(FrameSource):
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5.0)
-        self._release()
+        self._thread.join(timeout=0.1 if self._stalled() else 5.0)
+        if self._thread.is_alive():  # stuck in a device call: releasing under it could crash; it releases on exit
+            log.warning("%s: the reader is still blocked in the device; leaving it behind", self.spec)
+        else:
+            self._release()
 
 
 def cv2_prop(name: str) -> int:
@@ -482,5 +579,5 @@ def open_source(
 
 __all__ = [
     "Capture", "Frame", "FrameSource", "LiveSource", "SourceSpec", "StillImageSource", "VideoFileSource",
-    "image_files", "load_bgr", "open_capture", "open_source", "parse_source",
+    "as_bgr", "image_files", "load_bgr", "open_capture", "open_source", "parse_source",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk import __version__
-from edge_sdk._atomic import atomic_path, write_text_atomic
+from edge_sdk._atomic import remove_stale_parts, write_bytes_atomic, write_text_atomic
 from edge_sdk.runtimes import open_backend
 from edge_sdk.errors import DatasetError, EdgeSDKError
 from edge_sdk.metadata import ModelMetadata
@@ -38,6 +39,7 @@ class ConvertConfig:
     calib_size: int = 500
     calib_method: str = "minmax"
     onnx_activations: str = "uint8"
+    onnx_reduce_range: bool = True
     data: str | None = None
     cache_dir: str | None = None
     limit: int | None = None  # validation images (None: the whole test split)
@@ -115,9 +117,11 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
         "seed": config.seed,
         "onnx_method": config.calib_method,
         "onnx_activations": config.onnx_activations,
+        "onnx_weight_bits": 7 if config.onnx_reduce_range else 8,
     }
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(out, [*export.FILE_NAMES.values(), MANIFEST])  # left by a conversion killed mid-write
     files = []
     float_onnx = None
     for fmt in config.formats:
@@ -135,17 +139,18 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
         )
         target = out / export.FILE_NAMES[fmt]
         if fmt == "tflite":
-            _write_bytes(target, embed_tflite_metadata(export.tflite_float(model), meta))
+            _write_export(target, embed_tflite_metadata(export.tflite_float(model), meta))
         elif fmt == "tflite-int8":
-            _write_bytes(target, embed_tflite_metadata(export.tflite_int8(model, calib_inputs), meta))
+            _write_export(target, embed_tflite_metadata(export.tflite_int8(model, calib_inputs), meta))
         else:
             if float_onnx is None:
                 float_onnx = export.onnx_float(model)
             proto = float_onnx if fmt == "onnx" else export.onnx_int8(
-                float_onnx, calib_inputs, method=config.calib_method, activation_type=config.onnx_activations
+                float_onnx, calib_inputs, method=config.calib_method, activation_type=config.onnx_activations,
+                reduce_range=config.onnx_reduce_range,
             )
             embed_onnx_metadata(proto, meta)
-            _write_bytes(target, proto.SerializeToString())
+            _write_export(target, proto.SerializeToString())
         seconds = time.perf_counter() - started
         backend = open_backend(target)
         validation = compare(backend, test_inputs, test.labels, keras_probs, spec.labels)
@@ -175,9 +180,16 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     return manifest
 
 
-def _write_bytes(target: Path, data: bytes) -> None:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
+def _write_export(target: Path, data: bytes) -> None:
+    """Write one exported file atomically, after removing the folder's manifest.
+
+    The manifest is written last, so a conversion that stops half-way (an error, a full disk,
+    SIGKILL) leaves complete files under their final names and no ``manifest.json``: the folder
+    reads as an unfinished export, never as a finished one whose manifest lists other files.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        (target.parent / MANIFEST).unlink()
+    write_bytes_atomic(target, data)
 
 
 def parity(model: str, directory: str, *, data: str | None = None, cache_dir: str | None = None,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk._atomic import atomic_open, atomic_path, write_text_atomic
+from edge_sdk._atomic import atomic_open, atomic_path, remove_stale_parts, write_text_atomic
 from edge_sdk.errors import DatasetError, EdgeSDKError, ModelLoadError
 from edge_sdk.spec import PreprocessSpec
 
@@ -46,6 +46,12 @@ from .pipeline import make_dataset  # noqa: E402
 from .schedule import WarmupCosine  # noqa: E402
 
 STATE_FILE = "state.json"
+#: Every file a run writes (each atomically: complete or absent, even when the run is killed).
+RUN_FILES = (
+    "best.keras", "last.keras", STATE_FILE, "spec.json", "history.csv", "history.json", "curves.png",
+    "confusion_matrix.png", "confusion_matrix.json", "per_class_accuracy.json", "predictions.png", "summary.json",
+    "model_summary.txt",
+)
 
 
 @dataclass
@@ -227,10 +233,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         state = {"config": asdict(config), "epochs_done": 0, "history": []}
     if not 0 <= config.cutout < 32:
         raise EdgeSDKError(f"--cutout must be between 0 (off) and 31 pixels, got {config.cutout}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-
     keras.utils.set_random_seed(config.seed)
-    data = load_splits(config)
+    data = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
+    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(run_dir, RUN_FILES)  # temporary files of a run killed while saving
     spec = PreprocessSpec(labels=data.train.class_names)
     write_text_atomic(run_dir / "spec.json", spec.to_json() + "\n")
     train_ds = make_dataset(
@@ -241,7 +247,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     steps_per_epoch = -(-len(data.train) // config.batch_size)
 
     if resume and state["epochs_done"] > 0:
-        model = keras.models.load_model(run_dir / "last.keras", compile=True, safe_mode=True)
+        model = load_keras_model(run_dir / "last.keras", compile=True)
         log.info("resuming %s from epoch %d", run_dir, state["epochs_done"])
     else:
         model = models.build_model(config.model, input_shape=(*spec.input_size, 3), num_classes=spec.num_classes)
