@@ -33,6 +33,8 @@ RUN_FILES = (
     "model_summary.txt",
 )
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def cli(*args: str, cache: Path, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "CIFAR_EDGE_CACHE": str(cache)}
@@ -235,6 +237,9 @@ def test_ablation_configs_change_one_ingredient_each():
         (["evaluate", "{tmp}/missing.keras"], "model file not found"),
         (["evaluate", "{tmp}/notes.keras"], "cannot load Keras model"),
         (["evaluate", "{tmp}/notes.txt"], "expected a .keras file"),
+        (["train", "--init-from", "{tmp}/notes.keras", "--out", "{tmp}/ft"], "not a zip archive"),
+        (["train", "--model", "resnet8", "--init-from", str(REPO / "models/default/best.keras"), "--limit", "256",
+          "--epochs", "1", "--out", "{tmp}/ft"], "do not fit the 'resnet8' model"),
     ],
 )
 def test_training_cli_errors_are_one_line(tmp_path, session_cache, args, fragment):
@@ -244,6 +249,19 @@ def test_training_cli_errors_are_one_line(tmp_path, session_cache, args, fragmen
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], proc.stderr
+
+
+def test_init_from_starts_from_the_trained_weights(tmp_path, cifar10_dir, session_cache):
+    """Fine-tuning the shipped resnet8 for one tiny epoch at a small learning rate keeps its accuracy;
+    the same epoch from random weights is near chance."""
+    from train.training import TrainConfig, train
+
+    accuracy = {}
+    for name, init in (("scratch", None), ("init", str(REPO / "models" / "resnet8" / "best.keras"))):
+        config = TrainConfig(model="resnet8", out=str(tmp_path / name), data=str(cifar10_dir), cache_dir=str(session_cache),
+                             epochs=1, limit=256, batch_size=64, lr=1e-3, warmup_epochs=0, init_from=init)
+        accuracy[name] = train(config)["val_accuracy"]
+    assert accuracy["init"] > 0.7 > 0.3 > accuracy["scratch"], accuracy
 
 
 def test_list_models_prints_params_and_macs(session_cache):

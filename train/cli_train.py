@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=30, help="default 30")
     p.add_argument("--patience", type=int, help="stop after N epochs without a better validation accuracy")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    p.add_argument("--init-from", metavar="MODEL.keras",
+                   help="start from this trained model's weights (same --model) instead of random ones: fine-tuning")
     _add_recipe_options(p)
     add_data_options(p)
     add_json_flag(p)
@@ -94,6 +96,7 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
         seed=args.seed,
         limit=args.limit,
         patience=getattr(args, "patience", None),
+        init_from=getattr(args, "init_from", None),
         command=shlex.join(["cifar-edge", *sys.argv[1:]]),
     )
 
@@ -102,6 +105,8 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.list_models and not args.resume:  # a resumed run trains on the data it started with
         out = args.out or f"runs/{args.model}"
         check_output_folder(out, f"--out {out}")
+        if args.init_from:
+            check_keras_file(args.init_from)
         check_data_early(args)
     _require_training_stack()
     from . import models

@@ -75,6 +75,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     patience: int | None = None
+    init_from: str | None = None  # a trained .keras of the same architecture to start from (fine-tuning)
     command: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -147,6 +148,25 @@ def load_keras_model(path: str | os.PathLike[str], compile: bool = False) -> ker
         return keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad file
         raise ModelLoadError(f"cannot load Keras model {path}: {exc}") from exc
+
+
+def new_model(config: TrainConfig, spec: PreprocessSpec) -> keras.Model:
+    """The run's model, freshly initialized or (``config.init_from``) starting from a trained one's weights."""
+    model = models.build_model(config.model, input_shape=(*spec.input_size, 3), num_classes=spec.num_classes)
+    if config.init_from:
+        copy_weights(load_keras_model(config.init_from), model, config.init_from)
+    return model
+
+
+def copy_weights(source: keras.Model, target: keras.Model, source_name: str) -> None:
+    """Start ``target`` from ``source``'s weights; raise :class:`EdgeSDKError` unless the architectures match."""
+    src, dst = source.get_weights(), target.get_weights()
+    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src, dst)):
+        raise EdgeSDKError(
+            f"--init-from {source_name}: its weights do not fit the {target.name!r} model "
+            f"({len(src)} tensors vs {len(dst)}, or different shapes); start from a model of the same --model"
+        )
+    target.set_weights(src)
 
 
 def load_spec_beside(model_path: str | os.PathLike[str]) -> PreprocessSpec:
@@ -235,9 +255,11 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         raise EdgeSDKError(f"--cutout must be between 0 (off) and 31 pixels, got {config.cutout}")
     keras.utils.set_random_seed(config.seed)
     data = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
+    spec = PreprocessSpec(labels=data.train.class_names)
+    resuming = resume and state["epochs_done"] > 0
+    model = None if resuming else new_model(config, spec)  # a bad --init-from also fails before any write
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(run_dir, RUN_FILES)  # temporary files of a run killed while saving
-    spec = PreprocessSpec(labels=data.train.class_names)
     write_text_atomic(run_dir / "spec.json", spec.to_json() + "\n")
     train_ds = make_dataset(
         data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=True, augment=config.augment,
@@ -246,11 +268,10 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     val_ds = make_dataset(data.val.images, data.val.labels, spec, batch_size=512, training=False)
     steps_per_epoch = -(-len(data.train) // config.batch_size)
 
-    if resume and state["epochs_done"] > 0:
+    if model is None:
         model = load_keras_model(run_dir / "last.keras", compile=True)
         log.info("resuming %s from epoch %d", run_dir, state["epochs_done"])
     else:
-        model = models.build_model(config.model, input_shape=(*spec.input_size, 3), num_classes=spec.num_classes)
         model.compile(
             optimizer=build_optimizer(config, steps_per_epoch),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
