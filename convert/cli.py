@@ -10,7 +10,8 @@ from typing import Any
 from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit
 from edge_sdk.errors import EdgeSDKError
-from train.cli_options import add_data_options, check_data_early, check_keras_file
+from train.model_file import check_keras_file
+from train.cli_options import add_data_options, check_data_early
 
 FORMATS = ("tflite", "tflite-int8", "onnx", "onnx-int8")  # mirrors convert.export.FORMATS (no TF import here)
 

@@ -21,9 +21,8 @@ class InputEncoder:
 
     def __init__(self, spec: PreprocessSpec, backend: Backend) -> None:
         self.dtype = backend.input_dtype
+        self._spec = spec
         self._bgr = spec.color_order == "BGR"
-        self._mean = np.asarray(spec.mean, dtype=np.float32)
-        self._inv_std = np.asarray([1.0 / s for s in spec.std], dtype=np.float32)
         self._lut: np.ndarray | None = None
         if backend.input_quantization is not None:
             levels = np.broadcast_to(np.arange(256, dtype=np.float32)[:, None], (256, 3))
@@ -36,7 +35,7 @@ class InputEncoder:
         """Normalized float32 values (the model's input before any quantization)."""
         if self._bgr:
             pixels = pixels[..., ::-1]
-        return (pixels.astype(np.float32) - self._mean) * self._inv_std
+        return self._spec.normalize(pixels)
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
         """The model input tensor for uint8 RGB pixels of the model's input size."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -95,11 +96,15 @@ class PreprocessSpec:
         Arithmetic only, so the same function serves numpy in the SDK and
         ``tf.data`` in training.
         """
-        mean = np.asarray(self.mean, dtype=np.float32)
-        inv_std = np.asarray([1.0 / s for s in self.std], dtype=np.float32)
+        mean, inv_std = self._affine
         if isinstance(pixels, np.ndarray):
             return (pixels.astype(np.float32, copy=False) - mean) * inv_std
         return (pixels - mean) * inv_std
+
+    @cached_property
+    def _affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """``mean`` and ``1 / std`` as float32 arrays, built once per spec (normalize is on the hot path)."""
+        return np.asarray(self.mean, dtype=np.float32), np.asarray([1.0 / s for s in self.std], dtype=np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""

@@ -11,7 +11,8 @@ from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit
 from edge_sdk.errors import EdgeSDKError
 
-from .cli_options import add_data_options, check_data_early, check_keras_file
+from .model_file import check_keras_file
+from .cli_options import add_data_options, check_data_early
 
 MODEL_CHOICES_HELP = "ann, seed-cnn, resnet8, default (see --list-models)"
 

@@ -31,6 +31,7 @@ from edge_sdk._atomic import atomic_open, atomic_path, remove_stale_parts, write
 from edge_sdk.errors import DatasetError, EdgeSDKError, ModelLoadError
 from edge_sdk.spec import PreprocessSpec
 
+from .model_file import check_keras_file
 from .data import ImageSet, resolve_source, stratified_indices, train_val_split
 
 log = logging.getLogger(__name__)
@@ -139,11 +140,7 @@ def save_keras_atomic(model: keras.Model, path: Path) -> None:
 
 def load_keras_model(path: str | os.PathLike[str], compile: bool = False) -> keras.Model:
     """Load a ``.keras`` model in safe mode; raise :class:`ModelLoadError` naming the problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelLoadError(f"model file not found: {path}")
-    if path.suffix != ".keras":
-        raise ModelLoadError(f"not a Keras model file (expected a .keras file): {path}")
+    check_keras_file(path)
     try:
         return keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad file
