@@ -37,7 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "kernels on x86 CPUs without VNNI and lose accuracy there)")
     c.add_argument("--limit", type=int, help="validate on N test images (default: the whole test split)")
     c.add_argument("--seed", type=int, default=0, help="calibration sampling seed (default 0)")
+    c.add_argument("--tta", choices=("none", "flip"), default="none",
+                   help="test-time augmentation inside every exported file: flip = classify the image and its "
+                        "mirror in one call and average (about 2x the inference time; default none)")
     c.add_argument("--model-version", help="version string stored in the metadata (default: date + source hash)")
+    _add_threshold_options(c)
     add_data_options(c)
     add_json_flag(c)
     c.set_defaults(func=run_convert)
@@ -46,13 +50,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL.keras")
     p.add_argument("directory", metavar="DIR", help="folder written by cifar-edge convert")
     p.add_argument("--limit", type=int, help="compare on N test images (default: the whole test split)")
-    p.add_argument("--min-agreement", type=float, help="top-1 agreement bar for every file (default 0.999 float, 0.99 int8)")
-    p.add_argument("--min-int8-agreement", type=float, help="top-1 agreement bar for int8 files only (default 0.99)")
-    p.add_argument("--max-prob-diff", type=float, default=1e-4, help="float exports: max |probability difference| (default 1e-4)")
-    p.add_argument("--max-accuracy-drop", type=float, default=0.005, help="int8 exports: max accuracy loss (default 0.005)")
+    _add_threshold_options(p)
     add_data_options(p)
     add_json_flag(p)
     p.set_defaults(func=run_parity)
+
+
+def _add_threshold_options(parser: argparse.ArgumentParser) -> None:
+    """The pass bars of ``convert`` and ``parity`` (a file that misses one makes the command exit 1)."""
+    parser.add_argument("--min-agreement", type=float, help="top-1 agreement bar for every file (default 0.999 float, 0.99 int8)")
+    parser.add_argument("--min-int8-agreement", type=float, help="top-1 agreement bar for int8 files only (default 0.99)")
+    parser.add_argument("--max-prob-diff", type=float, default=1e-4, help="float exports: max |probability difference| (default 1e-4)")
+    parser.add_argument("--max-accuracy-drop", type=float, default=0.005, help="int8 exports: max accuracy loss (default 0.005)")
 
 
 def _thresholds(args: argparse.Namespace):
@@ -85,10 +94,10 @@ def run_convert(args: argparse.Namespace) -> int:
         manifest = convert(ConvertConfig(
             model=args.model, out=args.out, formats=formats, calib_size=args.calib_size, calib_method=args.calib_method,
             onnx_activations=args.onnx_activations, onnx_reduce_range=args.onnx_reduce_range, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
-            seed=args.seed, model_version=args.model_version,
+            seed=args.seed, model_version=args.model_version, tta=args.tta, thresholds=_thresholds(args),
         ))
     emit(manifest, args.json, lambda m: _render_rows(m["files"], f"exported {m['source']['path']} to {args.out}"))
-    return 0
+    return 0 if all(not f["failures"] for f in manifest["files"]) else 1  # as parity: a failed check is exit 1
 
 
 def run_parity(args: argparse.Namespace) -> int:

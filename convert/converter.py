@@ -16,7 +16,7 @@ from edge_sdk import __version__
 from edge_sdk._atomic import remove_stale_parts, write_bytes_atomic, write_text_atomic
 from edge_sdk.runtimes import open_backend
 from edge_sdk.errors import DatasetError, EdgeSDKError
-from edge_sdk.metadata import ModelMetadata
+from edge_sdk.metadata import ModelMetadata, read_metadata
 from edge_sdk.spec import PreprocessSpec
 from train.data import ImageSet, resolve_source, stratified_indices
 from train.evaluation import keras_probabilities
@@ -25,6 +25,7 @@ from train.training import load_keras_model, load_spec_beside
 from . import export
 from .embed import embed_onnx_metadata, embed_tflite_metadata
 from .parity import Thresholds, compare, judge
+from .tta import TTA_MODES, with_tta
 
 MANIFEST = "manifest.json"
 
@@ -45,6 +46,7 @@ class ConvertConfig:
     limit: int | None = None  # validation images (None: the whole test split)
     seed: int = 0
     model_version: str | None = None
+    tta: str = "none"  # test-time augmentation built into every export (convert.tta)
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -97,8 +99,10 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     unknown = [f for f in config.formats if f not in export.FORMATS]
     if unknown:
         raise EdgeSDKError(f"unknown format(s) {', '.join(unknown)}; choose from: {', '.join(export.FORMATS)}")
+    if config.tta not in TTA_MODES:
+        raise EdgeSDKError(f"unknown --tta {config.tta!r}; choose one of: {', '.join(TTA_MODES)}")
     model_path = Path(config.model)
-    model = load_keras_model(model_path)
+    model = with_tta(load_keras_model(model_path), config.tta)  # validated against the same wrapped model
     spec = load_spec_beside(model_path)
     calib, test = load_eval_data(config, spec)
     calib_inputs = spec.normalize(calib.images)
@@ -135,7 +139,7 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
             dataset=run.get("data", "CIFAR-10"),
             created=created,
             converter=_versions(),
-            extra={"calibration": calibration} if fmt.endswith("int8") else {},
+            extra={"tta": config.tta, **({"calibration": calibration} if fmt.endswith("int8") else {})},
         )
         target = out / export.FILE_NAMES[fmt]
         if fmt == "tflite":
@@ -170,6 +174,7 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     manifest = {
         "source": {"path": str(model_path), "sha256": source_sha, "model": model_name, "version": version},
         "spec": spec.to_dict(),
+        "tta": config.tta,
         "created": created,
         "converter": _versions(),
         "validation_split": {"split": "test", "images": len(test)},
@@ -194,7 +199,11 @@ def _write_export(target: Path, data: bytes) -> None:
 
 def parity(model: str, directory: str, *, data: str | None = None, cache_dir: str | None = None,
            limit: int | None = None, thresholds: Thresholds | None = None) -> dict[str, Any]:
-    """Compare every exported file in ``directory`` with the Keras model on the test split."""
+    """Compare every exported file in ``directory`` with the Keras model on the test split.
+
+    A file exported with test-time augmentation (its metadata's ``tta``) is compared with the Keras
+    model wrapped the same way.
+    """
     thresholds = thresholds or Thresholds()
     directory_path = Path(directory)
     exported = [(fmt, directory_path / name) for fmt, name in export.FILE_NAMES.items() if (directory_path / name).is_file()]
@@ -207,13 +216,26 @@ def parity(model: str, directory: str, *, data: str | None = None, cache_dir: st
     if limit is not None and limit < len(test):
         test = test.subset(stratified_indices(test.labels, limit, 0))
     inputs = spec.normalize(test.images)
-    keras_probs = keras_probabilities(keras_model, test.images, spec)
+    references: dict[str, Any] = {}
     rows = []
     for fmt, path in exported:
-        result = compare(open_backend(path), inputs, test.labels, keras_probs, spec.labels)
-        rows.append({"format": fmt, "file": path.name, **result, "failures": judge(fmt, result, thresholds)})
+        tta = _tta_of(path)
+        if tta not in references:
+            references[tta] = keras_probabilities(with_tta(keras_model, tta), test.images, spec)
+        result = compare(open_backend(path), inputs, test.labels, references[tta], spec.labels)
+        rows.append({"format": fmt, "file": path.name, "bytes": path.stat().st_size, "tta": tta, **result,
+                     "failures": judge(fmt, result, thresholds)})
     return {"model": str(model), "directory": str(directory), "images": len(test), "thresholds": vars(thresholds),
             "files": rows, "passed": all(not r["failures"] for r in rows)}
+
+
+def _tta_of(path: Path) -> str:
+    """The test-time augmentation an export was built with (``none`` for files without the key)."""
+    meta = read_metadata(path)
+    tta = meta.extra.get("tta", "none") if meta is not None else "none"
+    if tta not in TTA_MODES:
+        raise EdgeSDKError(f"{path} was exported with test-time augmentation {tta!r}, unknown to this version")
+    return tta
 
 
 def load_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:

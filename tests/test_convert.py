@@ -134,6 +134,12 @@ def test_convert_cli_prints_one_json_object(tmp_path, source_model, session_cach
     manifest = json.loads(proc.stdout)  # TensorFlow's export chatter must not reach stdout
     assert [f["format"] for f in manifest["files"]] == ["tflite", "onnx"]
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_float32.onnx", "model_float32.tflite"]
+    # an export that misses its bar is written (to inspect) but the command exits 1, as parity does
+    strict = _cli("convert", str(source_model), "--out", str(tmp_path / "strict"), "--formats", "tflite",
+                  "--limit", "200", "--calib-size", "50", "--data", str(cifar10_dir), "--min-agreement", "1.01",
+                  cache=session_cache)
+    assert strict.returncode == 1, strict.stderr
+    assert "FAIL: agreement" in strict.stdout
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from edge_sdk.errors import EdgeSDKError
 from .model_file import check_keras_file
 from .cli_options import add_data_options, check_data_early
 
-MODEL_CHOICES_HELP = "ann, seed-cnn, resnet8, default (see --list-models)"
+MODEL_CHOICES_HELP = "ann, seed-cnn, resnet8, resnet9, airbench93, default (see --list-models)"
 
 
 def _require_training_stack() -> None:
@@ -61,16 +61,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
-    """Recipe options with literal defaults, so --help works without TensorFlow installed."""
-    parser.add_argument("--batch-size", type=int, default=128, help="default 128")
-    parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1)")
+    """Recipe options; an omitted value comes from the model's recipe (train/recipes.py), so
+    --help works without TensorFlow installed."""
+    parser.add_argument("--recipe", choices=("classic", "airbench"),
+                        help="hyper-parameter set (default: the model's; 'default' and 'airbench93' use airbench, "
+                             "the others classic); the options below override single values")
+    parser.add_argument("--batch-size", type=int, help="classic 128, airbench 256 (--lr scales with it unless given)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (classic 0.1, airbench 0.375 at batch 256)")
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="SGD-Nesterov (default) or AdamW")
-    parser.add_argument("--weight-decay", type=float, default=5e-3, help="decoupled weight decay (default 5e-3)")
-    parser.add_argument("--warmup-epochs", type=float, default=2.0, help="linear warm-up epochs (default 2)")
-    parser.add_argument("--label-smoothing", type=float, default=0.1, help="default 0.1")
-    parser.add_argument("--no-augment", action="store_true", help="no random crop / flip")
+    parser.add_argument("--momentum", type=float, help="SGD momentum (classic 0.9, airbench 0.85)")
+    parser.add_argument("--weight-decay", type=float, help="decoupled weight decay (classic 5e-3, airbench 0.0089)")
+    parser.add_argument("--schedule", choices=("cosine", "linear"),
+                        help="cosine: warm-up then cosine (classic); linear: 0.2x -> 1x over 23%% of steps -> 0.07x (airbench)")
+    parser.add_argument("--warmup-epochs", type=float, help="linear warm-up epochs of the cosine schedule (classic 2)")
+    parser.add_argument("--label-smoothing", type=float, help="classic 0.1, airbench 0.2")
+    parser.add_argument("--pad", type=int, help="random-translate range in pixels (classic 4, airbench 2)")
+    parser.add_argument("--bias-lr-scale", type=float, help="learning-rate multiplier of BatchNorm offsets (classic 1, airbench 64)")
+    parser.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=None,
+                        help="airbench's Lookahead weight averaging every 5 steps (airbench on, classic off)")
+    parser.add_argument("--photo-augment", action=argparse.BooleanOptionalAction, default=None,
+                        help="also soften/sharpen and vary brightness, contrast and saturation as camera pictures "
+                             "shrunk by the SDK differ from CIFAR's JPEGs (airbench on, classic off)")
+    parser.add_argument("--no-augment", action="store_true", help="no random translate / flip (nor photo changes)")
     parser.add_argument("--cutout", type=int, default=0, metavar="N",
                         help="also zero a random NxN square of each training image (default 0: off)")
+    parser.add_argument("--no-bn-recalibrate", action="store_true",
+                        help="keep BatchNorm's running statistics as training left them (default: re-estimate them "
+                             "on 2,000 un-augmented training images before each validation and checkpoint)")
+    parser.add_argument("--teacher", metavar="MODEL.keras",
+                        help="distil this trained model's soft targets into the new one (knowledge distillation)")
+    parser.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature of --teacher (default 4)")
+    parser.add_argument("--distill-alpha", type=float, default=0.9,
+                        help="weight of the soft-target loss; 1 - alpha goes to the labels (default 0.9)")
     parser.add_argument("--val-size", type=int, default=5000, help="validation images taken from the training split (default 5000)")
     parser.add_argument("--seed", type=int, default=0, help="default 0")
     parser.add_argument("--limit", type=int, help="train on N images (stratified), for quick tests")
@@ -85,14 +107,25 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
         data=args.data,
         cache_dir=args.cache_dir,
         epochs=epochs,
+        recipe=args.recipe,
         batch_size=args.batch_size,
         lr=args.lr,
         optimizer=args.optimizer,
+        momentum=args.momentum,
         weight_decay=args.weight_decay,
+        schedule=args.schedule,
         warmup_epochs=args.warmup_epochs,
         label_smoothing=args.label_smoothing,
+        pad=args.pad,
+        bias_lr_scale=args.bias_lr_scale,
+        lookahead=args.lookahead,
+        photo_augment=args.photo_augment,
         augment=not args.no_augment,
         cutout=args.cutout,
+        bn_recalibrate=not args.no_bn_recalibrate,
+        teacher=args.teacher,
+        distill_temperature=args.distill_temperature,
+        distill_alpha=args.distill_alpha,
         val_size=args.val_size,
         seed=args.seed,
         limit=args.limit,
@@ -108,6 +141,8 @@ def run_train(args: argparse.Namespace) -> int:
         check_output_folder(out, f"--out {out}")
         if args.init_from:
             check_keras_file(args.init_from)
+        if args.teacher:
+            check_keras_file(args.teacher)
         check_data_early(args)
     _require_training_stack()
     from . import models

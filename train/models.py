@@ -24,6 +24,8 @@ import keras
 
 from edge_sdk.errors import EdgeSDKError
 
+from .airbench import build_airbench
+
 InputShape = tuple[int, int, int]
 
 DEFAULT_INPUT_SHAPE: InputShape = (32, 32, 3)
@@ -38,6 +40,7 @@ class ModelEntry:
     name: str
     description: str
     build: Callable[..., keras.Model]
+    recipe: str = "classic"  # key of train.recipes.RECIPES
 
 
 # --------------------------------------------------------------------------- helpers
@@ -157,7 +160,19 @@ MODELS: dict[str, ModelEntry] = {
     for entry in (
         ModelEntry(
             "default",
-            f"ResNet-9 (Myrtle.ai/DAWNBench) at base width {DEFAULT_WIDTH}, global max pool; fits int8 in < 1 MB",
+            "airbench94-shaped net (frozen 2x2 whitening, 64/256/256, ReLU, BN-before-pool), airbench recipe",
+            build_airbench,
+            recipe="airbench",
+        ),
+        ModelEntry(
+            "airbench93",
+            "airbench93-shaped net (widths 64/128/128), airbench recipe",
+            lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93", **kw),
+            recipe="airbench",
+        ),
+        ModelEntry(
+            "resnet9",
+            f"ResNet-9 (Myrtle.ai/DAWNBench) at base width {DEFAULT_WIDTH}, global max pool (the default until 2026-12)",
             build_resnet9,
         ),
         ModelEntry("resnet8", "MLPerf-Tiny ResNet-8 (16/32/64 filters, ~78k parameters)", build_resnet8),
@@ -165,6 +180,12 @@ MODELS: dict[str, ModelEntry] = {
         ModelEntry("ann", "dense baseline: flatten, dense 3000, dense 1000", build_ann),
     )
 }
+
+
+def recipe_of(name: str) -> str:
+    """The training recipe registered for model ``name`` (``classic`` for unknown names)."""
+    entry = MODELS.get(name)
+    return entry.recipe if entry else "classic"
 
 
 def model_names() -> list[str]:

@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from . import models, plots  # noqa: E402
+from . import airbench, distill, models, plots, recipes  # noqa: E402
 from .evaluation import classification_metrics, keras_probabilities  # noqa: E402
 from .pipeline import make_dataset  # noqa: E402
 from .schedule import WarmupCosine  # noqa: E402
@@ -64,14 +64,27 @@ class TrainConfig:
     data: str | None = None
     cache_dir: str | None = None
     epochs: int = 30
-    batch_size: int = 128
-    lr: float = 0.1
+    recipe: str | None = None  # train.recipes.RECIPES key; None: the model's registered recipe
+    # None below means "the recipe's value" (train.recipes.RECIPES); resolved when the run starts.
+    batch_size: int | None = None
+    lr: float | None = None
     optimizer: str = "sgd"  # "sgd" (Nesterov) or "adamw"
-    weight_decay: float = 5e-3  # decoupled (Keras applies w -= lr * wd * w)
-    warmup_epochs: float = 2.0
-    label_smoothing: float = 0.1
+    momentum: float | None = None
+    weight_decay: float | None = None  # decoupled (Keras applies w -= lr * wd * w)
+    schedule: str | None = None  # "cosine" (warm-up + cosine) or "linear" (airbench's triangle)
+    warmup_epochs: float | None = None
+    label_smoothing: float | None = None
+    pad: int | None = None  # random-translate range in pixels (reflected border)
+    bias_lr_scale: float | None = None  # learning-rate multiplier of BatchNorm offsets
+    lookahead: bool | None = None
+    decay_norm_params: bool | None = None  # weight decay also on BatchNorm offsets and biases
+    photo_augment: bool | None = None  # soften/sharpen and colour changes of the deployment path (pipeline._photo)
     augment: bool = True
     cutout: int = 0  # side of the random square zeroed in each training image (0: off)
+    teacher: str | None = None  # a trained .keras whose soft targets are distilled into the model
+    distill_temperature: float = 4.0
+    distill_alpha: float = 0.9  # weight of the soft-target loss (1 - alpha on the hard labels)
+    bn_recalibrate: bool = True  # re-estimate BatchNorm statistics on un-augmented images before saving
     val_size: int = 5000
     seed: int = 0
     limit: int | None = None
@@ -84,6 +97,17 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    def resolved(self) -> TrainConfig:
+        """A copy with the recipe named and every ``None`` hyper-parameter set from it.
+
+        Raises :class:`EdgeSDKError` for an unknown recipe name.
+        """
+        name = self.recipe or models.recipe_of(self.model)
+        if name not in recipes.RECIPES:
+            raise EdgeSDKError(f"unknown recipe {name!r}; choose one of: {', '.join(recipes.RECIPES)}")
+        values = recipes.resolve(name, {k: getattr(self, k) for k in recipes.RECIPE_KEYS})
+        return replace(self, recipe=name, **values)
 
 
 @dataclass
@@ -115,20 +139,25 @@ def load_splits(config: TrainConfig) -> SplitData:
 
 
 def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """SGD-Nesterov or AdamW with decoupled weight decay and the warm-up + cosine schedule."""
-    schedule = WarmupCosine(
-        peak=config.lr,
-        total_steps=config.epochs * steps_per_epoch,
-        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
-    )
+    """SGD-Nesterov (BatchNorm offsets at ``bias_lr_scale`` x the rate) or AdamW, decoupled weight
+    decay, and the recipe's schedule (warm-up + cosine, or airbench's linear triangle)."""
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "linear":
+        schedule = recipes.LinearWarmupDecay(peak=config.lr, total_steps=total)
+    elif config.schedule == "cosine":
+        schedule = WarmupCosine(peak=config.lr, total_steps=total, warmup_steps=round(config.warmup_epochs * steps_per_epoch))
+    else:
+        raise EdgeSDKError(f"unknown schedule {config.schedule!r}; choose 'cosine' or 'linear'")
     if config.optimizer == "sgd":
-        opt = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+        opt = recipes.BiasScaledSGD(schedule, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay,
+                                    bias_lr_scale=config.bias_lr_scale)
     elif config.optimizer == "adamw":
         opt = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     else:
         raise EdgeSDKError(f"unknown optimizer {config.optimizer!r}; choose 'sgd' or 'adamw'")
-    # Weight decay on BatchNorm scales/offsets and biases only hurts.
-    opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    if not config.decay_norm_params:
+        # In the classic recipe weight decay on BatchNorm scales/offsets and biases only hurts.
+        opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return opt
 
 
@@ -147,11 +176,20 @@ def load_keras_model(path: str | os.PathLike[str], compile: bool = False) -> ker
         raise ModelLoadError(f"cannot load Keras model {path}: {exc}") from exc
 
 
-def new_model(config: TrainConfig, spec: PreprocessSpec) -> keras.Model:
-    """The run's model, freshly initialized or (``config.init_from``) starting from a trained one's weights."""
+WHITENING_IMAGES = 5000  # training images whose 2x2 patch covariance sets the whitening filters
+
+
+def new_model(config: TrainConfig, spec: PreprocessSpec, train_images: np.ndarray | None = None) -> keras.Model:
+    """The run's model, freshly initialized or (``config.init_from``) starting from a trained one's weights.
+
+    A model with a whitening layer takes its filters from ``train_images`` (uint8 NHWC).
+    """
     model = models.build_model(config.model, input_shape=(*spec.input_size, 3), num_classes=spec.num_classes)
     if config.init_from:
         copy_weights(load_keras_model(config.init_from), model, config.init_from)
+    elif airbench.has_whitening(model) and train_images is not None:
+        sample = train_images[:WHITENING_IMAGES]
+        airbench.init_whitening(model, np.asarray(spec.normalize(sample.astype(np.float32))))
     return model
 
 
@@ -173,6 +211,51 @@ def load_spec_beside(model_path: str | os.PathLike[str]) -> PreprocessSpec:
         return PreprocessSpec.from_json(spec_file.read_text(encoding="utf-8"))
     log.warning("no spec.json beside %s; assuming the default CIFAR-10 preprocessing", model_path)
     return PreprocessSpec()
+
+
+RECALIBRATION_IMAGES = 2000  # un-augmented training images that re-estimate BatchNorm statistics
+RECALIBRATION_BATCH = 500
+
+
+def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: int = RECALIBRATION_BATCH) -> None:
+    """Set every BatchNorm layer's moving mean/variance to the average of its batch statistics on
+    ``images`` (normalized floats), with the weights unchanged.
+
+    A short run (or a slow momentum such as Keras's 0.99) saves statistics that lag the weights;
+    this pass makes the saved model and its exports evaluate as its weights deserve.
+    """
+    layers = [layer for layer in _leaf_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers or len(images) == 0:
+        return
+    saved = [layer.momentum for layer in layers]
+    try:
+        for k, start in enumerate(range(0, len(images), batch_size)):
+            for layer in layers:
+                layer.momentum = k / (k + 1)  # running mean of the per-batch statistics
+            model(images[start:start + batch_size], training=True)
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+
+
+def _leaf_layers(model: keras.Model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+class BatchNormRecalibration(keras.callbacks.Callback):
+    """Re-estimate BatchNorm statistics before each validation pass, so validation accuracy, the
+    best-epoch choice and the saved checkpoints all use statistics that match the weights."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        super().__init__()
+        self.images = images
+
+    def on_test_begin(self, logs=None) -> None:
+        recalibrate_batchnorm(self.model, self.images)
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -250,17 +333,26 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         state = {"config": asdict(config), "epochs_done": 0, "history": []}
     if not 0 <= config.cutout < 32:
         raise EdgeSDKError(f"--cutout must be between 0 (off) and 31 pixels, got {config.cutout}")
+    config = config.resolved()
+    state["config"] = asdict(config)
     keras.utils.set_random_seed(config.seed)
     data = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
     spec = PreprocessSpec(labels=data.train.class_names)
     resuming = resume and state["epochs_done"] > 0
-    model = None if resuming else new_model(config, spec)  # a bad --init-from also fails before any write
+    teacher = load_keras_model(config.teacher) if config.teacher else None
+    if teacher is not None and tuple(teacher.output.shape)[-1] != spec.num_classes:
+        raise EdgeSDKError(f"--teacher {config.teacher} has {teacher.output.shape[-1]} outputs; the data has "
+                           f"{spec.num_classes} classes")
+    # a bad --init-from also fails before any write
+    model = None if resuming else new_model(config, spec, data.train.images)
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(run_dir, RUN_FILES)  # temporary files of a run killed while saving
     write_text_atomic(run_dir / "spec.json", spec.to_json() + "\n")
     train_ds = make_dataset(
         data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=True, augment=config.augment,
-        seed=config.seed, cutout=config.cutout if config.augment else 0,
+        seed=config.seed, cutout=config.cutout if config.augment else 0, pad=config.pad,
+        photo=bool(config.photo_augment),
+        soft_targets=None if teacher is None else distill.teacher_targets(teacher, data.train.images, spec),
     )
     val_ds = make_dataset(data.val.images, data.val.labels, spec, batch_size=512, training=False)
     steps_per_epoch = -(-len(data.train) // config.batch_size)
@@ -271,11 +363,18 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     else:
         model.compile(
             optimizer=build_optimizer(config, steps_per_epoch),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-            metrics=["accuracy"],
+            loss=distill.DistillationLoss(spec.num_classes, config.distill_temperature,
+                                          config.distill_alpha if teacher is not None else 0.0, config.label_smoothing),
+            metrics=[distill.accuracy_metric()],
             jit_compile=False,  # XLA costs 55-75% more CPU here
         )
-    callbacks: list[keras.callbacks.Callback] = [RunRecorder(run_dir, config, len(data.train), state)]
+    callbacks: list[keras.callbacks.Callback] = []
+    if config.lookahead:
+        callbacks.append(recipes.Lookahead(config.epochs * steps_per_epoch))
+    if config.bn_recalibrate:
+        callbacks.append(BatchNormRecalibration(np.asarray(spec.normalize(data.train.images[:RECALIBRATION_IMAGES]
+                                                                          .astype(np.float32)))))
+    callbacks.append(RunRecorder(run_dir, config, len(data.train), state))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"))
 

@@ -1,0 +1,202 @@
+"""The airbench recipe (issue 12): whitening, photo augmentation, distillation and flip TTA."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_training import RUN_FILES
+
+
+@pytest.fixture(scope="module")
+def airbench_run(tmp_path_factory, cifar10_dir, session_cache):
+    """A 1-epoch run of the registered default (airbench net and recipe) on 512 images."""
+    from train.training import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("runs") / "airbench"
+    config = TrainConfig(model="default", out=str(out), data=str(cifar10_dir), cache_dir=str(session_cache),
+                         epochs=1, limit=512, val_size=256, command="test")
+    return out, train(config)
+
+
+# --------------------------------------------------------------------------- whitening
+def _patch_covariance(x: np.ndarray) -> np.ndarray:
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    flat = flat - flat.mean(axis=0)
+    return flat.T @ flat / len(flat)
+
+
+def test_whitening_filters_whiten_patches():
+    from train.airbench import _patches, whitening_filters
+
+    rng = np.random.default_rng(0)
+    # correlated, unequal-variance images (a smooth random field), as natural images are
+    base = rng.normal(size=(64, 33, 33, 3))
+    images = (base[:, 1:, 1:] + base[:, :-1, :-1] + 0.3 * base[:, 1:, :-1]) * np.array([1.0, 0.5, 2.0])
+    filters = whitening_filters(images, eps=1e-9)
+    assert filters.shape == (2, 2, 3, 24)
+    half = filters.shape[-1] // 2
+    np.testing.assert_allclose(filters[..., half:], -filters[..., :half])  # the +V / -V pairs
+    patches = _patches(images, 2)
+    before = np.cov(patches, rowvar=False)
+    assert np.abs(before - np.diag(np.diag(before))).max() > 0.3  # the input is far from white
+    responses = patches @ filters[..., :half].reshape(-1, half)  # the layer's output, before ReLU
+    np.testing.assert_allclose(_patch_covariance(responses), np.eye(half), atol=1e-6)
+
+
+def test_whitening_layer_is_set_from_training_images_and_frozen(airbench_run):
+    from train.training import load_keras_model
+
+    out, _ = airbench_run
+    model = load_keras_model(out / "best.keras")
+    layer = model.get_layer("whiten")
+    kernel = np.asarray(layer.kernel)
+    assert not layer.trainable and kernel.shape == (2, 2, 3, 24)
+    identity = np.eye(12).reshape(12, 2, 2, 3).transpose(1, 2, 3, 0)
+    assert not np.allclose(kernel[..., :12], identity)  # computed from data, not the placeholder
+    assert np.abs(kernel).max() > 5  # small-eigenvalue directions are amplified
+
+
+def test_airbench_tiny_run_writes_every_artifact(airbench_run):
+    out, summary = airbench_run
+    for name in RUN_FILES:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    saved = json.loads((out / "summary.json").read_text())
+    config = saved["config"]
+    assert saved["model"] == "default" and config["recipe"] == "airbench"
+    assert config["label_smoothing"] == 0.2 and config["lookahead"] and config["photo_augment"]
+    assert config["schedule"] == "linear" and config["pad"] == 2 and config["bias_lr_scale"] == 64.0
+    assert 1_900_000 < saved["params"] < 2_100_000 and 110e6 < saved["macs"] < 125e6
+    assert saved["train_images"] == 512 and np.isfinite(saved["test_loss"])
+
+
+def test_classic_models_keep_their_recipe():
+    from train.training import TrainConfig
+
+    classic = TrainConfig(model="resnet8", out="x").resolved()
+    assert (classic.recipe, classic.batch_size, classic.lr, classic.photo_augment) == ("classic", 128, 0.1, False)
+    scaled = TrainConfig(model="default", out="x", batch_size=512).resolved()
+    assert scaled.recipe == "airbench" and scaled.lr == pytest.approx(0.75)  # linear scaling with the batch
+    explicit = TrainConfig(model="default", out="x", batch_size=512, lr=0.1, photo_augment=False).resolved()
+    assert explicit.lr == 0.1 and explicit.photo_augment is False
+
+
+# --------------------------------------------------------------------------- photo augmentation
+def test_photo_augmentation_softens_or_sharpens_within_range_and_is_seeded():
+    from edge_sdk.spec import PreprocessSpec
+    from train.pipeline import make_dataset
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    labels = np.zeros(64, np.int64)
+    spec = PreprocessSpec()
+
+    def batch(**kw):
+        return next(iter(make_dataset(images, labels, spec, batch_size=64, training=True, seed=5, pad=0, **kw)))[0].numpy()
+
+    plain, photo, again = batch(), batch(photo=True), batch(photo=True)
+    np.testing.assert_array_equal(photo, again)  # same seed, same pictures
+    assert photo.min() >= 0.0 and photo.max() <= 1.0
+    assert np.abs(photo - plain).mean() > 0.01  # every batch changes
+    # local contrast (neighbour differences) both falls (blur) and rises (sharpen) across images
+    roughness = lambda b: np.abs(np.diff(b, axis=2)).mean(axis=(1, 2, 3))  # noqa: E731
+    ratio = roughness(photo) / roughness(plain)
+    assert ratio.min() < 0.8 and ratio.max() > 1.05
+
+
+# --------------------------------------------------------------------------- distillation
+def test_distillation_loss_uses_the_teacher_columns():
+    import keras
+
+    from train.distill import DistillationLoss
+
+    labels = np.eye(10, dtype=np.float32)[[0, 1, 2, 3]]
+    student = keras.ops.softmax(np.random.default_rng(0).normal(size=(4, 10)).astype(np.float32))
+    agreeing = labels * 0.9 + 0.01
+    disagreeing = np.roll(agreeing, 1, axis=1)
+    loss = DistillationLoss(10, temperature=4.0, alpha=0.9)
+    hard_only = float(DistillationLoss(10, alpha=0.0)(labels, student))
+    assert float(loss(labels, student)) == pytest.approx(hard_only)  # no teacher columns: labels only
+    with_teacher = float(loss(np.concatenate([labels, agreeing], 1), student))
+    against = float(loss(np.concatenate([labels, disagreeing], 1), student))
+    assert with_teacher != pytest.approx(hard_only) and against != pytest.approx(with_teacher)
+    perfect = float(DistillationLoss(10, alpha=1.0)(np.concatenate([labels, agreeing], 1), keras.ops.convert_to_tensor(agreeing)))
+    assert perfect == pytest.approx(0.0, abs=1e-5)  # a student equal to its teacher has no soft loss
+
+
+def test_teacher_targets_average_the_image_and_its_mirror():
+    import keras
+
+    from edge_sdk.spec import PreprocessSpec
+    from train.distill import teacher_targets
+
+    inputs = keras.Input((32, 32, 3))
+    # a teacher that looks only at the left half: its mirror view differs
+    left = keras.layers.Cropping2D(((0, 0), (0, 16)))(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(left))
+    teacher = keras.Model(inputs, outputs)
+    images = np.random.default_rng(2).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    spec = PreprocessSpec()
+    x = np.asarray(spec.normalize(images.astype(np.float32)))
+    expected = (teacher.predict_on_batch(x) + teacher.predict_on_batch(x[:, :, ::-1])) / 2
+    got = teacher_targets(teacher, images, spec, batch_size=4)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert not np.allclose(got, teacher.predict_on_batch(x), atol=1e-3)
+
+
+def test_distillation_runs_end_to_end_and_changes_the_loss(tmp_path, airbench_run, cifar10_dir, session_cache):
+    from train.training import TrainConfig, train
+
+    teacher = airbench_run[0] / "best.keras"
+    common = dict(model="resnet8", data=str(cifar10_dir), cache_dir=str(session_cache), epochs=1, limit=256,
+                  batch_size=64, val_size=128, command="test")
+    plain = train(TrainConfig(out=str(tmp_path / "plain"), **common))
+    taught = train(TrainConfig(out=str(tmp_path / "taught"), teacher=str(teacher), **common))
+    for name in RUN_FILES:
+        assert (tmp_path / "taught" / name).is_file(), name
+    assert taught["config"]["teacher"] == str(teacher)
+    loss = lambda run: json.loads((tmp_path / run / "history.json").read_text())[0]["loss"]  # noqa: E731
+    assert np.isfinite(loss("taught")) and abs(loss("taught") - loss("plain")) > 1e-3
+
+
+# --------------------------------------------------------------------------- flip TTA
+def test_flip_tta_model_is_the_mean_of_both_views(airbench_run):
+    from convert.tta import with_tta
+    from train.training import load_keras_model
+
+    model = load_keras_model(airbench_run[0] / "best.keras")
+    assert with_tta(model, "none") is model
+    wrapped = with_tta(model, "flip")
+    x = np.random.default_rng(3).random((5, 32, 32, 3)).astype(np.float32)
+    expected = (model.predict_on_batch(x) + model.predict_on_batch(x[:, :, ::-1])) / 2
+    np.testing.assert_allclose(wrapped.predict_on_batch(x), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown test-time augmentation"):
+        with_tta(model, "six-crop")
+
+
+def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run, cifar10_dir, session_cache):
+    from convert.converter import ConvertConfig, convert, parity
+    from edge_sdk.metadata import read_metadata
+    from edge_sdk.runtimes import open_backend
+    from train.training import load_keras_model
+
+    out = tmp_path / "export"
+    manifest = convert(ConvertConfig(model=str(airbench_run[0] / "best.keras"), out=str(out),
+                                     formats=("tflite", "onnx"), limit=200, data=str(cifar10_dir),
+                                     cache_dir=str(session_cache), tta="flip"))
+    assert manifest["tta"] == "flip" and all(not f["failures"] for f in manifest["files"])
+    model = load_keras_model(airbench_run[0] / "best.keras")
+    x = np.random.default_rng(4).random((3, 32, 32, 3)).astype(np.float32)
+    expected = (model.predict_on_batch(x) + model.predict_on_batch(x[:, :, ::-1])) / 2
+    for name in ("model_float32.tflite", "model_float32.onnx"):
+        assert read_metadata(out / name).extra["tta"] == "flip"
+        backend = open_backend(out / name)
+        got = backend.run(x)
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    checked = parity(str(airbench_run[0] / "best.keras"), str(out), data=str(cifar10_dir),
+                     cache_dir=str(session_cache), limit=200)
+    assert checked["passed"] and {r["tta"] for r in checked["files"]} == {"flip"}
+    assert all(r["bytes"] == (out / r["file"]).stat().st_size for r in checked["files"])
