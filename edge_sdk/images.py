@@ -2,7 +2,10 @@
 
 Used by the SDK for every file or bytes input and by the data layer for
 image-folder data sets, so a picture is decoded the same way in training and
-in deployment.
+in deployment. Only the formats in :data:`ALLOWED_FORMATS` are decoded (never
+EPS/PostScript or any other format for which Pillow runs an external
+program), and every failure while decoding, applying the EXIF orientation or
+converting the mode raises :class:`~edge_sdk.errors.InvalidImageError`.
 """
 
 from __future__ import annotations
@@ -21,17 +24,23 @@ from .errors import InvalidImageError
 # 64 megapixels covers any camera the SDK targets.
 MAX_IMAGE_PIXELS = 64_000_000
 
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError)
+#: The only formats decoded, by Pillow format name: decoded in-process by Pillow's own libraries.
+#: PPM covers PBM/PGM/PNM; JPEG includes MPO (multi-picture JPEG). Everything else (EPS, PSD, ICO,
+#: PCX, TGA, ...) is refused as unknown without being tried.
+ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "AVIF", "PPM")
+
 _WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16- and 32-bit grayscale
 
 
 def open_rgb(source: str | os.PathLike[str] | bytes) -> Image.Image:
-    """Decode a file path or encoded bytes into an RGB PIL image.
+    """Decode a file path or encoded bytes into an RGB PIL image (EXIF orientation applied).
 
     Grayscale, palette, RGBA/LA, CMYK and 16-bit images are converted to RGB.
     Pictures over :data:`MAX_IMAGE_PIXELS` are refused from their header,
     before any pixel is decoded. Raises :class:`InvalidImageError` naming the
-    file and the problem.
+    file and the problem, whatever fails (a format outside
+    :data:`ALLOWED_FORMATS`, a corrupt header, pixels or EXIF block, an
+    unreadable file).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         name = "<bytes>"
@@ -46,25 +55,44 @@ def open_rgb(source: str | os.PathLike[str] | bytes) -> Image.Image:
         with _open_header(stream, name) as img:
             _check_size(img, name)
             img.load()
-            return to_rgb_image(img)
+            return to_rgb_image(img, name)
+    except InvalidImageError:
+        raise
     except Image.DecompressionBombError as exc:  # raised while loading by formats that pick a size then
         raise InvalidImageError(f"image is too large to decode safely: {name}: {exc}") from exc
     except PermissionError as exc:
         raise InvalidImageError(f"cannot read image file {name}: permission denied") from exc
     except UnidentifiedImageError as exc:
-        raise InvalidImageError(f"cannot decode image {name}: not a known image format (or a corrupt header)") from exc
-    except _DECODE_ERRORS as exc:
-        raise InvalidImageError(f"cannot decode image {name}: {exc}") from exc
+        raise InvalidImageError(
+            f"cannot decode image {name}: not a known image format (or a corrupt header); "
+            f"the SDK decodes {', '.join(ALLOWED_FORMATS)}"
+        ) from exc
+    except Exception as exc:  # any decoder failure (OSError, SyntaxError, struct.error, RuntimeError, MemoryError...)
+        raise InvalidImageError(f"cannot decode image {name}: {describe(exc)}") from exc
+
+
+def describe(exc: BaseException) -> str:
+    """A short description of a decoder exception: its message, with the type for non-I/O errors."""
+    kind = type(exc)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    text = str(exc).strip() or name
+    return text if isinstance(exc, (OSError, SyntaxError, ValueError)) else f"{name}: {text}"
 
 
 def _check_file(path: Path) -> None:
-    """Raise :class:`InvalidImageError` unless ``path`` is a non-empty regular file."""
-    if not path.exists():
-        raise InvalidImageError(f"image file not found: {path}")
-    if not path.is_file():
-        raise InvalidImageError(f"not an image file (a folder or device): {path}")
-    if path.stat().st_size == 0:
-        raise InvalidImageError(f"image file is empty (0 bytes): {path}")
+    """Raise :class:`InvalidImageError` unless ``path`` is a non-empty regular file.
+
+    A FIFO or device is refused before it is opened (reading one could block forever).
+    """
+    try:
+        if not path.exists():
+            raise InvalidImageError(f"image file not found: {path}")
+        if not path.is_file():
+            raise InvalidImageError(f"not an image file (a folder or device): {path}")
+        if path.stat().st_size == 0:
+            raise InvalidImageError(f"image file is empty (0 bytes): {path}")
+    except OSError as exc:  # a name too long, a folder on the way that may not be searched
+        raise InvalidImageError(f"cannot read image file {path}: {exc.strerror or exc}") from exc
 
 
 def _open_header(stream: io.BytesIO | Path, name: str) -> Image.Image:
@@ -77,7 +105,7 @@ def _open_header(stream: io.BytesIO | Path, name: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(stream)
+            return Image.open(stream, formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(
             f"image is too large to decode safely (more than {MAX_IMAGE_PIXELS:,} pixels; "
@@ -96,16 +124,32 @@ def _check_size(img: Image.Image, name: str) -> None:
         raise InvalidImageError(f"image has no pixels ({width}x{height}): {name}")
 
 
-def to_rgb_image(img: Image.Image) -> Image.Image:
-    """Any PIL image as RGB: EXIF-rotated; 16/32-bit grayscale keeps its top 8 bits (no clipping at 255)."""
-    img = ImageOps.exif_transpose(img) or img
+def to_rgb_image(img: Image.Image, name: str = "PIL image") -> Image.Image:
+    """Any PIL image as a new RGB image: EXIF-rotated; 16/32-bit grayscale keeps its top 8 bits (no clipping at 255).
+
+    The same rule for every input kind (a file, bytes, a PIL image): the EXIF
+    orientation is applied when the picture carries one. Raises
+    :class:`InvalidImageError` naming ``name`` when anything fails (a corrupt
+    EXIF block, pixels that do not load, an unsupported mode).
+    """
+    try:
+        oriented = ImageOps.exif_transpose(img) or img
+        rgb = _convert_rgb(oriented)
+        return rgb.copy() if rgb is img else rgb  # always a copy: the caller may close the original
+    except InvalidImageError:
+        raise
+    except Exception as exc:
+        raise InvalidImageError(f"cannot convert image {name} (mode {img.mode}) to RGB: {describe(exc)}") from exc
+
+
+def _convert_rgb(img: Image.Image) -> Image.Image:
     if img.mode in _WIDE_GRAY_MODES:
         arr = np.asarray(img).astype(np.int64).clip(0, None)
         shift = 8 if img.mode != "I" or arr.max(initial=0) > 255 else 0
         img = Image.fromarray((arr >> shift).clip(0, 255).astype(np.uint8), mode="L")
     if img.mode in ("P", "PA") and "transparency" in img.info:
         img = img.convert("RGBA")
-    return img.convert("RGB")  # always a copy: the caller may close the original
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 REDUCING_GAP = 3.0

@@ -4,7 +4,13 @@ Accepted: a path (``str`` or ``Path``), encoded bytes, a PIL image, or a numpy
 array: uint8 ``HxWx3`` (RGB, or BGR with ``color="bgr"`` for OpenCV frames),
 ``HxW`` grayscale, ``HxWx4`` RGBA/BGRA, ``HxWx1``, or float arrays with values
 in [0, 1]. Anything else raises :class:`~edge_sdk.errors.InvalidImageError`
-naming the problem.
+naming the problem, as does an array or PIL image of more than
+:data:`~edge_sdk.images.MAX_IMAGE_PIXELS` pixels (refused before any copy).
+
+The same picture gives the same pixels whatever the input kind: a path, its
+bytes and the PIL image ``Image.open`` returns for it are all EXIF-rotated
+and converted by :func:`~edge_sdk.images.to_rgb_image`. Numpy arrays carry no
+EXIF and are taken as they are.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InvalidImageError
-from .images import load_image, resize_rgb, to_rgb_image
+from .images import ALLOWED_FORMATS, MAX_IMAGE_PIXELS, describe, load_image, resize_rgb, to_rgb_image
 
 COLORS = ("rgb", "bgr")
 
@@ -43,20 +49,36 @@ def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch"
 
 
 def _pil_to_rgb_array(image: Image.Image, height: int, width: int, resize: str) -> np.ndarray:
-    """Resize a PIL image of any mode (converted as files are: 16-bit keeps its top 8 bits)."""
+    """Resize a PIL image of any mode, EXIF-rotated and converted exactly as a file is."""
     if image.width == 0 or image.height == 0:
         raise InvalidImageError(f"PIL image has no pixels (size {image.width}x{image.height})")
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        raise InvalidImageError(
+            f"PIL image is too large: {image.width}x{image.height} pixels, more than the {MAX_IMAGE_PIXELS:,} allowed"
+        )
+    if getattr(image, "tile", None) and image.format not in (*ALLOWED_FORMATS, "MPO"):
+        # opened by the caller but not decoded yet: decoding it could run an external program (EPS: Ghostscript)
+        raise InvalidImageError(
+            f"PIL image of format {image.format} is not decoded by the SDK (it decodes {', '.join(ALLOWED_FORMATS)}); "
+            "load or convert it yourself first"
+        )
+    img = to_rgb_image(image, f"PIL image (mode {image.mode})")
     try:
-        img = image if image.mode == "RGB" else to_rgb_image(image)
         return resize_rgb(img, height, width, resize)
-    except (OSError, ValueError, SyntaxError) as exc:  # a lazily opened file that fails to load, an odd mode
-        raise InvalidImageError(f"cannot use PIL image of mode {image.mode}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any failure of one picture is that picture's error
+        raise InvalidImageError(f"cannot resize PIL image of mode {image.mode}: {describe(exc)}") from exc
 
 
 def _array_to_uint8(array: np.ndarray) -> np.ndarray:
     """Validate an image array; return uint8 ``HxW`` or ``HxWx3`` pixels in the caller's channel order."""
     if array.size == 0:
         raise InvalidImageError(f"image array is empty (shape {array.shape})")
+    if array.ndim >= 2 and array.shape[0] * array.shape[1] > MAX_IMAGE_PIXELS:
+        # before anything copies it: a broadcast (zero-stride) array can claim terabytes
+        raise InvalidImageError(
+            f"image array is too large: {array.shape[0]}x{array.shape[1]} pixels, more than the "
+            f"{MAX_IMAGE_PIXELS:,} allowed"
+        )
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
