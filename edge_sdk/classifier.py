@@ -25,12 +25,16 @@ import numpy as np
 
 from .encoder import InputEncoder
 from .runtimes import Backend, open_backend
-from .errors import InvalidImageError, MetadataError, ModelLoadError
+from .errors import EdgeSDKError, InferenceError, InvalidImageError, MetadataError, ModelLoadError
+from .images import describe
 from .inputs import to_rgb_array
 from .metadata import ModelMetadata, read_metadata
 from .spec import PreprocessSpec
 
 DEFAULT_MODEL_RESOURCE = "default_int8.tflite"
+#: Images decoded, encoded and run per runtime call by :meth:`Classifier.classify_batch`: its memory
+#: (pixels, input tensor, the runtime's buffers) is that of one chunk whatever the number of images.
+BATCH_CHUNK = 64
 
 
 class Category(NamedTuple):
@@ -76,7 +80,15 @@ def default_model_path() -> Path:
 
 
 class Classifier:
-    """Classify images with a ``.tflite`` or ``.onnx`` model."""
+    """Classify images with a ``.tflite`` or ``.onnx`` model.
+
+    Raises :class:`ModelLoadError` / :class:`MetadataError` / :class:`BackendUnavailableError` at load,
+    :class:`InvalidImageError` for an image it cannot use and :class:`InferenceError` when the runtime
+    fails to run the model; every one an :class:`EdgeSDKError`.
+    """
+
+    #: images per runtime call in :meth:`classify_batch` (see :data:`BATCH_CHUNK`)
+    batch_chunk: int = BATCH_CHUNK
 
     def __init__(
         self,
@@ -188,12 +200,37 @@ class Classifier:
         t3 = time.perf_counter()
         return ClassificationResult(categories, Timing(1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)))
 
-    def classify_batch(self, images: Sequence[Any], *, color: str = "rgb") -> list[ClassificationResult]:
-        """Classify several images with one batched backend call (one call per image if the model is fixed to batch 1)."""
-        if len(images) == 0:
-            return []
+    def classify_batch(self, images: Iterable[Any], *, color: str = "rgb") -> list[ClassificationResult]:
+        """Classify several images, :attr:`batch_chunk` at a time (one runtime call per chunk, or per image
+        if the model is fixed to batch 1).
+
+        Memory stays bounded whatever the number of images (``images`` may be a generator): only one
+        chunk of pixels and tensors exists at a time and the runtime's buffers are sized for one chunk.
+        Each result's timing is the per-image mean of its chunk. Raises :class:`InvalidImageError`
+        naming the position of the first image it cannot use, :class:`InferenceError` if the runtime fails.
+        """
+        if self.batch_chunk < 1:
+            raise ValueError(f"batch_chunk must be >= 1, got {self.batch_chunk}")
+        results: list[ClassificationResult] = []
+        chunk: list[Any] = []
+        for image in images:
+            chunk.append(image)
+            if len(chunk) >= self.batch_chunk:
+                results.extend(self._classify_chunk(chunk, len(results), color))
+                chunk = []
+        if chunk:
+            results.extend(self._classify_chunk(chunk, len(results), color))
+        return results
+
+    def _classify_chunk(self, images: list[Any], first: int, color: str) -> list[ClassificationResult]:
         t0 = time.perf_counter()
-        x = self._encoder.encode(np.stack([self._pixels(img, color) for img in images]))
+        pixels = np.empty((len(images), *self.spec.input_size, 3), np.uint8)
+        for i, image in enumerate(images):
+            try:
+                pixels[i] = self._pixels(image, color)
+            except InvalidImageError as exc:
+                raise InvalidImageError(f"image {first + i} of the batch: {exc}") from exc
+        x = self._encoder.encode(pixels)
         t1 = time.perf_counter()
         probs = self._infer(x)
         t2 = time.perf_counter()
@@ -212,13 +249,28 @@ class Classifier:
         return self._encoder.encode(self._pixels(image, color)[None])
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities for an encoded batch: one runtime call, or one per image for a batch-1 model."""
+        """Probabilities ``(N, classes)`` for an encoded batch: one runtime call, or one per image for a batch-1 model.
+
+        Any exception out of the runtime becomes :class:`InferenceError` naming the model, and so does an
+        output of another shape than the model declared.
+        """
         backend = self._backend
-        if len(x) == 1 or backend.supports_batch:
-            raw = backend.invoke(x)
-        else:
-            raw = np.concatenate([backend.invoke(x[i : i + 1]) for i in range(len(x))])
-        return backend.output_to_probabilities(raw)
+        try:
+            if len(x) == 1 or backend.supports_batch:
+                raw = backend.invoke(x)
+            else:
+                raw = np.concatenate([backend.invoke(x[i : i + 1]) for i in range(len(x))])
+            probs = np.asarray(backend.output_to_probabilities(raw))
+        except EdgeSDKError:
+            raise
+        except Exception as exc:  # onnxruntime's and LiteRT's own errors, MemoryError, ...
+            raise InferenceError(f"{self.model_path}: {backend.name} failed to run the model: {describe(exc)}") from exc
+        if probs.shape != (len(x), self.spec.num_classes) or not np.issubdtype(probs.dtype, np.floating):
+            raise InferenceError(
+                f"{self.model_path}: the model returned {probs.dtype} scores of shape {probs.shape} for "
+                f"{len(x)} image(s); expected ({len(x)}, {self.spec.num_classes}) float scores"
+            )
+        return probs
 
     def _categories(self, probs: np.ndarray) -> tuple[Category, ...]:
         if not np.isfinite(probs).all():

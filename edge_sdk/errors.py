@@ -16,6 +16,10 @@ class ModelLoadError(EdgeSDKError):
     """A model file is missing, corrupt, truncated or not supported."""
 
 
+class InferenceError(EdgeSDKError):
+    """The runtime failed to run a loaded model (allocation failure, a shape it rejects at run time)."""
+
+
 class InvalidImageError(EdgeSDKError):
     """An image cannot be decoded or has an unsupported shape, dtype or values."""
 

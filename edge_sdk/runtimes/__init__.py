@@ -48,12 +48,19 @@ def _runtime_for(path: Path, backend: str | None) -> ModuleType:
 def open_backend(
     model: str | os.PathLike[str], backend: str | None = None, num_threads: int | None = None
 ) -> Backend:
-    """Load ``model`` on the runtime its suffix implies (or the backend named, e.g. ``"tflite-runtime"``)."""
+    """Load ``model`` on the runtime its suffix implies (or the backend named, e.g. ``"tflite-runtime"``).
+
+    Raises :class:`ModelLoadError` (missing, unreadable, corrupt or unsupported model, naming the file)
+    or :class:`BackendUnavailableError` (no runtime for it installed).
+    """
     path = Path(model)
-    if not path.is_file():
-        raise ModelLoadError(f"model file not found: {path}")
-    runtime = _runtime_for(path, backend)
-    data = path.read_bytes()
+    try:
+        if not path.is_file():
+            raise ModelLoadError(f"model file not found: {path}")
+        runtime = _runtime_for(path, backend)
+        data = path.read_bytes()
+    except OSError as exc:  # no read permission, a folder on the way that may not be searched, an I/O error
+        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
     if not data:
         raise ModelLoadError(f"model file is empty: {path}")
     try:

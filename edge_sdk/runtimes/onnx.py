@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from .._extras import require
 from ..errors import MetadataError, ModelLoadError
 from ..protobuf import fields
-from .base import Backend, check_single_io
+from .base import Backend, check_signature, check_single_io
 
 SUFFIXES = (".onnx",)
 BACKENDS = {"onnxruntime": "onnxruntime"}
@@ -27,6 +29,9 @@ class OnnxBackend(Backend):
                 "self-contained models only (external data paths could make it read other files)"
             )
         options = ort.SessionOptions()
+        # ONNX Runtime prints its own warnings and errors on stderr; every error reaches the caller as an
+        # exception (ModelLoadError here, InferenceError from the Classifier), so only -v shows them
+        options.log_severity_level = 0 if logging.getLogger().isEnabledFor(logging.DEBUG) else 4
         if num_threads:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
@@ -38,15 +43,31 @@ class OnnxBackend(Backend):
         check_single_io(len(inputs), len(outputs))
         if inputs[0].type != "tensor(float)":
             raise ModelLoadError(f"the SDK supports ONNX models with float input; this one takes {inputs[0].type}")
+        if outputs[0].type != "tensor(float)":
+            raise ModelLoadError(
+                f"the SDK supports ONNX models that output float class scores; this one outputs {outputs[0].type} "
+                "(an arg-max or label output?)"
+            )
         self._input_name = inputs[0].name
-        self.input_shape = tuple(d if isinstance(d, int) else -1 for d in inputs[0].shape)
-        last = outputs[0].shape[-1]
-        self.num_outputs = int(last) if isinstance(last, int) else 0
-        self.supports_batch = self.input_shape[0] == -1
+        self.input_shape = _dims(inputs[0].shape) or ()
+        output_shape = _dims(outputs[0].shape)
+        check_signature(self.input_shape, output_shape)
+        last = output_shape[-1] if output_shape else -1
+        self.num_outputs = max(int(last), 0)
+        # batched calls only when both ends take any batch (a fixed batch of 1 runs one image per call)
+        self.supports_batch = bool(self.input_shape) and self.input_shape[0] == -1 and (
+            output_shape is None or output_shape[0] == -1)
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
         """``InferenceSession.run`` on a float32 NHWC tensor."""
         return self._session.run(None, {self._input_name: tensor})[0]
+
+
+def _dims(shape: list | None) -> tuple[int, ...] | None:
+    """An ONNX Runtime shape with -1 for symbolic or unknown dimensions; None when even the rank is unknown."""
+    if shape is None:
+        return None
+    return tuple(d if isinstance(d, int) and d >= 0 else -1 for d in shape)
 
 
 # ONNX message kinds -> {field number: kind of the nested message} for every path to a TensorProto

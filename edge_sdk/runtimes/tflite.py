@@ -10,7 +10,7 @@ import numpy as np
 
 from .._extras import silenced_stderr_fd
 from ..errors import BackendUnavailableError, ModelLoadError
-from .base import Backend, check_single_io
+from .base import Backend, check_signature, check_single_io
 
 SUFFIXES = (".tflite",)
 #: Backend names this module serves, most preferred first, with the module each one imports.
@@ -26,7 +26,7 @@ class TFLiteBackend(Backend):
             with silenced_stderr_fd():  # LiteRT prints an INFO line when it applies XNNPACK
                 self._interpreter = interpreter_cls(model_content=model, num_threads=num_threads)
                 self._interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
+        except Exception as exc:  # ValueError, RuntimeError, or whatever the native loader raises
             raise ModelLoadError(f"{self.name} cannot load the TFLite model: {exc}") from exc
         inputs = self._interpreter.get_input_details()
         outputs = self._interpreter.get_output_details()
@@ -37,13 +37,22 @@ class TFLiteBackend(Backend):
         self.output_dtype = np.dtype(self._output["dtype"])
         if self.input_dtype not in (np.float32, np.int8, np.uint8):
             raise ModelLoadError(f"the SDK supports float32, int8 or uint8 model inputs; this one takes {self.input_dtype}")
+        if self.output_dtype not in (np.float32, np.int8, np.uint8):
+            raise ModelLoadError(
+                f"the SDK supports models that output float32, int8 or uint8 class scores; this one outputs "
+                f"{self.output_dtype} (an arg-max or label output?)"
+            )
+        input_signature, output_signature = _signature(self._input), _signature(self._output)
+        check_signature(input_signature, output_signature)
+        # batched calls (resizing the input) only when the model declares any batch; else one image per call
+        self.supports_batch = input_signature[:1] == (-1,) and output_signature[:1] == (-1,)
         self.num_outputs = int(self._output["shape"][-1])
         if self.input_dtype != np.float32:
             self.input_quantization = _scale_zero_point(self._input, "input")
         if self.output_dtype != np.float32:
             self.output_quantization = _scale_zero_point(self._output, "output")
         self._input_index, self._output_index = self._input["index"], self._output["index"]
-        self._batch = self.input_shape[0]
+        self._batch = self.input_shape[0] if self.input_shape else 0
         self._lock = threading.Lock()  # an Interpreter must not be invoked from two threads at once
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
@@ -57,6 +66,13 @@ class TFLiteBackend(Backend):
             interpreter.set_tensor(self._input_index, tensor)
             interpreter.invoke()
             return interpreter.get_tensor(self._output_index).copy()
+
+
+def _signature(details: dict[str, Any]) -> tuple[int, ...]:
+    """A tensor's shape with -1 for its dynamic dimensions (``shape_signature`` where the runtime has it)."""
+    signature = details.get("shape_signature")
+    shape = signature if signature is not None and len(signature) == len(details["shape"]) else details["shape"]
+    return tuple(int(d) for d in shape)
 
 
 def _scale_zero_point(details: dict[str, Any], which: str) -> tuple[float, int]:
