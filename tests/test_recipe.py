@@ -13,12 +13,12 @@ from test_training import RUN_FILES
 
 @pytest.fixture(scope="module")
 def airbench_run(tmp_path_factory, cifar10_dir, session_cache):
-    """A 1-epoch run of the registered default (airbench net and recipe) on 512 images."""
+    """A 1-epoch run of the registered default (airbench net and recipe) on 2,048 images."""
     from train.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("runs") / "airbench"
     config = TrainConfig(model="default", out=str(out), data=str(cifar10_dir), cache_dir=str(session_cache),
-                         epochs=1, limit=512, val_size=256, command="test")
+                         epochs=1, limit=2048, val_size=256, command="test")
     return out, train(config)
 
 
@@ -70,7 +70,7 @@ def test_airbench_tiny_run_writes_every_artifact(airbench_run):
     assert config["label_smoothing"] == 0.2 and config["lookahead"] and config["photo_augment"]
     assert config["schedule"] == "linear" and config["pad"] == 2 and config["bias_lr_scale"] == 64.0
     assert 1_900_000 < saved["params"] < 2_100_000 and 110e6 < saved["macs"] < 125e6
-    assert saved["train_images"] == 512 and np.isfinite(saved["test_loss"])
+    assert saved["train_images"] == 2048 and np.isfinite(saved["test_loss"])
 
 
 def test_classic_models_keep_their_recipe():
@@ -200,3 +200,38 @@ def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run,
                      cache_dir=str(session_cache), limit=200)
     assert checked["passed"] and {r["tta"] for r in checked["files"]} == {"flip"}
     assert all(r["bytes"] == (out / r["file"]).stat().st_size for r in checked["files"])
+
+
+# --------------------------------------------------------------------------- BatchNorm statistics
+def test_sample_images_mixes_every_class():
+    from train.data import ImageSet
+    from train.training import sample_images
+
+    labels = np.repeat(np.arange(10), 100)  # sorted by class, as the splits are
+    images = np.repeat(labels, 32 * 32 * 3).reshape(1000, 32, 32, 3).astype(np.uint8)
+    sample = sample_images(ImageSet(images, labels, tuple(map(str, range(10))), "train", "synthetic"), 200, seed=0)
+    classes = sample[:, 0, 0, 0].astype(int)
+    assert np.bincount(classes, minlength=10).tolist() == [20] * 10
+    assert len(np.unique(classes[:50])) >= 8  # shuffled: any batch of it is mixed
+
+
+def test_saved_batchnorm_statistics_match_the_weights(airbench_run, cifar10_dir, session_cache):
+    """A short run's saved model scores what its weights deserve: re-estimating only the BatchNorm
+    statistics on a fresh random sample of training images changes its accuracy by little."""
+    from edge_sdk.spec import PreprocessSpec
+    from train.data import resolve_source, stratified_indices
+    from train.training import load_keras_model, recalibrate_batchnorm
+
+    spec = PreprocessSpec()
+    source = resolve_source(str(cifar10_dir), cache_dir=str(session_cache), progress=False)
+    test = source.load("test", spec.labels)
+    test = test.subset(stratified_indices(test.labels, 1000, 7))
+    train = source.load("train", spec.labels)
+    fresh = np.random.default_rng(11).choice(len(train), 2000, replace=False)
+    model = load_keras_model(airbench_run[0] / "best.keras")
+    x = np.asarray(spec.normalize(test.images))
+    saved = (model.predict_on_batch(x).argmax(1) == test.labels).mean()
+    recalibrate_batchnorm(model, np.asarray(spec.normalize(train.images[fresh])))
+    recalibrated = (model.predict_on_batch(x).argmax(1) == test.labels).mean()
+    assert recalibrated > 0.2  # the weights have learnt something, so the comparison means something
+    assert abs(saved - recalibrated) < 0.04, (saved, recalibrated)

@@ -179,17 +179,27 @@ def load_keras_model(path: str | os.PathLike[str], compile: bool = False) -> ker
 WHITENING_IMAGES = 5000  # training images whose 2x2 patch covariance sets the whitening filters
 
 
-def new_model(config: TrainConfig, spec: PreprocessSpec, train_images: np.ndarray | None = None) -> keras.Model:
+def sample_images(images: ImageSet, n: int, seed: int) -> np.ndarray:
+    """Up to ``n`` of ``images``, stratified over the classes, in a seeded random order, as floats.
+
+    The splits are sorted by class: their first ``n`` images are often all one class, and
+    batch statistics of class-sorted batches underestimate the variance of the mixed data.
+    """
+    picked = stratified_indices(images.labels, min(n, len(images)), seed)
+    return images.images[np.random.default_rng(seed).permutation(picked)].astype(np.float32)
+
+
+def new_model(config: TrainConfig, spec: PreprocessSpec, train_images: ImageSet | None = None) -> keras.Model:
     """The run's model, freshly initialized or (``config.init_from``) starting from a trained one's weights.
 
-    A model with a whitening layer takes its filters from ``train_images`` (uint8 NHWC).
+    A model with a whitening layer takes its filters from a class-stratified sample of ``train_images``.
     """
     model = models.build_model(config.model, input_shape=(*spec.input_size, 3), num_classes=spec.num_classes)
     if config.init_from:
         copy_weights(load_keras_model(config.init_from), model, config.init_from)
     elif airbench.has_whitening(model) and train_images is not None:
-        sample = train_images[:WHITENING_IMAGES]
-        airbench.init_whitening(model, np.asarray(spec.normalize(sample.astype(np.float32))))
+        sample = sample_images(train_images, WHITENING_IMAGES, config.seed)
+        airbench.init_whitening(model, np.asarray(spec.normalize(sample)))
     return model
 
 
@@ -344,7 +354,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
         raise EdgeSDKError(f"--teacher {config.teacher} has {teacher.output.shape[-1]} outputs; the data has "
                            f"{spec.num_classes} classes")
     # a bad --init-from also fails before any write
-    model = None if resuming else new_model(config, spec, data.train.images)
+    model = None if resuming else new_model(config, spec, data.train)
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(run_dir, RUN_FILES)  # temporary files of a run killed while saving
     write_text_atomic(run_dir / "spec.json", spec.to_json() + "\n")
@@ -372,8 +382,8 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if config.lookahead:
         callbacks.append(recipes.Lookahead(config.epochs * steps_per_epoch))
     if config.bn_recalibrate:
-        callbacks.append(BatchNormRecalibration(np.asarray(spec.normalize(data.train.images[:RECALIBRATION_IMAGES]
-                                                                          .astype(np.float32)))))
+        sample = sample_images(data.train, RECALIBRATION_IMAGES, config.seed)
+        callbacks.append(BatchNormRecalibration(np.asarray(spec.normalize(sample))))
     callbacks.append(RunRecorder(run_dir, config, len(data.train), state))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"))
