@@ -11,6 +11,10 @@ from typing import Any
 
 from edge_sdk.cli import add_json_flag, emit
 from edge_sdk.cli_predict import add_model_options
+from edge_sdk.cli_types import float_range, int_range, probability
+from edge_sdk.terminal import safe_text
+
+MAX_SIDE = 8192  # mirrors demo.MAX_SIDE (no OpenCV import here)
 
 EXIT_INCOMPLETE = 1  # the run ended early (truncated video, lost stream); its outputs were still written
 
@@ -36,22 +40,26 @@ def register_camera(subparsers: argparse._SubParsersAction) -> None:
                    help="webcam index (default 0), /dev/videoN, video file, rtsp:// or http(s):// URL, image file "
                         "or folder of images")
     add_model_options(p)
-    p.add_argument("--top-k", type=int, default=3, help="labels shown per frame (default 3)")
-    p.add_argument("--score-threshold", type=float, default=0.0, help="hide labels below this probability")
-    p.add_argument("--width", type=int, help="camera capture width to request (and the canvas width for still images)")
-    p.add_argument("--height", type=int, help="camera capture height to request (and the canvas height for still images)")
+    p.add_argument("--top-k", type=int_range(1, 1000), default=3, help="labels shown per frame (default 3)")
+    p.add_argument("--score-threshold", type=probability, default=0.0,
+                   help="hide labels below this probability, in [0, 1] (default 0)")
+    p.add_argument("--width", type=int_range(16, MAX_SIDE),
+                   help=f"camera capture width to request (and the canvas width for still images), 16 to {MAX_SIDE}")
+    p.add_argument("--height", type=int_range(16, MAX_SIDE),
+                   help=f"camera capture height to request (and the canvas height for still images), 16 to {MAX_SIDE}")
     p.add_argument("--headless", action="store_true", help="open no window (servers, a Pi without a screen, CI)")
     p.add_argument("--output", metavar="VIDEO", help="write the annotated frames to this .mp4 or .avi")
     p.add_argument("--log", metavar="JSONL", help="write one JSON line per classified frame "
                    "(frame, timestamp_ms, top_k, latency_ms)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--max-frames", type=int_range(1), metavar="N", help="stop after N frames")
     p.add_argument("--realtime", action="store_true",
                    help="play a video file at its own frame rate through the live path (drops frames when slow)")
-    p.add_argument("--output-fps", type=float, help="frame rate of --output (default: the source's)")
+    p.add_argument("--output-fps", type=float_range(0.0, 1000.0, lo_open=True),
+                   help="frame rate of --output, in (0, 1000] (default: the source's)")
     p.add_argument("--snapshot-dir", default=".", help="where the s key saves snapshots (default: current folder)")
-    p.add_argument("--reconnects", type=int, default=5,
+    p.add_argument("--reconnects", type=int_range(0, 1000), default=5,
                    help="live sources: reconnect attempts after a read failure, with doubling back-off (default 5)")
-    p.add_argument("--interval", type=float, default=1.0,
+    p.add_argument("--interval", type=float_range(0.0, 3600.0), default=1.0,
                    help="seconds the window shows each still image (default 1)")
     add_json_flag(p)
     p.set_defaults(func=run_camera)
@@ -70,12 +78,12 @@ def run_camera(args: argparse.Namespace) -> int:
     try:
         summary = run_demo(config)
     except ValueError as exc:  # bad option values (the parser cannot check combinations)
-        print(f"cifar-edge camera: error: {exc}", file=sys.stderr)
+        print(f"cifar-edge camera: error: {safe_text(str(exc))}", file=sys.stderr)
         return 2
     emit(summary.to_dict(), args.json, _render)
     if summary.incomplete:
-        print(f"cifar-edge camera: error: {summary.incomplete} ({summary.frames} frames processed and written)",
-              file=sys.stderr)
+        print(f"cifar-edge camera: error: {safe_text(summary.incomplete)} ({summary.frames} frames processed and "
+              "written)", file=sys.stderr)
         return EXIT_INCOMPLETE
     return 0
 

@@ -5,16 +5,24 @@ Each subcommand lives in the package that does its job and exposes
 ``cifar-edge --help`` works on a bare SDK install. Heavy imports happen when a
 subcommand runs, and a missing optional dependency becomes a message naming
 the pip extra to install (exit 2).
+
+Every error is one line on stderr with exit status 2, including a bad option
+value (numeric options are range-checked by :mod:`edge_sdk.cli_types`). Text
+output escapes untrusted strings (labels, file names) for the terminal
+(:func:`edge_sdk.terminal.safe_text`); ``--json`` output is exact and strict
+(no ``NaN``). SIGTERM interrupts a command like Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
+import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +31,7 @@ from . import __version__
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any subcommand imports TensorFlow
 from .errors import EdgeSDKError, OutputError
+from .terminal import safe_text, safe_tree, strict_json
 
 # (subcommand, module providing register(subparsers)); listed in --help order.
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
@@ -46,12 +55,34 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
 
 
-def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> None:
-    """Print ``result`` as JSON or as the human-readable text ``render`` makes of it."""
+def emit(result: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str], *,
+         trusted_text: bool = False) -> None:
+    """Print ``result`` as strict JSON or as the human-readable text ``render`` makes of it.
+
+    For text, every string in ``result`` is first made terminal-safe (:func:`safe_text`), so a label
+    or file name cannot inject escape sequences or lines; ``trusted_text`` skips that for results
+    made only of the tool's own multi-line text (a Markdown table).
+    """
     if as_json:
-        print(json.dumps(result, indent=None, sort_keys=False))
+        print(strict_json(result, indent=None, sort_keys=False))
     else:
-        print(render(result))
+        print(render(result if trusted_text else safe_tree(result)))
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (``PROG: error: ...``), exit 2."""
+
+    def error(self, message: str) -> Any:  # argparse's signature: never returns
+        # "argument --top-k: must be >= 1, got 0" reads better as "--top-k must be >= 1, got 0"
+        message = re.sub(r"^argument (-[-\w/]+): (must .*)$", r"\1 \2", message, flags=re.DOTALL)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {safe_text(message)}\n")
+
+
+class _SafeFormatter(logging.Formatter):
+    """Log lines stay one terminal-safe line (a file name in a warning cannot break them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return safe_text(super().format(record))
 
 
 def check_output_folder(folder: str | os.PathLike[str], what: str) -> None:
@@ -74,13 +105,13 @@ def check_output_folder(folder: str | os.PathLike[str], what: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="cifar-edge",
         description="Train, convert, verify and run CIFAR-10 image classifiers on edge devices.",
     )
     parser.add_argument("--version", action="version", version=f"cifar-edge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging and full tracebacks")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for module in dict.fromkeys(module for _name, module in SUBCOMMANDS):
         importlib.import_module(module).register(sub)
     return parser
@@ -89,25 +120,34 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="cifar-edge: %(levelname)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Library warnings (Pillow's "corrupt EXIF data", deprecations) are for developers: shown with -v only,
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed on one line
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE if exc.code else 0
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("cifar-edge: %(levelname)s: %(message)s") if args.verbose
+                         else _SafeFormatter("cifar-edge: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, handlers=[handler])
+    # Library warnings (Pillow's "corrupt EXIF data", deprecations) and Pillow's own log lines (its
+    # "ERROR: More samples per pixel..." for a hostile TIFF) are for developers: shown with -v only,
     # so an error stays one line on stderr.
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
+    logging.getLogger("PIL").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    with _sigterm_interrupts():
+        return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except EdgeSDKError as exc:
         if args.verbose:
             raise
-        print(f"cifar-edge {args.command}: error: {exc}", file=sys.stderr)
+        _error(args.command, str(exc))
         return EXIT_USAGE
     except OSError as exc:  # unwritable output folder, disk full, ...
         if args.verbose:
@@ -115,11 +155,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         # a failed rename (os.replace of a finished temporary file) names its target second
         path = exc.filename2 or exc.filename
         where = f": {path}" if path else ""
-        print(f"cifar-edge {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        _error(args.command, f"{exc.strerror or exc}{where}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"cifar-edge {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _error(command: str, message: str) -> None:
+    """The one error line: ``cifar-edge COMMAND: error: MESSAGE`` (terminal-safe) on stderr."""
+    print(f"cifar-edge {command}: error: {safe_text(message)}", file=sys.stderr)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: outputs in progress are removed, the command says it was interrupted."""
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise _Terminated
+
+
+class _sigterm_interrupts:  # noqa: N801 - used as a context manager
+    """While a command runs in the main thread, SIGTERM raises ``KeyboardInterrupt`` (then restored)."""
+
+    def __enter__(self) -> None:
+        self._installed = threading.current_thread() is threading.main_thread()
+        if self._installed:
+            self._previous = signal.signal(signal.SIGTERM, _raise_terminated)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._previous if self._previous is not None else signal.SIG_DFL)
 
 
 def run() -> None:

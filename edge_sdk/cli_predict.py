@@ -7,7 +7,12 @@ import sys
 from typing import Any
 
 from .cli import add_json_flag, emit
-from .errors import InvalidImageError
+from .cli_types import int_range, probability
+from .errors import InferenceError, InvalidImageError
+from .terminal import safe_text
+
+#: the most runtime threads an option may ask for
+MAX_THREADS = 256
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +27,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--model", help="a .tflite or .onnx model (default: the bundled int8 default model)")
     p.add_argument("--backend", choices=tuple(available_backends()), help="force a runtime")
-    p.add_argument("--threads", type=int, help="runtime threads (default: the runtime's choice)")
+    p.add_argument("--threads", type=int_range(1, MAX_THREADS), help="runtime threads (default: the runtime's choice)")
 
 
 def register_predict(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +35,9 @@ def register_predict(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="classify image files with a .tflite or .onnx model")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (jpg, png, bmp, webp, ...)")
     add_model_options(p)
-    p.add_argument("--top-k", type=int, default=3, help="categories per image (default 3)")
-    p.add_argument("--score-threshold", type=float, default=0.0, help="drop categories below this probability")
+    p.add_argument("--top-k", type=int_range(1, 1000), default=3, help="categories per image (default 3)")
+    p.add_argument("--score-threshold", type=probability, default=0.0,
+                   help="drop categories below this probability, in [0, 1] (default 0)")
     p.add_argument("--resize", choices=("stretch", "center-crop"), help="override the model's resize mode")
     add_json_flag(p)
     p.set_defaults(func=run_predict)
@@ -47,9 +53,9 @@ def run_predict(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             r = clf.classify(path)
-        except InvalidImageError as exc:
+        except (InvalidImageError, InferenceError) as exc:  # one bad picture never stops the others
             failed += 1
-            print(f"cifar-edge predict: error: {exc}", file=sys.stderr)
+            print(f"cifar-edge predict: error: {safe_text(str(exc))}", file=sys.stderr)
             results.append({"image": path, "error": str(exc)})
             continue
         results.append({
@@ -77,9 +83,9 @@ def register_benchmark(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``benchmark`` subcommand."""
     p = subparsers.add_parser("benchmark", help="load time, latency percentiles, throughput and peak RSS of a model")
     add_model_options(p)
-    p.add_argument("--batch", type=int, default=64, help="batch size for the throughput figure (default 64)")
-    p.add_argument("--runs", type=int, default=200, help="timed batch-1 calls (default 200)")
-    p.add_argument("--warmup", type=int, default=20, help="untimed calls first (default 20)")
+    p.add_argument("--batch", type=int_range(1, 4096), default=64, help="batch size for the throughput figure (default 64)")
+    p.add_argument("--runs", type=int_range(1, 10_000_000), default=200, help="timed batch-1 calls (default 200)")
+    p.add_argument("--warmup", type=int_range(0, 10_000_000), default=20, help="untimed calls first (default 20)")
     add_json_flag(p)
     p.set_defaults(func=run_benchmark)
 

@@ -24,6 +24,7 @@ from typing import Any
 from .protobuf import fields
 from .errors import MetadataError, ModelLoadError
 from .spec import PreprocessSpec, parse_json
+from .terminal import strict_json
 
 METADATA_KEY = "cifar_edge"
 METADATA_FORMAT_VERSION = 1
@@ -45,10 +46,10 @@ class ModelMetadata:
     format_version: int = METADATA_FORMAT_VERSION
 
     def to_json(self) -> str:
-        """Serialize as JSON (the spec nested as an object)."""
+        """Serialize as strict JSON (the spec nested as an object; a NaN in ``extra`` becomes null)."""
         data = asdict(self)
         data["spec"] = self.spec.to_dict()
-        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return strict_json(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelMetadata:

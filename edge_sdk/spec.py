@@ -116,7 +116,7 @@ class PreprocessSpec:
 
     def to_json(self) -> str:
         """Serialize as compact JSON."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: Any) -> PreprocessSpec:

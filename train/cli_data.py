@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.cli import add_json_flag, check_output_folder, emit
+from edge_sdk.cli_types import int_range, non_negative_int
+from edge_sdk.terminal import safe_text
 
 from .cli_options import add_data_options, source_from_args
 from .data.dataset import ImageSet
@@ -27,18 +29,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grid = actions.add_parser("grid", help="save a PNG grid of sample images with their class names")
     add_data_options(grid)
     grid.add_argument("--out", required=True, metavar="PNG", help="output PNG file")
-    grid.add_argument("--n", type=int, default=36, help="number of images (default 36)")
+    grid.add_argument("--n", type=int_range(1, 10_000), default=36, help="number of images, 1 to 10000 (default 36)")
     grid.add_argument("--split", default="train", help="split to sample (default train)")
-    grid.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    grid.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed (default 0)")
     add_json_flag(grid)
     grid.set_defaults(func=run_grid)
 
 
 def _report_skipped(data: ImageSet) -> list[dict[str, str]]:
     if data.skipped:
-        print(f"skipped {len(data.skipped)} unreadable file(s) in split '{data.split}':", file=sys.stderr)
-        for s in data.skipped:
-            print(f"  {s.path}: {s.reason}", file=sys.stderr)
+        print(f"skipped {len(data.skipped)} unreadable file(s) in split '{safe_text(data.split)}':", file=sys.stderr)
+        for s in data.skipped:  # file names are untrusted: escaped, one line each
+            print(f"  {safe_text(s.path)}: {safe_text(s.reason)}", file=sys.stderr)
     return [{"path": s.path, "reason": s.reason} for s in data.skipped]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit
+from edge_sdk.cli_types import float_range, int_list, int_range, non_negative_int, positive_int, probability
 from edge_sdk.errors import EdgeSDKError
 
 from .model_file import check_keras_file
@@ -28,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="resnet8", help=f"model name: {MODEL_CHOICES_HELP}")
     p.add_argument("--list-models", action="store_true", help="print name, parameters and MACs of each model")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/MODEL)")
-    p.add_argument("--epochs", type=int, default=30, help="default 30")
-    p.add_argument("--patience", type=int, help="stop after N epochs without a better validation accuracy")
+    p.add_argument("--epochs", type=positive_int, default=30, help="default 30")
+    p.add_argument("--patience", type=positive_int, help="stop after N epochs without a better validation accuracy")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
     p.add_argument("--init-from", metavar="MODEL.keras",
                    help="start from this trained model's weights (same --model) instead of random ones: fine-tuning")
@@ -41,15 +42,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e = subparsers.add_parser("evaluate", help="accuracy, loss, per-class accuracy and confusion matrix of a model")
     e.add_argument("model", metavar="MODEL.keras", help="a trained .keras model (spec.json beside it gives its preprocessing)")
     e.add_argument("--split", default="test", help="split to evaluate (default test)")
-    e.add_argument("--limit", type=int, help="evaluate N images (stratified)")
-    e.add_argument("--batch-size", type=int, default=500)
+    e.add_argument("--limit", type=positive_int, help="evaluate N images (stratified)")
+    e.add_argument("--batch-size", type=positive_int, default=500)
     add_data_options(e)
     add_json_flag(e)
     e.set_defaults(func=run_evaluate)
 
     c = subparsers.add_parser("compare", help="train several models / epoch budgets on one split and tabulate them")
     c.add_argument("--models", default="ann,seed-cnn,resnet8", help="comma-separated model names (default ann,seed-cnn,resnet8)")
-    c.add_argument("--epochs", default="10", help="comma-separated epoch budgets, e.g. 10,20,30 (default 10)")
+    c.add_argument("--epochs", type=int_list(1), default="10",
+                   help="comma-separated epoch budgets, e.g. 10,20,30 (default 10)")
     c.add_argument("--out", required=True, metavar="DIR", help="folder for the runs and the comparison table")
     c.add_argument("--ablate", action="store_true",
                    help="also train each model/budget without one recipe ingredient at a time "
@@ -66,36 +68,36 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", choices=("classic", "airbench"),
                         help="hyper-parameter set (default: the model's; 'default' and 'airbench93' use airbench, "
                              "the others classic); the options below override single values")
-    parser.add_argument("--batch-size", type=int, help="classic 128, airbench 256 (--lr scales with it unless given)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (classic 0.1, airbench 0.375 at batch 256)")
+    parser.add_argument("--batch-size", type=positive_int, help="classic 128, airbench 256 (--lr scales with it unless given)")
+    parser.add_argument("--lr", type=float_range(0.0, 100.0, lo_open=True), help="peak learning rate (classic 0.1, airbench 0.375 at batch 256)")
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="SGD-Nesterov (default) or AdamW")
-    parser.add_argument("--momentum", type=float, help="SGD momentum (classic 0.9, airbench 0.85)")
-    parser.add_argument("--weight-decay", type=float, help="decoupled weight decay (classic 5e-3, airbench 0.0089)")
+    parser.add_argument("--momentum", type=float_range(0.0, 1.0, hi_open=True), help="SGD momentum (classic 0.9, airbench 0.85)")
+    parser.add_argument("--weight-decay", type=float_range(0.0, 1.0), help="decoupled weight decay (classic 5e-3, airbench 0.0089)")
     parser.add_argument("--schedule", choices=("cosine", "linear"),
                         help="cosine: warm-up then cosine (classic); linear: 0.2x -> 1x over 23%% of steps -> 0.07x (airbench)")
-    parser.add_argument("--warmup-epochs", type=float, help="linear warm-up epochs of the cosine schedule (classic 2)")
-    parser.add_argument("--label-smoothing", type=float, help="classic 0.1, airbench 0.2")
-    parser.add_argument("--pad", type=int, help="random-translate range in pixels (classic 4, airbench 2)")
-    parser.add_argument("--bias-lr-scale", type=float, help="learning-rate multiplier of BatchNorm offsets (classic 1, airbench 64)")
+    parser.add_argument("--warmup-epochs", type=float_range(0.0), help="linear warm-up epochs of the cosine schedule (classic 2)")
+    parser.add_argument("--label-smoothing", type=float_range(0.0, 1.0, hi_open=True), help="classic 0.1, airbench 0.2")
+    parser.add_argument("--pad", type=int_range(0, 64), help="random-translate range in pixels (classic 4, airbench 2)")
+    parser.add_argument("--bias-lr-scale", type=float_range(0.0, lo_open=True), help="learning-rate multiplier of BatchNorm offsets (classic 1, airbench 64)")
     parser.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=None,
                         help="airbench's Lookahead weight averaging every 5 steps (airbench on, classic off)")
     parser.add_argument("--photo-augment", action=argparse.BooleanOptionalAction, default=None,
                         help="also soften/sharpen and vary brightness, contrast and saturation as camera pictures "
                              "shrunk by the SDK differ from CIFAR's JPEGs (airbench on, classic off)")
     parser.add_argument("--no-augment", action="store_true", help="no random translate / flip (nor photo changes)")
-    parser.add_argument("--cutout", type=int, default=0, metavar="N",
+    parser.add_argument("--cutout", type=non_negative_int, default=0, metavar="N",
                         help="also zero a random NxN square of each training image (default 0: off)")
     parser.add_argument("--no-bn-recalibrate", action="store_true",
                         help="keep BatchNorm's running statistics as training left them (default: re-estimate them "
                              "on 2,000 un-augmented training images before each validation and checkpoint)")
     parser.add_argument("--teacher", metavar="MODEL.keras",
                         help="distil this trained model's soft targets into the new one (knowledge distillation)")
-    parser.add_argument("--distill-temperature", type=float, default=4.0, help="softmax temperature of --teacher (default 4)")
-    parser.add_argument("--distill-alpha", type=float, default=0.9,
+    parser.add_argument("--distill-temperature", type=float_range(0.0, lo_open=True), default=4.0, help="softmax temperature of --teacher (default 4)")
+    parser.add_argument("--distill-alpha", type=probability, default=0.9,
                         help="weight of the soft-target loss; 1 - alpha goes to the labels (default 0.9)")
-    parser.add_argument("--val-size", type=int, default=5000, help="validation images taken from the training split (default 5000)")
-    parser.add_argument("--seed", type=int, default=0, help="default 0")
-    parser.add_argument("--limit", type=int, help="train on N images (stratified), for quick tests")
+    parser.add_argument("--val-size", type=positive_int, default=5000, help="validation images taken from the training split (default 5000)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="default 0")
+    parser.add_argument("--limit", type=positive_int, help="train on N images (stratified), for quick tests")
 
 
 def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: str):
@@ -219,10 +221,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from .compare import compare_runs
 
     model_names = [m.strip() for m in args.models.split(",") if m.strip()]
-    try:
-        budgets = [int(e) for e in args.epochs.split(",") if e.strip()]
-    except ValueError:
-        raise EdgeSDKError(f"--epochs must be comma-separated integers, got {args.epochs!r}") from None
+    budgets = args.epochs  # parsed and range-checked by int_list
     configs = [
         _config_from_args(args, m, e, f"{args.out}/{m}-e{e}") for m in model_names for e in budgets
     ]
@@ -233,5 +232,5 @@ def run_compare(args: argparse.Namespace) -> int:
         pairs = [pair for base in configs for pair in ablation_configs(base)]
         variants, configs = [name for name, _ in pairs], [config for _, config in pairs]
     result = compare_runs(configs, args.out, variants)
-    emit(result, args.json, lambda r: r["markdown"])
+    emit(result, args.json, lambda r: r["markdown"], trusted_text=True)  # the tool's own table
     return 0
