@@ -9,6 +9,7 @@ from typing import Any
 
 from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit
+from edge_sdk.cli_types import float_range, non_negative_int, positive_int, probability
 from edge_sdk.errors import EdgeSDKError
 from train.model_file import check_keras_file
 from train.cli_options import add_data_options, check_data_early
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("model", metavar="MODEL.keras", help="trained model (spec.json beside it gives its preprocessing)")
     c.add_argument("--out", required=True, metavar="DIR", help="folder for the exported files and manifest.json")
     c.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated subset of {', '.join(FORMATS)} (default all)")
-    c.add_argument("--calib-size", type=int, default=500, help="calibration images from the training split (default 500)")
+    c.add_argument("--calib-size", type=positive_int, default=500, help="calibration images from the training split (default 500)")
     c.add_argument("--calib-method", choices=("minmax", "percentile", "entropy"), default="minmax",
                    help="ONNX calibration method (default minmax)")
     c.add_argument("--onnx-activations", choices=("uint8", "int8"), default="uint8",
@@ -35,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--onnx-reduce-range", action=argparse.BooleanOptionalAction, default=True,
                    help="7-bit ONNX int8 weights (default on: full 8-bit weights saturate in ONNX Runtime's int8 "
                         "kernels on x86 CPUs without VNNI and lose accuracy there)")
-    c.add_argument("--limit", type=int, help="validate on N test images (default: the whole test split)")
-    c.add_argument("--seed", type=int, default=0, help="calibration sampling seed (default 0)")
+    c.add_argument("--limit", type=positive_int, help="validate on N test images (default: the whole test split)")
+    c.add_argument("--seed", type=non_negative_int, default=0, help="calibration sampling seed (default 0)")
     c.add_argument("--tta", choices=("none", "flip"), default="none",
                    help="test-time augmentation inside every exported file: flip = classify the image and its "
                         "mirror in one call and average (about 2x the inference time; default none)")
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("parity", help="compare every export in a folder with the Keras model")
     p.add_argument("model", metavar="MODEL.keras")
     p.add_argument("directory", metavar="DIR", help="folder written by cifar-edge convert")
-    p.add_argument("--limit", type=int, help="compare on N test images (default: the whole test split)")
+    p.add_argument("--limit", type=positive_int, help="compare on N test images (default: the whole test split)")
     _add_threshold_options(p)
     add_data_options(p)
     add_json_flag(p)
@@ -58,10 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_threshold_options(parser: argparse.ArgumentParser) -> None:
     """The pass bars of ``convert`` and ``parity`` (a file that misses one makes the command exit 1)."""
-    parser.add_argument("--min-agreement", type=float, help="top-1 agreement bar for every file (default 0.999 float, 0.99 int8)")
-    parser.add_argument("--min-int8-agreement", type=float, help="top-1 agreement bar for int8 files only (default 0.99)")
-    parser.add_argument("--max-prob-diff", type=float, default=1e-4, help="float exports: max |probability difference| (default 1e-4)")
-    parser.add_argument("--max-accuracy-drop", type=float, default=0.005, help="int8 exports: max accuracy loss (default 0.005)")
+    parser.add_argument("--min-agreement", type=probability, help="top-1 agreement bar for every file (default 0.999 float, 0.99 int8)")
+    parser.add_argument("--min-int8-agreement", type=probability, help="top-1 agreement bar for int8 files only (default 0.99)")
+    parser.add_argument("--max-prob-diff", type=float_range(0.0, 1.0), default=1e-4, help="float exports: max |probability difference| (default 1e-4)")
+    parser.add_argument("--max-accuracy-drop", type=probability, default=0.005, help="int8 exports: max accuracy loss (default 0.005)")
 
 
 def _thresholds(args: argparse.Namespace):
