@@ -11,7 +11,6 @@ folder) so encoding is part of the measured time; the model load is not.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.classifier import Classifier
+from edge_sdk.terminal import strict_json
 
 from .demo import DemoConfig, run_demo
 from .synth import build_video, cifar_test_images
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [bench(video, args.model, t, args.repeats, args.max_frames) for t in args.threads]
     out = {"video": str(video), "cpus": os.cpu_count(), "results": results}
     if args.json:
-        print(json.dumps(out))
+        print(strict_json(out))
     else:
         for r in results:
             print(f"threads {r['threads']}: {r['fps_median']:.1f} FPS over {r['frames']} frames (runs {r['fps_runs']}), "

@@ -32,12 +32,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from edge_sdk._atomic import atomic_open, atomic_path
+from edge_sdk._atomic import atomic_open, atomic_path, check_output_file
 from edge_sdk.classifier import Category, ClassificationResult, Classifier
-from edge_sdk.errors import InvalidImageError, OutputError
+from edge_sdk.errors import EdgeSDKError, InvalidImageError, OutputError
 from edge_sdk.live import LiveClassifier
 
-from ._cv2 import cv2
+from ._cv2 import cv2, quiet_native
 from .overlay import DEFAULT_CANVAS, FpsMeter, OverlayInfo, draw_overlay, fit_frame
 from .sources import MAX_CORRUPT_FRAMES, Frame, FrameSource, as_bgr, open_source
 
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 #: Output video containers and the codec written into each.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 WINDOW_TITLE = "cifar-edge camera"
+#: largest --width / --height (8K is 7680 wide); bigger canvases cannot be allocated on the boards targeted
+MAX_SIDE = 8192
 KEY_QUIT, KEY_PAUSE, KEY_SNAPSHOT = "quit", "pause", "snapshot"
 
 
@@ -73,11 +75,17 @@ class DemoConfig:
     interval_s: float = 1.0  # how long the window shows each still image
 
     def validate(self) -> None:
-        """Reject bad values before any file or device is opened."""
+        """Reject bad values and unwritable outputs before any file or device is opened.
+
+        Raises ``ValueError`` for option values and :class:`OutputError` for an output path that
+        cannot be written (a folder, a file in an unwritable folder, the source itself, the same
+        path given twice).
+        """
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"--max-frames must be >= 1, got {self.max_frames}")
-        if (self.width is None) != (self.height is None) or (self.width is not None and min(self.width, self.height) < 16):
-            raise ValueError("give --width and --height together, each at least 16 pixels")
+        if (self.width is None) != (self.height is None) or (
+                self.width is not None and not (16 <= self.width <= MAX_SIDE and 16 <= self.height <= MAX_SIDE)):
+            raise ValueError(f"give --width and --height together, each from 16 to {MAX_SIDE} pixels")
         if self.output and Path(self.output).suffix.lower() not in VIDEO_CODECS:
             raise OutputError(
                 f"cannot write {self.output}: use one of {', '.join(VIDEO_CODECS)} for the output video"
@@ -86,6 +94,29 @@ class DemoConfig:
             raise ValueError(f"--output-fps must lie in (0, 1000], got {self.output_fps}")
         if self.reconnects < 0:
             raise ValueError(f"--reconnects must be >= 0, got {self.reconnects}")
+        if not 0 <= self.interval_s <= 3600:
+            raise ValueError(f"--interval must lie in [0, 3600] seconds, got {self.interval_s}")
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        outputs = [(flag, path) for flag, path in (("--output", self.output), ("--log", self.log)) if path]
+        for flag, path in outputs:
+            check_output_file(path, f"{flag} {path}")
+            if _same_file(path, self.source):
+                raise OutputError(f"cannot write {flag} {path}: it is the source being read")
+        if len(outputs) == 2 and Path(self.output).absolute() == Path(self.log).absolute():
+            raise OutputError(f"--output and --log name the same file: {self.output}")
+        if not self.headless:
+            folder = Path(self.snapshot_dir)
+            if folder.exists() and not folder.is_dir():
+                raise OutputError(f"cannot write snapshots in --snapshot-dir {folder}: not a directory")
+
+
+def _same_file(path: str, other: str) -> bool:
+    try:
+        return Path(path).exists() and Path(other).exists() and os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 @dataclass
@@ -142,14 +173,19 @@ class JsonlLog:
     def write(self, record: dict[str, Any]) -> None:
         if self._fh is None:
             return
-        line = json.dumps(record, separators=(",", ":"))
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False)
         with self._lock:
             self._fh.write(line + "\n")
             self.lines += 1
 
 
 class VideoSink:
-    """The annotated video: opened at the first frame (its size fixes the video's), renamed into place at the end."""
+    """The annotated video: opened at the first frame (its size fixes the video's), renamed into place at the end.
+
+    OpenCV's writer drops write errors (a full disk) silently, so before the rename the written file
+    is opened again and must hold every frame; otherwise :class:`OutputError` is raised and nothing
+    is left under the final name.
+    """
 
     def __init__(self, path: str | None, fps: float, stack: contextlib.ExitStack) -> None:
         self.path = path
@@ -158,6 +194,7 @@ class VideoSink:
         self.frames = 0
         self._stack = stack
         self._writer: Any = None
+        self._tmp: Path | None = None
 
     def write(self, image: np.ndarray) -> None:
         if self.path is None:
@@ -176,8 +213,40 @@ class VideoSink:
         writer = cv.VideoWriter(str(tmp), cv.VideoWriter_fourcc(*VIDEO_CODECS[suffix]), self.fps, size)
         if not writer.isOpened():
             raise OutputError(f"cannot write video {self.path}: OpenCV has no {VIDEO_CODECS[suffix]} encoder here")
-        self._stack.callback(writer.release)  # released before atomic_path renames the file
-        self._writer, self.size = writer, size
+        self._stack.callback(self._finish)  # runs before atomic_path renames the file
+        self._writer, self.size, self._tmp = writer, size, tmp
+
+    def _finish(self) -> None:
+        """Close the writer and check the file holds every frame written (:class:`OutputError` if not)."""
+        with quiet_native():
+            self._writer.release()
+        held = video_frame_count(self._tmp, self.frames)
+        if held != self.frames:
+            raise OutputError(
+                f"cannot write video {self.path}: the written file holds {held} of {self.frames} frames "
+                "(disk full or a write error); nothing was kept"
+            )
+
+
+def video_frame_count(path: str | os.PathLike[str], expected: int) -> int:
+    """Frames a written video holds: the container's count, checked by reading when it disagrees with ``expected``."""
+    if not Path(path).is_file() or Path(path).stat().st_size == 0:
+        return 0
+    cv = cv2()
+    with quiet_native():
+        cap = cv.VideoCapture(str(path))
+        try:
+            if not cap.isOpened():
+                return 0
+            declared = cap.get(cv.CAP_PROP_FRAME_COUNT)
+            if declared == expected:
+                return expected
+            count = 0  # estimated or missing count (Matroska): count what can be read
+            while cap.grab():
+                count += 1
+            return count
+        finally:
+            cap.release()
 
 
 def save_snapshot(image: np.ndarray, folder: str | os.PathLike[str], frame_index: int) -> Path:
@@ -275,6 +344,7 @@ class Demo:
                                    backend=classifier.backend_name, output=config.output, log=config.log)
         self._latency_sums = [0.0, 0.0]  # inference, total ms summed over the results (constant memory)
         self._corrupt_run = 0  # corrupt frames in a row from the source
+        self._failed_run = 0  # frames in a row the classifier failed on
         self._lock = threading.Lock()
         self._latest: tuple[tuple[Category, ...], float] | None = None  # newest (categories, inference ms)
         self._last_canvas: np.ndarray | None = None
@@ -389,10 +459,16 @@ class Demo:
                 continue
             try:
                 result = self.clf.classify(frame.image, color="bgr")
-            except InvalidImageError as exc:  # one bad frame never ends the loop
+            except EdgeSDKError as exc:  # one bad frame (or one failed runtime call) never ends the loop
                 log.warning("frame %d not classified: %s", frame.index, exc)
                 self._record(frame, None, str(exc))
+                self._failed_run += 1
+                if self._failed_run >= MAX_CORRUPT_FRAMES:
+                    self.summary.incomplete = f"the model failed on {self._failed_run} frames in a row: {exc}"
+                    log.warning(self.summary.incomplete)
+                    self._stop("end")
             else:
+                self._failed_run = 0
                 self._record(frame, result)
             self._present(frame)
             if still and self.window is not None:
@@ -464,17 +540,43 @@ class Demo:
         return s
 
 
-@contextlib.contextmanager
-def _stop_on_sigterm(demo: Demo) -> Iterator[None]:
-    """SIGTERM (systemd, docker stop) ends the run like q: outputs are finalized."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: demo._stop("signal"))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+class SignalGuard:
+    """SIGINT and SIGTERM during a run: a clean stop, never an exception in the middle of a frame.
+
+    Entered (main thread only; elsewhere it does nothing), either signal raises
+    ``KeyboardInterrupt`` until :meth:`arm` is called, so an interrupted start-up removes what it
+    had begun to write. Once armed, a signal only calls ``stop``: the loop ends at its next check
+    and the video, the log and the summary are finalized together, so they agree frame for frame.
+    A third signal raises ``KeyboardInterrupt`` anyway (an escape hatch). The previous handlers are
+    restored on exit.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._stop: Any = None
+        self._previous: dict[int, Any] = {}
+        self.received = 0
+
+    def __enter__(self) -> SignalGuard:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def arm(self, stop: Any) -> None:
+        """From now on a signal calls ``stop()`` instead of raising."""
+        self._stop = stop
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received += 1
+        if self._stop is None or self.received >= 3:
+            raise KeyboardInterrupt
+        self._stop()
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def run_demo(config: DemoConfig, *, classifier: Classifier | None = None,
@@ -482,14 +584,25 @@ def run_demo(config: DemoConfig, *, classifier: Classifier | None = None,
     """Run the demo until the source ends, ``max_frames`` are shown, q/ESC, Ctrl+C or SIGTERM.
 
     ``classifier``/``source``/``window`` replace the ones the config describes
-    (the caller keeps owning them). The output video and the JSONL log appear
-    only when the run ends, complete (written to temporary names, then renamed).
+    (the caller keeps owning them). Every output path is checked before anything is opened. The
+    output video and the JSONL log appear only when the run ends, complete (written to temporary
+    names, checked, then renamed); a signal during the run stops it cleanly (see :class:`SignalGuard`),
+    one during start-up raises ``KeyboardInterrupt`` and leaves no output. Raises
+    :class:`OutputError` when an output cannot be written (nothing is left under its name then),
+    :class:`SourceError`, :class:`ModelLoadError` and ``ValueError`` for bad options.
     """
     config.validate()
+    with SignalGuard() as guard:
+        summary = _run(config, guard, classifier, source, window)
+    return summary
+
+
+def _run(config: DemoConfig, guard: SignalGuard, classifier: Classifier | None, source: FrameSource | None,
+         window: Window | None) -> DemoSummary:
     own_clf = classifier is None
-    clf = classifier or Classifier(config.model, backend=config.backend, num_threads=config.threads,
-                                   top_k=config.top_k, score_threshold=config.score_threshold)
     with contextlib.ExitStack() as stack:
+        clf = classifier or Classifier(config.model, backend=config.backend, num_threads=config.threads,
+                                       top_k=config.top_k, score_threshold=config.score_threshold)
         if own_clf:
             stack.callback(clf.close)
         if source is None:
@@ -502,20 +615,20 @@ def run_demo(config: DemoConfig, *, classifier: Classifier | None = None,
         fh = stack.enter_context(atomic_open(config.log, "w", encoding="utf-8")) if config.log else None
         fps = config.output_fps or source.fps or 30.0
         demo = Demo(config, clf, source, window, VideoSink(config.output, fps, stack), JsonlLog(fh))
+        guard.arm(lambda: demo._stop("signal"))  # outputs are finalized below, still under the guard
         start = time.perf_counter()
         elapsed: float | None = None
-        with _stop_on_sigterm(demo):
-            try:
-                if source.live:
-                    demo.run_live()
-                else:
-                    demo.run_sync()
+        try:
+            if source.live:
+                demo.run_live()
+            else:
+                demo.run_sync()
+            elapsed = time.perf_counter() - start
+            if window is not None and not demo.stop.is_set() and demo.summary.frames:
+                demo._linger(float("inf"))  # the source ended: keep the last picture up until q/ESC
+        except KeyboardInterrupt:  # a third signal, or one outside the main thread's guard
+            demo._stop("signal")
+            if elapsed is None:
                 elapsed = time.perf_counter() - start
-                if window is not None and not demo.stop.is_set() and demo.summary.frames:
-                    demo._linger(float("inf"))  # the source ended: keep the last picture up until q/ESC
-            except KeyboardInterrupt:
-                demo._stop("signal")
-                if elapsed is None:
-                    elapsed = time.perf_counter() - start
         summary = demo.finish(elapsed)
     return summary

@@ -23,7 +23,6 @@ memory until the file is closed), i.e. about 1.4 MB over 20,000 frames.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.classifier import Classifier
+from edge_sdk.terminal import strict_json
 
 from .demo import DemoConfig, run_demo
 from .sources import open_source
@@ -148,7 +148,7 @@ def soak(video: Path, frames: int, *, warmup: int, model: str | None, threads: i
         with Classifier(model, num_threads=threads) as clf:
             model_name, backend = clf.model_name, clf.backend_name
             config = DemoConfig(source=str(video), headless=True, max_frames=frames, realtime=live,
-                                log=str(workdir / "soak.jsonl"), output=str(workdir / "soak.mp4") if output else None)
+                                log=str(workdir / "soak.jsonl"), output=str(workdir / "soak-annotated.mp4") if output else None)
             with open_source(config.source, realtime=live, max_reconnects=0) as source:
                 probe = _Probe(source, warmup, frames)
                 summary = run_demo(config, classifier=clf, source=probe)
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     enough = report.get("frames", 0) >= (args.warmup + 1 if args.live else args.frames)  # live drops frames
     report["passed"] = not report["exceptions"] and enough and growth is not None and growth < args.max_growth_mb
     if args.json:
-        print(json.dumps(report))
+        print(strict_json(report))
     else:
         print(f"soak: {report.get('frames')} frames ({report['mode']}) in {report['wall_s']} s, "
               f"{report.get('fps')} FPS; RSS {report.get('rss_start_mb')} MB at frame {report.get('rss_start_frame')} "

@@ -11,8 +11,13 @@
   camera. A file that stops decoding before its announced frame count is reported as truncated.
 * an image file or a folder of images: one frame per picture; an unreadable picture is counted,
   logged and skipped.
+* a FIFO (named pipe) or another character device: a *live* source too (``kind="pipe"``), read by
+  the reader thread, and its end is the normal end of the source.
 
-A source that cannot be opened at all raises :class:`~edge_sdk.errors.SourceError`.
+Every capture is opened in a helper thread while the caller waits in short slices, so Ctrl-C
+interrupts an open that blocks (a FIFO without a writer, a hung device) and an open that blocks
+longer than :data:`OPEN_STALL_S` raises :class:`~edge_sdk.errors.SourceError`. A source that
+cannot be opened at all raises :class:`~edge_sdk.errors.SourceError`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import logging
 import math
 import os
 import re
+import stat
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -48,19 +54,21 @@ READ_TIMEOUT_MS = 5_000
 MAX_CORRUPT_FRAMES = 50
 #: a live source whose device blocks one read or open this long (s) counts as lost
 STALL_TIMEOUT_S = 30.0
+#: opening any capture may block this long (s) before it counts as failed (Ctrl-C works at once)
+OPEN_STALL_S = 20.0
 
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """What ``--source`` names: ``kind`` is camera, stream, video, image or folder."""
+    """What ``--source`` names: ``kind`` is camera, stream, pipe, video, image or folder."""
 
     kind: str
     target: int | str
 
     @property
     def live(self) -> bool:
-        """Cameras and streams run live: newest frame only, reconnect on failure."""
-        return self.kind in ("camera", "stream")
+        """Cameras, streams and pipes run live: newest frame only, in a reader thread."""
+        return self.kind in ("camera", "stream", "pipe")
 
     def __str__(self) -> str:
         return f"camera {self.target}" if isinstance(self.target, int) else str(self.target)
@@ -87,6 +95,12 @@ def parse_source(text: str | int | os.PathLike[str]) -> SourceSpec:
         )
     if path.is_dir():
         return SourceSpec("folder", str(path))
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise SourceError(f"cannot read source {text}: {exc.strerror or exc}") from exc
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode):
+        return SourceSpec("pipe", str(path))  # may block until a writer appears: read live, interruptibly
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return SourceSpec("image", str(path))
     return SourceSpec("video", str(path))
@@ -150,14 +164,24 @@ def _valid_fps(value: float) -> float | None:
 
 
 def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None) -> Capture:
-    """An opened ``cv2.VideoCapture`` for a camera, stream or video file; :class:`SourceError` if it will not open."""
+    """An opened ``cv2.VideoCapture`` for a camera, stream, pipe or video file; :class:`SourceError` if it will not open.
+
+    The open runs in a helper thread (see :func:`call_interruptibly`): Ctrl-C interrupts it, and one
+    that blocks longer than :data:`OPEN_STALL_S` fails.
+    """
     cv = cv2()
-    with quiet_native():
+
+    def opened() -> Capture:
         if spec.kind == "stream":
             params = [cv.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
-            cap = cv.VideoCapture(str(spec.target), cv.CAP_FFMPEG, params)
-        else:
-            cap = cv.VideoCapture(spec.target)
+            return cv.VideoCapture(str(spec.target), cv.CAP_FFMPEG, params)
+        return cv.VideoCapture(spec.target)
+
+    # quiet here, not in the helper thread: an interrupted wait gives stderr back at once
+    with quiet_native():
+        cap = call_interruptibly(opened, OPEN_STALL_S, f"cannot open {spec}: it did not answer within "
+                                 f"{OPEN_STALL_S:g} s" + (" (a pipe nobody writes to?)" if spec.kind == "pipe" else ""),
+                                 _release_quietly)
     if not cap.isOpened():
         cap.release()
         raise SourceError(_cannot_open(spec))
@@ -170,11 +194,60 @@ def open_capture(spec: SourceSpec, width: int | None = None, height: int | None 
     return cap
 
 
+def _release_quietly(cap: Capture) -> None:
+    with contextlib.suppress(Exception):
+        cap.release()
+
+
+def call_interruptibly(fn: Callable[[], object], timeout_s: float, message: str,
+                       abandon: Callable[[object], None] | None = None) -> object:
+    """``fn()`` run in a daemon thread while this thread waits in 0.1 s slices.
+
+    A signal handler (Ctrl-C's ``KeyboardInterrupt``) runs between slices, so a call that blocks
+    in native code (opening a FIFO without a writer) cannot hold the program; after ``timeout_s``
+    :class:`SourceError` (``message``) is raised. Either way the call is left behind, and a result
+    it returns later is passed to ``abandon`` (to release it). ``fn``'s own exception is re-raised.
+    """
+    done = threading.Event()
+    lock = threading.Lock()
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+        with lock:
+            done.set()
+            late = box.get("abandoned", False)
+        if late and "value" in box and abandon is not None:
+            abandon(box["value"])
+
+    threading.Thread(target=target, name="cifar-edge-open", daemon=True).start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not done.wait(0.1):
+            if time.monotonic() >= deadline:
+                raise SourceError(message)
+    except BaseException:
+        with lock:
+            box["abandoned"] = True
+            finished = done.is_set()
+        if finished and "value" in box and abandon is not None:
+            abandon(box["value"])
+        raise
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]
+
+
 def _cannot_open(spec: SourceSpec) -> str:
     if spec.kind == "camera":
         return f"cannot open {spec}: no such camera, or it is busy or not permitted"
     if spec.kind == "stream":
         return f"cannot open stream {spec.target}: unreachable, refused or not a video stream"
+    if spec.kind == "pipe":
+        return f"cannot open {spec.target}: the pipe or device delivers no video OpenCV can decode"
     return f"cannot open video {spec.target}: not a video file, or it is corrupt or truncated"
 
 
@@ -337,7 +410,8 @@ class LiveSource(FrameSource):
     the file ends the source instead of reconnecting. A frame that arrives but is no picture
     (:func:`as_bgr`) is counted in :attr:`bad_frames` and skipped; :data:`MAX_CORRUPT_FRAMES` of
     them in a row count as a lost source. A device that blocks one read or open longer than
-    ``stall_timeout_s`` ends the source too (its reader thread is left behind, a daemon).
+    ``stall_timeout_s`` ends the source too (its reader thread is left behind, a daemon). With
+    ``finite`` (a pipe) the end of the data ends the source without reconnecting.
     """
 
     live = True
@@ -350,6 +424,7 @@ class LiveSource(FrameSource):
         max_reconnects: int = 5,
         backoff_s: float = 0.5,
         paced: bool = False,
+        finite: bool = False,
         max_failed_reads: int = 2,
         stall_timeout_s: float = STALL_TIMEOUT_S,
     ) -> None:
@@ -366,6 +441,7 @@ class LiveSource(FrameSource):
         self._cap: Capture | None = opener()  # the first open fails loudly (SourceError)
         self.fps = _valid_fps(self._cap.get(cv2_prop("CAP_PROP_FPS"))) or DEFAULT_FPS
         self._pace_fps = self.fps if paced else None
+        self._finite = finite or paced  # the end of the data is the end of the source, not a lost one
         self.expected_frames = _frame_count(self._cap) if paced else 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -436,8 +512,8 @@ class LiveSource(FrameSource):
             self._blocked_since = None
 
     def _recover(self, index: int) -> bool:
-        """After the source failed: True once reconnected, False to end (a paced file simply ended)."""
-        if self._pace_fps:
+        """After the source failed: True once reconnected, False to end (a paced file or a pipe simply ended)."""
+        if self._finite:
             self._check_truncated(index)
             return False
         return self._reconnect()
@@ -574,10 +650,12 @@ def open_source(
         return VideoFileSource(spec, open_it())
     if spec.kind == "video":
         return LiveSource(spec, open_it, max_reconnects=0, paced=True)
+    if spec.kind == "pipe":
+        return LiveSource(spec, open_it, max_reconnects=0, finite=True)
     return LiveSource(spec, open_it, max_reconnects=max_reconnects, backoff_s=backoff_s)
 
 
 __all__ = [
     "Capture", "Frame", "FrameSource", "LiveSource", "SourceSpec", "StillImageSource", "VideoFileSource",
-    "as_bgr", "image_files", "load_bgr", "open_capture", "open_source", "parse_source",
+    "as_bgr", "call_interruptibly", "image_files", "load_bgr", "open_capture", "open_source", "parse_source",
 ]

@@ -42,6 +42,27 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         raise
 
 
+def check_output_file(path: str | os.PathLike[str], what: str) -> None:
+    """Raise :class:`~edge_sdk.errors.OutputError` unless ``path`` can be written as a file (atomically).
+
+    ``path`` must not be a folder (or other non-file) and its folder must be, or be creatable as, a
+    writable folder. Creates nothing: callers check every output before long work starts.
+    """
+    from .errors import OutputError
+
+    target = Path(path).absolute()
+    if target.exists() and not target.is_file():
+        raise OutputError(f"cannot write {what}: {target} is a folder or device, not a file")
+    for ancestor in target.parents:
+        if not ancestor.exists():
+            continue
+        if not ancestor.is_dir():
+            raise OutputError(f"cannot write {what}: not a directory: {ancestor}")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write {what}: Permission denied: {target} (no write permission in {ancestor})")
+        return
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
