@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import re
 import sys
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from edge_sdk._extras import require
@@ -91,7 +95,7 @@ def run_convert(args: argparse.Namespace) -> int:
     from .converter import ConvertConfig, convert
 
     # TensorFlow and Keras print export chatter on stdout; keep stdout for the result.
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), _without_native_log_lines():
         manifest = convert(ConvertConfig(
             model=args.model, out=args.out, formats=formats, calib_size=args.calib_size, calib_method=args.calib_method,
             onnx_activations=args.onnx_activations, onnx_reduce_range=args.onnx_reduce_range, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
@@ -99,6 +103,34 @@ def run_convert(args: argparse.Namespace) -> int:
         ))
     emit(manifest, args.json, lambda m: _render_rows(m["files"], f"exported {m['source']['path']} to {args.out}"))
     return 0 if all(not f["failures"] for f in manifest["files"]) else 1  # as parity: a failed check is exit 1
+
+
+# Lines the TFLite converter and TensorFlow's C++ logging write straight to file descriptor 2,
+# whatever TF_CPP_MIN_LOG_LEVEL says ("fully_quantize: 0, inference_type: 6, ...").
+NATIVE_LOG_LINE = re.compile(r"^(fully_quantize: |WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \d\d:)")
+
+
+@contextlib.contextmanager
+def _without_native_log_lines() -> Iterator[None]:
+    """Send file descriptor 2 to a temporary file while converting, then pass on every line but the
+    toolkits' informational log lines. (A CLI may change process state; the library does not.)"""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                captured.seek(0)
+                for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
+                    if not NATIVE_LOG_LINE.match(line):
+                        sys.stderr.write(line)
+                sys.stderr.flush()
+    finally:
+        os.close(saved)
 
 
 def run_parity(args: argparse.Namespace) -> int:

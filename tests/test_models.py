@@ -26,6 +26,7 @@ ALLOWED_LAYERS = {
     "Dense",
     "Dropout",
     "Softmax",
+    "Rescaling",  # airbench's 1/9 output scale: folds into the dense layer
 }
 
 
@@ -42,7 +43,8 @@ def _producers(model: keras.Model) -> dict[int, keras.layers.Layer]:
 
 
 def test_registry_names() -> None:
-    assert set(models.model_names()) == {"ann", "seed-cnn", "resnet8", "default"}
+    assert set(models.model_names()) == {"ann", "seed-cnn", "resnet8", "resnet9", "airbench93", "airbench93-gelu",
+                                         "default"}
     for name, entry in models.MODELS.items():
         assert entry.name == name and entry.description and callable(entry.build)
 
@@ -58,7 +60,7 @@ def test_model_outputs_probabilities(built: dict[str, keras.Model], name: str) -
     assert type(model.layers[-1]).__name__ == "Softmax"
 
 
-@pytest.mark.parametrize("name", models.model_names())
+@pytest.mark.parametrize("name", [n for n in models.model_names() if models.MODELS[n].int8_friendly])
 def test_model_is_quantization_friendly(built: dict[str, keras.Model], name: str) -> None:
     model = built[name]
     kinds = {type(layer).__name__ for layer in model.layers}
@@ -109,12 +111,26 @@ def test_resnet8_size(built: dict[str, keras.Model]) -> None:
 
 
 def test_default_size(built: dict[str, keras.Model]) -> None:
-    model = built["default"]
+    model = built["default"]  # airbench94-shaped: ~2 M parameters, <= 150 M MACs (issue 12's bar)
     params = models.count_params(model)
-    assert params <= 950_000
+    assert 1_900_000 <= params <= 2_100_000
     assert params == model.count_params()
-    assert 40_000_000 <= models.count_macs(model) <= 70_000_000
+    assert 110_000_000 <= models.count_macs(model) <= 150_000_000
     assert type(model.get_layer("max_pool")).__name__ == "GlobalMaxPooling2D"
+    assert not model.get_layer("whiten").trainable
+
+
+def test_resnet9_keeps_the_previous_default_size(built: dict[str, keras.Model]) -> None:
+    model = built["resnet9"]
+    assert models.count_params(model) == 928_690 and models.count_macs(model) == 53_749_632
+
+
+def test_gelu_variant_differs_only_in_its_activations(built: dict[str, keras.Model]) -> None:
+    relu, gelu = built["airbench93"], built["airbench93-gelu"]
+    assert models.count_params(relu) == models.count_params(gelu)
+    assert not any(isinstance(layer, keras.layers.ReLU) for layer in gelu.layers)
+    assert sum(isinstance(layer, keras.layers.ReLU) for layer in relu.layers) == 7
+    assert not models.MODELS["airbench93-gelu"].int8_friendly
 
 
 def test_count_params_includes_batchnorm_statistics(built: dict[str, keras.Model]) -> None:

@@ -235,3 +235,21 @@ def test_saved_batchnorm_statistics_match_the_weights(airbench_run, cifar10_dir,
     recalibrated = (model.predict_on_batch(x).argmax(1) == test.labels).mean()
     assert recalibrated > 0.2  # the weights have learnt something, so the comparison means something
     assert abs(saved - recalibrated) < 0.04, (saved, recalibrated)
+
+
+def test_airbench_ablations_change_one_ingredient_each():
+    from dataclasses import asdict
+
+    from train.compare import ablation_configs
+    from train.training import TrainConfig
+
+    pairs = dict(ablation_configs(TrainConfig(model="airbench93", out="runs/abl", epochs=4, data="d")))
+    assert set(pairs) == {"recipe", "no-photo-augment", "no-lookahead", "no-label-smoothing", "bias-lr-1x",
+                          "classic-recipe"}
+    resolved = {name: asdict(c.resolved()) for name, c in pairs.items()}
+    ref = resolved["recipe"]
+    changed = {name: {k for k, v in r.items() if v != ref[k]} - {"out"} for name, r in resolved.items()}
+    assert changed["no-photo-augment"] == {"photo_augment"} and changed["no-lookahead"] == {"lookahead"}
+    assert changed["no-label-smoothing"] == {"label_smoothing"} and changed["bias-lr-1x"] == {"bias_lr_scale"}
+    assert {"recipe", "lr", "batch_size", "schedule"} <= changed["classic-recipe"]
+    assert all(c.epochs == 4 and c.data == "d" and c.model == "airbench93" for c in pairs.values())

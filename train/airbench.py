@@ -28,10 +28,16 @@ BN_EPSILON = 1e-5
 OUTPUT_SCALE = 1.0 / 9.0
 
 
-def _conv_bn_relu(x, filters: int, name: str):
+def _activation(x, kind: str, name: str):
+    if kind == "relu":
+        return keras.layers.ReLU(name=name)(x)
+    return keras.layers.Activation("gelu", name=name)(x)  # airbench's own; measured only (not delegated in int8)
+
+
+def _conv_bn_act(x, filters: int, name: str, activation: str):
     x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, scale=False, name=f"{name}_bn")(x)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
+    return _activation(x, activation, f"{name}_relu" if activation == "relu" else f"{name}_{activation}")
 
 
 def build_airbench(
@@ -39,20 +45,24 @@ def build_airbench(
     num_classes: int = 10,
     widths: tuple[int, int, int] = WIDTHS,
     name: str = "airbench",
+    activation: str = "relu",
 ) -> keras.Model:
     """The network with identity-initialised whitening filters (call :func:`init_whitening` with data).
 
-    The whitening layer is named ``whiten`` and is not trainable.
+    The whitening layer is named ``whiten`` and is not trainable. ``activation`` is ``relu`` or
+    ``gelu`` (airbench's; kept for the comparison). Raises ``ValueError`` for another activation.
     """
+    if activation not in ("relu", "gelu"):
+        raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
     channels = input_shape[-1]
     n_whiten = 2 * WHITEN_KERNEL * WHITEN_KERNEL * channels
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Conv2D(n_whiten, WHITEN_KERNEL, padding="valid", use_bias=False, trainable=False, name="whiten")(inputs)
-    x = keras.layers.ReLU(name="whiten_relu")(x)
+    x = _activation(x, activation, f"whiten_{activation}")
     for index, width in enumerate(widths, start=1):
-        x = _conv_bn_relu(x, width, f"block{index}_a")
+        x = _conv_bn_act(x, width, f"block{index}_a", activation)
         x = keras.layers.MaxPooling2D(2, name=f"block{index}_pool")(x)
-        x = _conv_bn_relu(x, width, f"block{index}_b")
+        x = _conv_bn_act(x, width, f"block{index}_b", activation)
     x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
     x = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
     x = keras.layers.Rescaling(OUTPUT_SCALE, name="logit_scale")(x)

@@ -15,7 +15,7 @@ from edge_sdk.errors import EdgeSDKError
 from .model_file import check_keras_file
 from .cli_options import add_data_options, check_data_early
 
-MODEL_CHOICES_HELP = "ann, seed-cnn, resnet8, resnet9, airbench93, default (see --list-models)"
+MODEL_CHOICES_HELP = "ann, seed-cnn, resnet8, resnet9, airbench93, airbench93-gelu, default (see --list-models)"
 
 
 def _require_training_stack() -> None:
@@ -164,9 +164,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _render_models(result: dict[str, Any]) -> str:
-    lines = [f"{'model':<10} {'params':>12} {'MACs':>14}  description"]
+    width = max(len("model"), *(len(r["name"]) for r in result["models"]))
+    lines = [f"{'model':<{width}} {'params':>12} {'MACs':>14}  description"]
     for r in result["models"]:
-        lines.append(f"{r['name']:<10} {r['params']:>12,} {r['macs']:>14,}  {r['description']}")
+        lines.append(f"{r['name']:<{width}} {r['params']:>12,} {r['macs']:>14,}  {r['description']}")
     return "\n".join(lines)
 
 

@@ -14,15 +14,26 @@ from matplotlib.figure import Figure
 
 from edge_sdk._atomic import atomic_path, write_text_atomic
 
+from . import models
 from .training import STATE_FILE, TrainConfig, train
 
-#: Recipe ablations for ``compare --ablate``: each drops or swaps one ingredient of the default recipe.
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "recipe": {},
-    "no-augment": {"augment": False},
-    "no-label-smoothing": {"label_smoothing": 0.0},
-    "no-warmup": {"warmup_epochs": 0.0},
-    "adamw": {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.1},
+#: Recipe ablations for ``compare --ablate``, per recipe: each drops or swaps one ingredient.
+ABLATIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "classic": {
+        "recipe": {},
+        "no-augment": {"augment": False},
+        "no-label-smoothing": {"label_smoothing": 0.0},
+        "no-warmup": {"warmup_epochs": 0.0},
+        "adamw": {"optimizer": "adamw", "lr": 0.002, "weight_decay": 0.1},
+    },
+    "airbench": {
+        "recipe": {},
+        "no-photo-augment": {"photo_augment": False},
+        "no-lookahead": {"lookahead": False},
+        "no-label-smoothing": {"label_smoothing": 0.0},
+        "bias-lr-1x": {"bias_lr_scale": 1.0},
+        "classic-recipe": {"recipe": "classic"},
+    },
 }
 
 COLUMNS = (
@@ -54,9 +65,12 @@ def _run_or_reuse(config: TrainConfig) -> dict[str, Any]:
 
 
 def ablation_configs(base: TrainConfig) -> list[tuple[str, TrainConfig]]:
-    """``base`` and one variant per entry of :data:`ABLATIONS`, each in its own run folder under ``base.out``."""
+    """``base`` and one variant per ablation of its recipe (:data:`ABLATIONS`), each in its own run
+    folder under ``base.out``."""
+    recipe = base.recipe or models.recipe_of(base.model)
     return [
-        (name, replace(base, out=f"{base.out}/{name}", **changes)) for name, changes in ABLATIONS.items()
+        (name, replace(base, out=f"{base.out}/{name}", **changes))
+        for name, changes in ABLATIONS.get(recipe, ABLATIONS["classic"]).items()
     ]
 
 

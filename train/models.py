@@ -41,6 +41,7 @@ class ModelEntry:
     description: str
     build: Callable[..., keras.Model]
     recipe: str = "classic"  # key of train.recipes.RECIPES
+    int8_friendly: bool = True  # only layers that quantize to int8 TFLite builtins XNNPACK delegates
 
 
 # --------------------------------------------------------------------------- helpers
@@ -169,6 +170,13 @@ MODELS: dict[str, ModelEntry] = {
             "airbench93-shaped net (widths 64/128/128), airbench recipe",
             lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93", **kw),
             recipe="airbench",
+        ),
+        ModelEntry(
+            "airbench93-gelu",
+            "airbench93 with GELU, as in the paper (GELU is not delegated to XNNPACK in int8): for comparison",
+            lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93_gelu", activation="gelu", **kw),
+            recipe="airbench",
+            int8_friendly=False,
         ),
         ModelEntry(
             "resnet9",
