@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.classifier import Classifier
+from edge_sdk.cli_types import dimensions, int_range, positive_int
 from edge_sdk.terminal import strict_json
 
 from .demo import DemoConfig, run_demo
@@ -58,15 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--video", default=str(Path(tempfile.gettempdir()) / "cifar-edge-bench-640x480.mp4"))
     p.add_argument("--data", help="CIFAR-10 folder to build the video from (default $CIFAR10_DIR)")
     p.add_argument("--model", help="model file (default: the bundled int8 model)")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--size", default="640x480", help="WxH of a video built here (default 640x480)")
-    p.add_argument("--images", type=int, default=100, help="CIFAR pictures in a video built here")
-    p.add_argument("--hold", type=int, default=3, help="frames per picture in a video built here")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--max-frames", type=int)
+    p.add_argument("--threads", type=int_range(1, 256), nargs="+", default=[1, 2])
+    p.add_argument("--size", type=dimensions(), default="640x480", help="WxH of a video built here (default 640x480)")
+    p.add_argument("--images", type=positive_int, default=100, help="CIFAR pictures in a video built here")
+    p.add_argument("--hold", type=positive_int, default=3, help="frames per picture in a video built here")
+    p.add_argument("--repeats", type=positive_int, default=3)
+    p.add_argument("--max-frames", type=positive_int)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    w, h = args.size
     video = Path(args.video)
     built = ensure_video(video, args.data, (w, h), args.images, args.hold, 30.0)
     if built > 0:

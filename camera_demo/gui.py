@@ -21,6 +21,7 @@ from edge_sdk._atomic import atomic_path
 from edge_sdk.classifier import ClassificationResult, Classifier
 from edge_sdk.errors import BackendUnavailableError, EdgeSDKError, OutputError
 from edge_sdk.images import open_rgb
+from edge_sdk.terminal import safe_text
 
 if TYPE_CHECKING:
     import tkinter as tk
@@ -224,7 +225,7 @@ def run_gui(classifier: Classifier, image: str | None = None, screenshot: str | 
                 app.classify()
         if screenshot is not None:
             path = app.screenshot(screenshot)
-            print(f"screenshot saved: {path}")
+            print(f"screenshot saved: {safe_text(str(path))}")
             return 0 if ok else 2
         root.mainloop()
         return 0

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.classifier import Classifier
+from edge_sdk.cli_types import dimensions, float_range, int_range, positive_int
 from edge_sdk.terminal import strict_json
 
 from .demo import DemoConfig, run_demo
@@ -182,24 +183,24 @@ def soak(video: Path, frames: int, *, warmup: int, model: str | None, threads: i
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--frames", type=int, default=20_000, help="frames to run (default 20,000)")
-    p.add_argument("--warmup", type=int, default=500, help="frames before the starting RSS is taken (default 500)")
+    p.add_argument("--frames", type=positive_int, default=20_000, help="frames to run (default 20,000)")
+    p.add_argument("--warmup", type=positive_int, default=500, help="frames before the starting RSS is taken (default 500)")
     p.add_argument("--video", help="use this video (built here when it does not exist; default: a temporary one)")
     p.add_argument("--data", help="CIFAR-10 folder for the video's pictures (default $CIFAR10_DIR)")
-    p.add_argument("--size", default="640x480", help="WxH of a video built here (default 640x480)")
-    p.add_argument("--hold", type=int, default=10, help="frames each picture is held in a video built here")
-    p.add_argument("--fps", type=float, help="frame rate of a video built here (default 30; --live: 100)")
+    p.add_argument("--size", type=dimensions(), default="640x480", help="WxH of a video built here (default 640x480)")
+    p.add_argument("--hold", type=positive_int, default=10, help="frames each picture is held in a video built here")
+    p.add_argument("--fps", type=float_range(0.0, 1000.0, lo_open=True), help="frame rate of a video built here (default 30; --live: 100)")
     p.add_argument("--model", help="model file (default: the bundled int8 model)")
-    p.add_argument("--threads", type=int, help="runtime threads")
+    p.add_argument("--threads", type=int_range(1, 256), help="runtime threads")
     p.add_argument("--live", action="store_true", help="run the live-stream path (reader thread, frame dropping)")
     p.add_argument("--no-output", action="store_true", help="do not encode the annotated video")
-    p.add_argument("--max-growth-mb", type=float, default=5.0, help="RSS growth that fails the soak (default 5)")
+    p.add_argument("--max-growth-mb", type=float_range(0.0), default=5.0, help="RSS growth that fails the soak (default 5)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = p.parse_args(argv)
     if args.frames < 1 or not 0 < args.warmup < args.frames:
         p.error("need --frames >= 1 and 0 < --warmup < --frames")
     logging.basicConfig(level=logging.WARNING, format="soak: %(levelname)s: %(name)s: %(message)s", stream=sys.stderr)
-    w, h = (int(v) for v in args.size.lower().split("x"))
+    w, h = args.size
     with tempfile.TemporaryDirectory(prefix="cifar-edge-soak-") as tmp:
         video = Path(args.video) if args.video else Path(tmp) / "soak.mp4"
         built = None

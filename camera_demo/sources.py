@@ -45,7 +45,8 @@ from ._cv2 import cv2, quiet_native
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm",
+                  ".avif")  # the decoder allow-list's formats (edge_sdk.images.ALLOWED_FORMATS)
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt")
 DEFAULT_FPS = 30.0
 OPEN_TIMEOUT_MS = 10_000

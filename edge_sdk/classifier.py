@@ -107,6 +107,8 @@ class Classifier:
         self.model_path = Path(model) if model is not None else default_model_path()
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if num_threads is not None and not 1 <= num_threads <= 1024:
+            raise ValueError(f"num_threads must lie in [1, 1024] (or None for the runtime's choice), got {num_threads}")
         if not 0.0 <= score_threshold <= 1.0:
             raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
         if allowlist is not None and denylist is not None:

@@ -63,6 +63,20 @@ def int_list(lo: int | None = None, hi: int | None = None) -> Callable[[str], li
     return parse
 
 
+def dimensions(lo: int = 16, hi: int = 8192) -> Callable[[str], tuple[int, int]]:
+    """An argparse type: ``WxH`` with both sides in ``[lo, hi]``, as ``(width, height)``."""
+    side = int_range(lo, hi)
+
+    def parse(text: str) -> tuple[int, int]:
+        parts = text.lower().split("x")
+        if len(parts) != 2:
+            raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x480, got {text!r}")
+        return side(parts[0]), side(parts[1])
+
+    parse.__name__ = "size"
+    return parse
+
+
 #: common cases
 positive_int = int_range(1)
 non_negative_int = int_range(0)

@@ -25,12 +25,28 @@ from .errors import InvalidImageError
 from .images import ALLOWED_FORMATS, MAX_IMAGE_PIXELS, describe, load_image, resize_rgb, to_rgb_image
 
 COLORS = ("rgb", "bgr")
+RESIZE_MODES = ("stretch", "center-crop")
 
 
 def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch", color: str = "rgb") -> np.ndarray:
-    """An RGB uint8 ``(height, width, 3)`` array from any supported input."""
+    """An RGB uint8 ``(height, width, 3)`` array from any supported input.
+
+    Raises :class:`InvalidImageError` for anything that is not a usable picture, whatever failed
+    (``ValueError`` only for a ``resize`` mode that does not exist).
+    """
     if color not in COLORS:
         raise InvalidImageError(f"color must be 'rgb' or 'bgr', got {color!r}")
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize mode must be 'stretch' or 'center-crop', got {resize!r}")
+    try:
+        return _to_rgb_array(image, height, width, resize, color)
+    except InvalidImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - out of memory for a big array, an odd ndarray subclass, a bad path object
+        raise InvalidImageError(f"cannot use {type(image).__name__} as an image: {describe(exc)}") from exc
+
+
+def _to_rgb_array(image: Any, height: int, width: int, resize: str, color: str) -> np.ndarray:
     if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
         return load_image(image, height, width, resize)
     if isinstance(image, Image.Image):

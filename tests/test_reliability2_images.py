@@ -253,6 +253,18 @@ def test_a_zero_stride_array_claiming_200000_squared_pixels_is_refused_before_an
             clf.classify(claim)
 
 
+class UnreadablePath(os.PathLike):
+    """A path object whose ``__fspath__`` fails (a lazy or remote path type)."""
+
+    def __fspath__(self) -> str:
+        raise RuntimeError("the network share went away")
+
+
+def test_a_path_object_that_cannot_be_resolved_is_an_invalid_image_error(clf):
+    with pytest.raises(InvalidImageError, match="the network share went away"):
+        clf.classify(UnreadablePath())
+
+
 def test_a_lazily_opened_pil_image_of_a_refused_format_is_not_decoded(tmp_path):
     marker = tmp_path / "GHOSTSCRIPT-RAN"
     env = {**os.environ, "PATH": f"{fake_ghostscript(tmp_path / 'bin', marker)}{os.pathsep}{os.environ['PATH']}"}

@@ -140,6 +140,12 @@ def test_predict_with_a_model_that_fails_at_run_time_prints_one_line_per_image(t
     assert all(line.startswith("cifar-edge predict: error: ") for line in lines)
 
 
+def test_thread_counts_a_runtime_cannot_honour_are_refused_before_loading():
+    for threads in (0, -3, 5000):
+        with pytest.raises(ValueError, match=r"num_threads must lie in \[1, 1024\]"):
+            Classifier(DEFAULT_TFLITE, num_threads=threads)
+
+
 UNREADABLE = r"""
 import sys
 from edge_sdk import Classifier

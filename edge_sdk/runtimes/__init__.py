@@ -56,11 +56,14 @@ def open_backend(
     path = Path(model)
     try:
         if not path.is_file():
-            raise ModelLoadError(f"model file not found: {path}")
+            what = "not a model file (a folder or device)" if path.exists() else "model file not found"
+            raise ModelLoadError(f"{what}: {path}")
         runtime = _runtime_for(path, backend)
         data = path.read_bytes()
     except OSError as exc:  # no read permission, a folder on the way that may not be searched, an I/O error
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    except MemoryError as exc:
+        raise ModelLoadError(f"cannot read model file {path}: too large for the memory available") from exc
     if not data:
         raise ModelLoadError(f"model file is empty: {path}")
     try:
