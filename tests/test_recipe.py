@@ -253,3 +253,18 @@ def test_airbench_ablations_change_one_ingredient_each():
     assert changed["no-label-smoothing"] == {"label_smoothing"} and changed["bias-lr-1x"] == {"bias_lr_scale"}
     assert {"recipe", "lr", "batch_size", "schedule"} <= changed["classic-recipe"]
     assert all(c.epochs == 4 and c.data == "d" and c.model == "airbench93" for c in pairs.values())
+
+
+# --------------------------------------------------------------------------- own small data sets
+def test_own_small_data_set_trains_with_default_options(tmp_path, session_cache):
+    """A user's 3-class folder of 3 x 40 64x64 PNGs: no --val-size needed (a tenth is held out)."""
+    from builders import make_image_tree
+
+    from train.training import TrainConfig, train
+
+    make_image_tree(tmp_path / "mydata", classes=("cat", "dog", "fox"), per_class=40, size=(64, 64))
+    summary = train(TrainConfig(model="resnet8", out=str(tmp_path / "run"), data=str(tmp_path / "mydata"),
+                                cache_dir=str(session_cache), epochs=1, batch_size=32, command="test"))
+    assert (summary["train_images"], summary["val_images"]) == (108, 12)
+    assert summary["config"]["val_size"] is None and summary["test_images"] == 120
+    assert json.loads((tmp_path / "run" / "spec.json").read_text())["labels"] == ["cat", "dog", "fox"]

@@ -95,7 +95,9 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-temperature", type=float_range(0.0, lo_open=True), default=4.0, help="softmax temperature of --teacher (default 4)")
     parser.add_argument("--distill-alpha", type=probability, default=0.9,
                         help="weight of the soft-target loss; 1 - alpha goes to the labels (default 0.9)")
-    parser.add_argument("--val-size", type=positive_int, default=5000, help="validation images taken from the training split (default 5000)")
+    parser.add_argument("--val-size", type=positive_int,
+                        help="validation images taken from the training split (default 5000, or a tenth of the "
+                             "training split when that is smaller)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="default 0")
     parser.add_argument("--limit", type=positive_int, help="train on N images (stratified), for quick tests")
 

@@ -85,7 +85,7 @@ class TrainConfig:
     distill_temperature: float = 4.0
     distill_alpha: float = 0.9  # weight of the soft-target loss (1 - alpha on the hard labels)
     bn_recalibrate: bool = True  # re-estimate BatchNorm statistics on un-augmented images before saving
-    val_size: int = 5000
+    val_size: int | None = None  # None: DEFAULT_VAL_SIZE, or a tenth of the training split when smaller
     seed: int = 0
     limit: int | None = None
     patience: int | None = None
@@ -118,17 +118,22 @@ class SplitData:
     source: str = ""
 
 
+DEFAULT_VAL_SIZE = 5000
+
+
 def load_splits(config: TrainConfig) -> SplitData:
     """Training/validation split (stratified, seeded) and the test split, honouring --limit."""
     source = resolve_source(config.data, cache_dir=config.cache_dir, progress=sys.stderr.isatty())
     full = source.load("train")
+    requested = config.val_size if config.val_size is not None else min(DEFAULT_VAL_SIZE, len(full) // 10)
+    requested = max(requested, len(full.class_names))  # at least one image per class
     if config.limit is not None:
         if config.limit < 2 * len(full.class_names):
             raise DatasetError(f"--limit {config.limit} is too small: need at least 2 images per class")
-        val_size = min(config.val_size, max(len(full.class_names), config.limit // 4))
+        val_size = min(requested, max(len(full.class_names), config.limit // 4))
         full = full.subset(stratified_indices(full.labels, min(len(full), config.limit + val_size), config.seed))
     else:
-        val_size = config.val_size
+        val_size = requested
     train, val = train_val_split(full, val_size, config.seed)
     test = None
     if "test" in source.splits():
