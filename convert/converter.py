@@ -18,6 +18,7 @@ from edge_sdk.runtimes import open_backend
 from edge_sdk.errors import DatasetError, EdgeSDKError
 from edge_sdk.metadata import ModelMetadata, read_metadata
 from edge_sdk.spec import PreprocessSpec
+from edge_sdk.terminal import strict_json
 from train.data import ImageSet, resolve_source, stratified_indices
 from train.evaluation import keras_probabilities
 from train.training import load_keras_model, load_spec_beside
@@ -181,7 +182,7 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
         "thresholds": vars(config.thresholds),
         "files": files,
     }
-    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(out / MANIFEST, strict_json(manifest, indent=2) + "\n")
     return manifest
 
 

@@ -31,6 +31,8 @@ from edge_sdk._atomic import atomic_open, atomic_path, remove_stale_parts, write
 from edge_sdk.errors import DatasetError, EdgeSDKError, ModelLoadError
 from edge_sdk.spec import PreprocessSpec
 
+from edge_sdk.terminal import strict_json
+
 from .model_file import check_keras_file
 from .data import ImageSet, resolve_source, stratified_indices, train_val_split
 
@@ -309,8 +311,8 @@ class RunRecorder(keras.callbacks.Callback):
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically."""
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    """Write strict JSON atomically (a diverged run's NaN losses become ``null``)."""
+    write_text_atomic(path, strict_json(data, indent=2) + "\n")
 
 
 def write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
