@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from edge_sdk.cli import add_json_flag, emit
+from edge_sdk.cli import add_json_flag, emit, quiet_runtime
 from edge_sdk.cli_predict import add_model_options
 from edge_sdk.cli_types import float_range, int_range, probability
 from edge_sdk.terminal import safe_text
@@ -66,6 +66,8 @@ def register_camera(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_camera(args: argparse.Namespace) -> int:
+    from edge_sdk.classifier import Classifier
+
     from .demo import DemoConfig, run_demo
 
     config = DemoConfig(
@@ -76,7 +78,12 @@ def run_camera(args: argparse.Namespace) -> int:
         interval_s=args.interval,
     )
     try:
-        summary = run_demo(config)
+        config.validate()  # bad options and unwritable outputs before the model loads
+        with quiet_runtime(args):
+            clf = Classifier(config.model, backend=config.backend, num_threads=config.threads, top_k=config.top_k,
+                             score_threshold=config.score_threshold)
+        with clf:
+            summary = run_demo(config, classifier=clf)
     except ValueError as exc:  # bad option values (the parser cannot check combinations)
         print(f"cifar-edge camera: error: {safe_text(str(exc))}", file=sys.stderr)
         return 2
@@ -122,7 +129,8 @@ def run_gui_command(args: argparse.Namespace) -> int:
     if args.screenshot and not args.image:
         print("cifar-edge gui: error: --screenshot needs an IMAGE", file=sys.stderr)
         return 2
-    clf = Classifier(args.model, backend=args.backend, num_threads=args.threads, top_k=TOP_K)
+    with quiet_runtime(args):
+        clf = Classifier(args.model, backend=args.backend, num_threads=args.threads, top_k=TOP_K)
     try:
         return run_gui(clf, args.image, args.screenshot)
     finally:

@@ -517,7 +517,7 @@ class Demo:
                     continue
                 with pending_lock:
                     pending[frame.timestamp_ms] = frame
-                live.classify_async(frame.image, frame.timestamp_ms)
+                live.classify_async(frame.image, frame.timestamp_ms, color="bgr")
                 self._present(frame)
             live.flush(timeout=10.0)  # the last frame's result still belongs in the log
         finally:

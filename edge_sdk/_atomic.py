@@ -6,7 +6,7 @@ import contextlib
 import errno
 import glob
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -22,19 +22,11 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     """
     target = Path(path)
     _make_parent(target)
-    try:
-        fd, tmp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".part" + (suffix or target.suffix)
-        )
-    except OSError as exc:  # name the file the caller asked for, not a random temporary name
-        raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_part_file(target, ".part" + (suffix or target.suffix))
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -63,10 +55,23 @@ def check_output_file(path: str | os.PathLike[str], what: str) -> None:
         return
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_part_file(target: Path, suffix: str) -> Path:
+    """Create a new, empty, uniquely named hidden file beside ``target``; return its path.
+
+    Opened with ``O_EXCL`` and mode 0o666, so the process umask gives it the usual file mode (as for
+    any new file) without reading or changing the umask. Raises ``OSError`` naming ``target``.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(tmp, flags, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:  # name the file the caller asked for, not a random temporary name
+            raise type(exc)(exc.errno, exc.strerror, str(target)) from exc
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(target))
 
 
 def _make_parent(target: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import time
 from typing import Any
@@ -16,8 +15,12 @@ from .classifier import Classifier
 IMAGE_POOL = 1024
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB."""
+def peak_rss_mb() -> float | None:
+    """Peak resident set size of this process in MiB; None where the platform has no ``resource`` (Windows)."""
+    try:
+        import resource  # POSIX only: imported here so that ``import edge_sdk`` works everywhere
+    except ImportError:
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
@@ -97,5 +100,5 @@ def benchmark(
         "batch": batch,
         "throughput_images_per_s": round(rounds * batch / elapsed, 1),
         "runs": runs,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": None if (rss := peak_rss_mb()) is None else round(rss, 1),
     }

@@ -16,6 +16,7 @@ output escapes untrusted strings (labels, file names) for the terminal
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -28,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any subcommand imports TensorFlow
+from ._extras import silenced_stderr_fd
 from .errors import EdgeSDKError, OutputError
 from .terminal import safe_text, safe_tree, strict_json
 
@@ -103,6 +103,13 @@ def check_output_folder(folder: str | os.PathLike[str], what: str) -> None:
         return
 
 
+def quiet_runtime(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
+    """Hide what runtimes write straight to file descriptor 2 (LiteRT's "INFO: Created TensorFlow Lite
+    XNNPACK delegate" line on every load) unless ``-v``: a command may change process state, the library
+    does not. Errors still arrive as exceptions."""
+    return contextlib.nullcontext() if getattr(args, "verbose", False) else silenced_stderr_fd()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand registered."""
     parser = OneLineParser(
@@ -118,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    The command owns its process, so only here (never at import) does it quiet TensorFlow's C++ log
+    (``TF_CPP_MIN_LOG_LEVEL=2`` unless set) before any subcommand imports TensorFlow.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .cli import add_json_flag, emit
+from .cli import add_json_flag, emit, quiet_runtime
 from .cli_types import int_range, probability
 from .errors import InferenceError, InvalidImageError
 from .terminal import safe_text
@@ -46,8 +46,9 @@ def register_predict(subparsers: argparse._SubParsersAction) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     from .classifier import Classifier
 
-    clf = Classifier(args.model, backend=args.backend, num_threads=args.threads, top_k=args.top_k,
-                     score_threshold=args.score_threshold, resize=args.resize)
+    with quiet_runtime(args):
+        clf = Classifier(args.model, backend=args.backend, num_threads=args.threads, top_k=args.top_k,
+                         score_threshold=args.score_threshold, resize=args.resize)
     results: list[dict[str, Any]] = []
     failed = 0
     for path in args.images:
@@ -93,19 +94,21 @@ def register_benchmark(subparsers: argparse._SubParsersAction) -> None:
 def run_benchmark(args: argparse.Namespace) -> int:
     from .benchmark import benchmark
 
-    result = benchmark(args.model, backend=args.backend, num_threads=args.threads, runs=args.runs,
-                       warmup=args.warmup, batch=args.batch)
+    with quiet_runtime(args):
+        result = benchmark(args.model, backend=args.backend, num_threads=args.threads, runs=args.runs,
+                           warmup=args.warmup, batch=args.batch)
     emit(result, args.json, _render_benchmark)
     return 0
 
 
 def _render_benchmark(r: dict[str, Any]) -> str:
     lat, bare = r["latency_ms"], r["runtime_latency_ms"]
+    rss = "unknown on this platform" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.1f} MiB"
     return "\n".join([
         f"model {r['model_name']} ({r['model']}, {r['file_bytes']:,} bytes) on {r['backend']}, threads {r['threads'] or 'default'}",
         f"load            {r['load_ms']:.1f} ms",
         f"classify (b=1)  p50 {lat['p50']:.3f}  p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f} ms  ({r['runs']} runs)",
         f"runtime only    p50 {bare['p50']:.3f}  p90 {bare['p90']:.3f}  p99 {bare['p99']:.3f} ms  (SDK overhead x{r['sdk_overhead_ratio']})",
         f"throughput      {r['throughput_images_per_s']:,.0f} images/s at batch {r['batch']}",
-        f"peak RSS        {r['peak_rss_mb']:.1f} MiB",
+        f"peak RSS        {rss}",
     ])

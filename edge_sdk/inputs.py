@@ -25,10 +25,12 @@ from .errors import InvalidImageError
 from .images import ALLOWED_FORMATS, MAX_IMAGE_PIXELS, describe, load_image, resize_rgb, to_rgb_image
 
 COLORS = ("rgb", "bgr")
+#: the channel order every SDK call assumes for a numpy array unless told (``color="bgr"`` for OpenCV frames)
+DEFAULT_COLOR = "rgb"
 RESIZE_MODES = ("stretch", "center-crop")
 
 
-def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch", color: str = "rgb") -> np.ndarray:
+def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch", color: str = DEFAULT_COLOR) -> np.ndarray:
     """An RGB uint8 ``(height, width, 3)`` array from any supported input.
 
     Raises :class:`InvalidImageError` for anything that is not a usable picture, whatever failed

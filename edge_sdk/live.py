@@ -5,7 +5,7 @@
 ...     print(timestamp_ms, result.top)
 >>> with LiveClassifier(None, on_result, num_threads=2) as live:   # None: the bundled model
 ...     for ts, frame in camera_frames():                           # BGR numpy frames
-...         live.classify_async(frame, ts)                          # returns at once
+...         live.classify_async(frame, ts, color="bgr")             # returns at once
 
 One worker thread classifies; ``classify_async`` only hands it the frame. While
 the worker is busy, a newly submitted frame replaces the one waiting (if any),
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .classifier import ClassificationResult, Classifier
+from .inputs import DEFAULT_COLOR
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,12 @@ class LiveClassifier:
         self._worker.start()
 
     # ----------------------------------------------------------------- producer side
-    def classify_async(self, frame: Any, timestamp_ms: float, color: str = "bgr") -> None:
+    def classify_async(self, frame: Any, timestamp_ms: float, color: str = DEFAULT_COLOR) -> None:
         """Queue ``frame`` for classification and return at once.
 
         ``frame`` is any image the SDK accepts (numpy arrays are copied, so the
-        caller may reuse its buffer); ``color`` defaults to ``"bgr"`` for
-        OpenCV frames. ``timestamp_ms`` must be larger than the previous one.
+        caller may reuse its buffer); ``color`` is RGB by default, as for
+        :meth:`Classifier.classify`: pass ``"bgr"`` for OpenCV frames. ``timestamp_ms`` must be larger than the previous one.
         A frame still waiting from an earlier call is dropped in favour of this one.
         """
         if isinstance(frame, np.ndarray):

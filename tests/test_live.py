@@ -61,10 +61,10 @@ class Collector:
 def test_frames_submitted_while_busy_are_dropped_and_newest_wins(clf, frames):
     gated, got = GatedClassifier(clf), Collector()
     live = LiveClassifier(gated, got)
-    live.classify_async(frames[0], 0)
+    live.classify_async(frames[0], 0, color="bgr")
     assert gated.started.acquire(timeout=10)  # the worker holds frame 0
     for ts in range(1, 10):  # nine more frames while the model is busy
-        live.classify_async(frames[ts], ts * 33)
+        live.classify_async(frames[ts], ts * 33, color="bgr")
     assert live.busy and live.dropped == 8  # frames 1..8 replaced by their successors; 9 waits
     gated.gate.set()
     assert live.flush(timeout=10)
@@ -83,7 +83,7 @@ def test_results_arrive_in_timestamp_order_and_match_sync_classify(clf, frames):
     got = Collector()
     with LiveClassifier(clf, got) as live:
         for i in range(200):  # submitted as fast as the loop runs: some are dropped
-            live.classify_async(frames[i % len(frames)], 1000.0 + i * 0.5)
+            live.classify_async(frames[i % len(frames)], 1000.0 + i * 0.5, color="bgr")
         assert live.flush(timeout=30)
         assert live.processed + live.dropped == live.submitted == 200
     ts = got.timestamps
@@ -97,19 +97,19 @@ def test_results_arrive_in_timestamp_order_and_match_sync_classify(clf, frames):
 
 def test_timestamps_must_increase(clf, frames):
     with LiveClassifier(clf, Collector()) as live:
-        live.classify_async(frames[0], 100)
+        live.classify_async(frames[0], 100, color="bgr")
         with pytest.raises(ValueError, match="timestamps must increase"):
-            live.classify_async(frames[1], 100)
+            live.classify_async(frames[1], 100, color="bgr")
         with pytest.raises(ValueError, match="timestamps must increase"):
-            live.classify_async(frames[1], 50)
-        live.classify_async(frames[1], 101)
+            live.classify_async(frames[1], 50, color="bgr")
+        live.classify_async(frames[1], 101, color="bgr")
         assert live.submitted == 2
 
 
 def test_close_joins_the_worker_and_refuses_new_frames(clf, frames):
     gated, got = GatedClassifier(clf), Collector()
     live = LiveClassifier(gated, got)
-    live.classify_async(frames[0], 1)
+    live.classify_async(frames[0], 1, color="bgr")
     assert gated.started.acquire(timeout=10)
     live.classify_async(frames[1], 2)  # waits behind frame 1: dropped by close
     threading.Timer(0.2, gated.gate.set).start()
@@ -117,7 +117,7 @@ def test_close_joins_the_worker_and_refuses_new_frames(clf, frames):
     assert not live.running and live.closed
     assert got.timestamps == [1] and live.dropped == 1
     with pytest.raises(RuntimeError, match="closed"):
-        live.classify_async(frames[2], 3)
+        live.classify_async(frames[2], 3, color="bgr")
     live.close()  # idempotent
     assert clf.classify(frames[0]).top is not None  # a caller's classifier stays open
 
@@ -135,7 +135,7 @@ def test_a_bad_frame_or_a_failing_callback_never_stops_the_stream(clf, frames):
 
     with LiveClassifier(clf, flaky, error_callback=lambda exc, f, ts: errors.append((ts, str(exc)))) as live:
         for ts, frame in enumerate([np.zeros((0, 0, 3), np.uint8), frames[0], frames[1], frames[2]], start=1):
-            live.classify_async(frame, ts)
+            live.classify_async(frame, ts, color="bgr")
             assert live.flush(timeout=10)
         assert live.errors == 1 and live.processed == 3 and live.running
     assert [ts for ts, _ in errors] == [1] and "empty" in errors[0][1]
@@ -145,7 +145,7 @@ def test_a_bad_frame_or_a_failing_callback_never_stops_the_stream(clf, frames):
 def test_builds_and_owns_a_classifier_from_keyword_arguments(frames):
     got = Collector()
     live = LiveClassifier(None, got, top_k=2)
-    live.classify_async(frames[0], 0)
+    live.classify_async(frames[0], 0, color="bgr")
     assert live.flush(timeout=10)
     assert len(got.results[0][1].categories) == 2
     owned = live.classifier
@@ -165,3 +165,19 @@ def test_live_mode_keeps_edge_sdk_free_of_opencv_and_tensorflow():
                           cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == ""
+
+
+def test_one_colour_default_rgb_for_classify_and_classify_async(clf, frames):
+    import inspect
+
+    defaults = {inspect.signature(f).parameters["color"].default
+                for f in (Classifier.classify, Classifier.classify_batch, Classifier.encode, LiveClassifier.classify_async)}
+    assert defaults == {"rgb"}
+    rgb = np.ascontiguousarray(frames[4][:, :, ::-1])
+    got = Collector()
+    with LiveClassifier(clf, got) as live:
+        live.classify_async(rgb, 1)  # no colour given: taken as RGB, as classify takes it
+        assert live.flush(timeout=10)
+    want, swapped = clf.classify(rgb), clf.classify(rgb, color="bgr")
+    assert [c.score for c in want.categories] != [c.score for c in swapped.categories]  # the order matters here
+    assert [(c.index, c.score) for c in got.results[0][1].categories] == [(c.index, c.score) for c in want.categories]

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from .._extras import silenced_stderr_fd
 from ..errors import BackendUnavailableError, ModelLoadError
 from .base import Backend, check_signature, check_single_io
 
@@ -23,9 +22,10 @@ class TFLiteBackend(Backend):
     def __init__(self, model: bytes, num_threads: int | None = None, runtime: str | None = None) -> None:
         interpreter_cls, self.name = _interpreter_class(runtime)
         try:
-            with silenced_stderr_fd():  # LiteRT prints an INFO line when it applies XNNPACK
-                self._interpreter = interpreter_cls(model_content=model, num_threads=num_threads)
-                self._interpreter.allocate_tensors()
+            # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" on fd 2 here; the library leaves
+            # the process's file descriptors alone (the cifar-edge CLI hides the line unless -v)
+            self._interpreter = interpreter_cls(model_content=model, num_threads=num_threads)
+            self._interpreter.allocate_tensors()
         except Exception as exc:  # ValueError, RuntimeError, or whatever the native loader raises
             raise ModelLoadError(f"{self.name} cannot load the TFLite model: {exc}") from exc
         inputs = self._interpreter.get_input_details()
