@@ -21,8 +21,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edge_sdk.formats import FORMATS
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = ("edge_sdk/models/default_int8.tflite", "models/resnet9/export/model_int8.onnx")
+DEFAULT_MODELS = ("edge_sdk/models/default_int8.tflite", f"models/resnet9/export/{FORMATS['onnx-int8'].file_name}")
 
 PROBE = r"""
 import json, resource, sys, time

@@ -30,17 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk._atomic import write_text_atomic
+from edge_sdk.formats import FORMATS
 
 from . import footprint
 from .report import render
 
 REPO = Path(__file__).resolve().parents[1]
-FILES = {  # format -> (file inside a model folder, runtime)
+FILES = {  # format -> (file inside a model folder, runtime): the Keras source, then the export table's formats
     "keras": ("best.keras", "keras"),
-    "tflite": ("export/model_float32.tflite", "litert"),
-    "tflite-int8": ("export/model_int8.tflite", "litert"),
-    "onnx": ("export/model_float32.onnx", "onnxruntime"),
-    "onnx-int8": ("export/model_int8.onnx", "onnxruntime"),
+    **{f.name: (f"export/{f.file_name}", f.runtime) for f in FORMATS.values()},
 }
 PACKAGES = ("numpy", "pillow", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow-cpu", "tensorflow",
             "keras", "opencv-python", "opencv-python-headless")
@@ -162,9 +160,10 @@ def before_after(ref: str, opts: argparse.Namespace) -> dict[str, Any]:
 def measure_imports(opts: argparse.Namespace) -> dict[str, Any]:
     """``import edge_sdk`` + first classification with each runtime, and ``import tensorflow``."""
     default = REPO / "models" / "default" / "export"
+    tflite, onnx = FORMATS["tflite-int8"].file_name, FORMATS["onnx-int8"].file_name
     out = {
-        "edge_sdk + LiteRT (default int8 .tflite)": footprint.fastest("edge_sdk", str(default / "model_int8.tflite"), opts.repeats),
-        "edge_sdk + ONNX Runtime (default int8 .onnx)": footprint.fastest("edge_sdk", str(default / "model_int8.onnx"), opts.repeats),
+        f"edge_sdk + LiteRT (default int8 {FORMATS['tflite-int8'].suffix})": footprint.fastest("edge_sdk", str(default / tflite), opts.repeats),
+        f"edge_sdk + ONNX Runtime (default int8 {FORMATS['onnx-int8'].suffix})": footprint.fastest("edge_sdk", str(default / onnx), opts.repeats),
     }
     if importlib.util.find_spec("tensorflow"):
         out["tensorflow"] = footprint.fastest("tensorflow", "", opts.repeats)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -14,11 +15,9 @@ from typing import Any
 from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit
 from edge_sdk.cli_types import float_range, non_negative_int, positive_int, probability
-from edge_sdk.errors import EdgeSDKError
+from edge_sdk.formats import CALIBRATION_OPTIONS, FORMATS, NAMES, ONNX_QUANTIZATION_OPTIONS, ExportFormat, parse_formats
 from train.model_file import check_keras_file
 from train.cli_options import add_data_options, check_data_early
-
-FORMATS = ("tflite", "tflite-int8", "onnx", "onnx-int8")  # mirrors convert.export.FORMATS (no TF import here)
 
 
 def _require_conversion_stack() -> None:
@@ -31,17 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = subparsers.add_parser("convert", help="export a .keras model to TFLite and ONNX (float32 and int8), validated")
     c.add_argument("model", metavar="MODEL.keras", help="trained model (spec.json beside it gives its preprocessing)")
     c.add_argument("--out", required=True, metavar="DIR", help="folder for the exported files and manifest.json")
-    c.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated subset of {', '.join(FORMATS)} (default all)")
-    c.add_argument("--calib-size", type=positive_int, default=500, help="calibration images from the training split (default 500)")
-    c.add_argument("--calib-method", choices=("minmax", "percentile", "entropy"), default="minmax",
+    c.add_argument("--formats", default=",".join(NAMES), help=f"comma-separated subset of {', '.join(NAMES)} (default all)")
+    # options a format does not use default to None here, so that giving one no chosen format uses is an error
+    c.add_argument("--calib-size", type=positive_int, help="calibration images from the training split (default 500)")
+    c.add_argument("--calib-method", choices=("minmax", "percentile", "entropy"),
                    help="ONNX calibration method (default minmax)")
-    c.add_argument("--onnx-activations", choices=("uint8", "int8"), default="uint8",
+    c.add_argument("--onnx-activations", choices=("uint8", "int8"),
                    help="ONNX int8 activation type (default uint8: measured faster at equal accuracy)")
-    c.add_argument("--onnx-reduce-range", action=argparse.BooleanOptionalAction, default=True,
+    c.add_argument("--onnx-reduce-range", action=argparse.BooleanOptionalAction,
                    help="7-bit ONNX int8 weights (default on: full 8-bit weights saturate in ONNX Runtime's int8 "
                         "kernels on x86 CPUs without VNNI and lose accuracy there)")
     c.add_argument("--limit", type=positive_int, help="validate on N test images (default: the whole test split)")
-    c.add_argument("--seed", type=non_negative_int, default=0, help="calibration sampling seed (default 0)")
+    c.add_argument("--seed", type=non_negative_int, help="calibration sampling seed (default 0)")
     c.add_argument("--tta", choices=("none", "flip"), default="none",
                    help="test-time augmentation inside every exported file: flip = classify the image and its "
                         "mirror in one call and average (about 2x the inference time; default none)")
@@ -83,11 +83,25 @@ def _thresholds(args: argparse.Namespace):
     )
 
 
+def format_options(args: argparse.Namespace, formats: tuple[ExportFormat, ...]) -> dict[str, Any]:
+    """The per-format options given on the command line, as ``ConvertConfig`` fields.
+
+    Logs a warning for an option that none of ``formats`` uses (the format table's ``options``),
+    e.g. ``--calib-method`` with ``--formats tflite-int8``: it changes nothing.
+    """
+    given = {o: getattr(args, o) for o in (*CALIBRATION_OPTIONS, *ONNX_QUANTIZATION_OPTIONS) if getattr(args, o) is not None}
+    for option in given:
+        if not any(option in f.options for f in formats):
+            users = ", ".join(f.name for f in FORMATS.values() if option in f.options)
+            logging.getLogger(__name__).warning(
+                "--%s changes only %s; it has no effect on --formats %s",
+                option.replace("_", "-"), users, ",".join(f.name for f in formats))
+    return given
+
+
 def run_convert(args: argparse.Namespace) -> int:
-    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise EdgeSDKError(f"unknown format(s) {', '.join(unknown) or '(none given)'}; choose from: {', '.join(FORMATS)}")
+    formats = parse_formats(args.formats)
+    options = format_options(args, formats)
     check_keras_file(args.model)  # the cheap checks first: TensorFlow takes seconds to import
     check_output_folder(args.out, f"--out {args.out}")
     check_data_early(args)
@@ -97,9 +111,9 @@ def run_convert(args: argparse.Namespace) -> int:
     # TensorFlow and Keras print export chatter on stdout; keep stdout for the result.
     with contextlib.redirect_stdout(sys.stderr), _without_native_log_lines():
         manifest = convert(ConvertConfig(
-            model=args.model, out=args.out, formats=formats, calib_size=args.calib_size, calib_method=args.calib_method,
-            onnx_activations=args.onnx_activations, onnx_reduce_range=args.onnx_reduce_range, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
-            seed=args.seed, model_version=args.model_version, tta=args.tta, thresholds=_thresholds(args),
+            model=args.model, out=args.out, formats=tuple(f.name for f in formats), data=args.data,
+            cache_dir=args.cache_dir, limit=args.limit, model_version=args.model_version, tta=args.tta,
+            thresholds=_thresholds(args), **options,
         ))
     emit(manifest, args.json, lambda m: _render_rows(m["files"], f"exported {m['source']['path']} to {args.out}"))
     return 0 if all(not f["failures"] for f in manifest["files"]) else 1  # as parity: a failed check is exit 1

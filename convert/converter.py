@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from edge_sdk import __version__
 from edge_sdk._atomic import remove_stale_parts, write_bytes_atomic, write_text_atomic
 from edge_sdk.runtimes import open_backend
 from edge_sdk.errors import DatasetError, EdgeSDKError
+from edge_sdk.formats import FILE_NAMES, NAMES, ONNX_QUANTIZATION_OPTIONS, ExportFormat, exported_files, parse_formats
 from edge_sdk.metadata import ModelMetadata, read_metadata
 from edge_sdk.spec import PreprocessSpec
 from edge_sdk.terminal import strict_json
@@ -24,7 +26,7 @@ from train.evaluation import keras_probabilities
 from train.training import load_keras_model, load_spec_beside
 
 from . import export
-from .embed import embed_onnx_metadata, embed_tflite_metadata
+from .embed import embed_metadata
 from .parity import Thresholds, compare, judge
 from .tta import TTA_MODES, with_tta
 
@@ -37,7 +39,7 @@ class ConvertConfig:
 
     model: str
     out: str
-    formats: tuple[str, ...] = export.FORMATS
+    formats: tuple[str, ...] = NAMES  # names from edge_sdk.formats
     calib_size: int = 500
     calib_method: str = "minmax"
     onnx_activations: str = "uint8"
@@ -82,6 +84,27 @@ def _run_info(model_path: Path) -> dict[str, Any]:
     return {}
 
 
+def portable_dataset(description: str | None) -> str:
+    """The training data's description without machine-local paths (each path becomes its last component):
+    ``"image-folder /home/me/data/cifar10 (from $CIFAR10_DIR)"`` -> ``"image-folder cifar10 (from $CIFAR10_DIR)"``."""
+    if not description:
+        return "CIFAR-10"
+    return re.sub(r"(?:[A-Za-z]:)?[\\/~][^\s()]*", lambda m: re.split(r"[\\/]", m.group(0).rstrip("\\/"))[-1] or "/",
+                  description)
+
+
+def calibration_record(config: ConvertConfig, images: int, fmt: ExportFormat) -> dict[str, Any]:
+    """How ``fmt`` was calibrated, for its metadata and manifest entry: only the options the format uses."""
+    record: dict[str, Any] = {"split": "train", "images": images, "stratified": True, "seed": config.seed}
+    if "calib_method" in fmt.options:
+        record["onnx_method"] = config.calib_method
+    if "onnx_activations" in fmt.options:
+        record["onnx_activations"] = config.onnx_activations
+    if "onnx_reduce_range" in fmt.options:
+        record["onnx_weight_bits"] = 7 if config.onnx_reduce_range else 8
+    return record
+
+
 def load_eval_data(config: ConvertConfig, spec: PreprocessSpec) -> tuple[ImageSet, ImageSet]:
     """Calibration images (stratified from the training split) and validation images (test split)."""
     source = resolve_source(config.data, cache_dir=config.cache_dir, progress=False)
@@ -97,9 +120,7 @@ def load_eval_data(config: ConvertConfig, spec: PreprocessSpec) -> tuple[ImageSe
 
 def convert(config: ConvertConfig) -> dict[str, Any]:
     """Export, embed metadata, validate; return (and write) the manifest."""
-    unknown = [f for f in config.formats if f not in export.FORMATS]
-    if unknown:
-        raise EdgeSDKError(f"unknown format(s) {', '.join(unknown)}; choose from: {', '.join(export.FORMATS)}")
+    formats = parse_formats(",".join(config.formats))
     if config.tta not in TTA_MODES:
         raise EdgeSDKError(f"unknown --tta {config.tta!r}; choose one of: {', '.join(TTA_MODES)}")
     model_path = Path(config.model)
@@ -115,61 +136,43 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     created = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
     model_name = run.get("model", model_path.stem)
     version = config.model_version or f"{created[:10]}-{source_sha[:8]}"
-    calibration = {
-        "split": "train",
-        "images": len(calib),
-        "stratified": True,
-        "seed": config.seed,
-        "onnx_method": config.calib_method,
-        "onnx_activations": config.onnx_activations,
-        "onnx_weight_bits": 7 if config.onnx_reduce_range else 8,
-    }
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(out, [*export.FILE_NAMES.values(), MANIFEST])  # left by a conversion killed mid-write
+    remove_stale_parts(out, [*FILE_NAMES, MANIFEST])  # left by a conversion killed mid-write
     files = []
-    float_onnx = None
-    for fmt in config.formats:
+    cache: dict[str, Any] = {}  # shared by the exporters of this conversion (ONNX int8 reuses the float ONNX)
+    for fmt in formats:
         started = time.perf_counter()
+        calibration = calibration_record(config, len(calib), fmt) if fmt.quantized else None
         meta = ModelMetadata(
             spec=spec,
             model_name=model_name,
             model_version=version,
-            format=fmt,
+            format=fmt.name,
             source_sha256=source_sha,
-            dataset=run.get("data", "CIFAR-10"),
+            dataset=portable_dataset(run.get("data")),
             created=created,
             converter=_versions(),
-            extra={"tta": config.tta, **({"calibration": calibration} if fmt.endswith("int8") else {})},
+            extra={"tta": config.tta, **({"calibration": calibration} if calibration else {})},
         )
-        target = out / export.FILE_NAMES[fmt]
-        if fmt == "tflite":
-            _write_export(target, embed_tflite_metadata(export.tflite_float(model), meta))
-        elif fmt == "tflite-int8":
-            _write_export(target, embed_tflite_metadata(export.tflite_int8(model, calib_inputs), meta))
-        else:
-            if float_onnx is None:
-                float_onnx = export.onnx_float(model)
-            proto = float_onnx if fmt == "onnx" else export.onnx_int8(
-                float_onnx, calib_inputs, method=config.calib_method, activation_type=config.onnx_activations,
-                reduce_range=config.onnx_reduce_range,
-            )
-            embed_onnx_metadata(proto, meta)
-            _write_export(target, proto.SerializeToString())
+        target = out / fmt.file_name
+        options = {name: getattr(config, name) for name in fmt.options if name in ONNX_QUANTIZATION_OPTIONS}
+        exported = getattr(export, fmt.exporter)(model, calib_inputs if fmt.quantized else None, cache=cache, **options)
+        _write_export(target, embed_metadata(exported, meta))
         seconds = time.perf_counter() - started
         backend = open_backend(target)
         validation = compare(backend, test_inputs, test.labels, keras_probs, spec.labels)
         entry = {
-            "format": fmt,
+            "format": fmt.name,
             "file": target.name,
             "bytes": target.stat().st_size,
             "sha256": sha256_file(target),
             "conversion_s": round(seconds, 2),
             **backend.describe(),
             "validation": validation,
-            "failures": judge(fmt, validation, config.thresholds),
+            "failures": judge(fmt.name, validation, config.thresholds),
         }
-        if fmt.endswith("int8"):
+        if calibration:
             entry["calibration"] = calibration
         files.append(entry)
     manifest = {
@@ -207,9 +210,9 @@ def parity(model: str, directory: str, *, data: str | None = None, cache_dir: st
     """
     thresholds = thresholds or Thresholds()
     directory_path = Path(directory)
-    exported = [(fmt, directory_path / name) for fmt, name in export.FILE_NAMES.items() if (directory_path / name).is_file()]
+    exported = exported_files(directory_path)
     if not exported:
-        raise EdgeSDKError(f"no exported models ({', '.join(export.FILE_NAMES.values())}) in {directory}")
+        raise EdgeSDKError(f"no exported models ({', '.join(FILE_NAMES)}) in {directory}")
     keras_model = load_keras_model(model)
     spec = load_spec_beside(model)
     source = resolve_source(data, cache_dir=cache_dir, progress=False)
@@ -224,8 +227,8 @@ def parity(model: str, directory: str, *, data: str | None = None, cache_dir: st
         if tta not in references:
             references[tta] = keras_probabilities(with_tta(keras_model, tta), test.images, spec)
         result = compare(open_backend(path), inputs, test.labels, references[tta], spec.labels)
-        rows.append({"format": fmt, "file": path.name, "bytes": path.stat().st_size, "tta": tta, **result,
-                     "failures": judge(fmt, result, thresholds)})
+        rows.append({"format": fmt.name, "file": path.name, "bytes": path.stat().st_size, "tta": tta, **result,
+                     "failures": judge(fmt.name, result, thresholds)})
     return {"model": str(model), "directory": str(directory), "images": len(test), "thresholds": vars(thresholds),
             "files": rows, "passed": all(not r["failures"] for r in rows)}
 

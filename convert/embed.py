@@ -8,7 +8,18 @@ import flatbuffers
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 
-from edge_sdk.metadata import METADATA_KEY, ModelMetadata
+from edge_sdk.metadata import METADATA_KEY, ModelMetadata, is_tflite
+
+
+def embed_metadata(model: bytes, metadata: ModelMetadata) -> bytes:
+    """``model`` (a serialized TFLite or ONNX file) with ``metadata`` embedded in its own container."""
+    if is_tflite(model):
+        return embed_tflite_metadata(model, metadata)
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    embed_onnx_metadata(proto, metadata)
+    return proto.SerializeToString()
 
 
 def embed_tflite_metadata(tflite: bytes, metadata: ModelMetadata) -> bytes:

@@ -1,10 +1,14 @@
-"""Keras -> float32/int8 TFLite and float32/int8 ONNX, each with the model metadata embedded."""
+"""Keras -> float32/int8 TFLite and float32/int8 ONNX: the exporters named by :mod:`edge_sdk.formats`.
+
+Every exporter takes ``(model, calibration, *, cache=None, **options)`` (``options``: the format's
+quantization options) and returns the file's bytes, without metadata (:mod:`convert.embed` adds it).
+``cache`` is a dict one conversion passes to each call, so that ONNX int8 reuses the float ONNX model.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 import tempfile
 from collections.abc import Iterator
@@ -12,20 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from edge_sdk.errors import EdgeSDKError
 
-import tensorflow as tf  # noqa: E402
-
-from edge_sdk.errors import EdgeSDKError  # noqa: E402
-
-FORMATS = ("tflite", "tflite-int8", "onnx", "onnx-int8")
-FILE_NAMES = {
-    "tflite": "model_float32.tflite",
-    "tflite-int8": "model_int8.tflite",
-    "onnx": "model_float32.onnx",
-    "onnx-int8": "model_int8.onnx",
-}
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 ACTIVATION_TYPES = ("uint8", "int8")
 ONNX_OPSET = 17
@@ -44,12 +38,12 @@ def _convert_quietly(converter: Any) -> bytes:
         return converter.convert()
 
 
-def tflite_float(model: Any) -> bytes:
-    """Float32 TFLite flatbuffer of a Keras model."""
+def tflite_float(model: Any, calibration: np.ndarray | None = None, *, cache: dict[str, Any] | None = None) -> bytes:
+    """Float32 TFLite flatbuffer of a Keras model (no calibration)."""
     return _convert_quietly(tf.lite.TFLiteConverter.from_keras_model(model))
 
 
-def tflite_int8(model: Any, calibration: np.ndarray) -> bytes:
+def tflite_int8(model: Any, calibration: np.ndarray, *, cache: dict[str, Any] | None = None) -> bytes:
     """Full-integer TFLite: int8 builtins only, int8 input and output, calibrated on ``calibration``.
 
     ``calibration`` holds normalized float32 images; with inputs in [0, 1] the
@@ -70,15 +64,23 @@ def tflite_int8(model: Any, calibration: np.ndarray) -> bytes:
     return _convert_quietly(converter)
 
 
-def onnx_float(model: Any) -> Any:
-    """Float32 ``onnx.ModelProto`` via tf2onnx with an explicit input signature (needed for Keras 3)."""
+def onnx_float(model: Any, calibration: np.ndarray | None = None, *, cache: dict[str, Any] | None = None) -> bytes:
+    """Float32 ONNX model via tf2onnx with an explicit input signature (needed for Keras 3), serialized.
+
+    Kept in ``cache`` (when given) for :func:`onnx_int8` of the same model.
+    """
+    if cache is not None and "onnx_float" in cache:
+        return cache["onnx_float"]
     import tf2onnx
 
     # tf2onnx's from_keras reads model.output_names, which Keras 3 functional models lack.
     if not hasattr(model, "output_names"):
         model.output_names = [t.name.split(":")[0] for t in model.outputs]
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=_input_signature(model), opset=ONNX_OPSET)
-    return proto
+    data = proto.SerializeToString()
+    if cache is not None:
+        cache["onnx_float"] = data
+    return data
 
 
 class _ArrayReader:
@@ -101,16 +103,19 @@ class _ArrayReader:
 
 
 def onnx_int8(
-    float_model: Any,
+    model: Any,
     calibration: np.ndarray,
     *,
-    method: str = "minmax",
-    activation_type: str = "uint8",
-    reduce_range: bool = True,
-) -> Any:
-    """Static QDQ quantization with onnxruntime: pre-processing, per-channel int8 weights, chosen activations.
+    calib_method: str = "minmax",
+    onnx_activations: str = "uint8",
+    onnx_reduce_range: bool = True,
+    cache: dict[str, Any] | None = None,
+) -> bytes:
+    """Static QDQ quantization of :func:`onnx_float` with onnxruntime: pre-processing, per-channel int8 weights,
+    ``onnx_activations`` activations, ``calib_method`` calibration; serialized. Raises :class:`EdgeSDKError` for an
+    unknown method or activation type.
 
-    ``reduce_range`` keeps weights to 7 bits. x86 CPUs without VNNI (AVX2, AVX-512F)
+    ``onnx_reduce_range`` keeps weights to 7 bits. x86 CPUs without VNNI (AVX2, AVX-512F)
     run ONNX Runtime's int8 convolutions with ``vpmaddubsw``, whose 16-bit sums of
     8-bit products saturate: on an AMD EPYC (AVX2) full-range weights cost the
     default model 4.7 points of accuracy (agreement with Keras 90.6%), 7-bit weights
@@ -125,10 +130,10 @@ def onnx_int8(
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if method not in CALIBRATION_METHODS:
-        raise EdgeSDKError(f"unknown calibration method {method!r}; choose one of: {', '.join(CALIBRATION_METHODS)}")
-    if activation_type not in ACTIVATION_TYPES:
-        raise EdgeSDKError(f"unknown activation type {activation_type!r}; choose one of: {', '.join(ACTIVATION_TYPES)}")
+    if calib_method not in CALIBRATION_METHODS:
+        raise EdgeSDKError(f"unknown calibration method {calib_method!r}; choose one of: {', '.join(CALIBRATION_METHODS)}")
+    if onnx_activations not in ACTIVATION_TYPES:
+        raise EdgeSDKError(f"unknown activation type {onnx_activations!r}; choose one of: {', '.join(ACTIVATION_TYPES)}")
     methods = {
         "minmax": CalibrationMethod.MinMax,
         "percentile": CalibrationMethod.Percentile,
@@ -136,6 +141,7 @@ def onnx_int8(
     }
     with tempfile.TemporaryDirectory(prefix="cifar-edge-onnx-") as tmp:
         src, pre, out = Path(tmp, "float.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
+        float_model = onnx.load_from_string(onnx_float(model, cache=cache))
         onnx.save(float_model, src)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
         input_name = float_model.graph.input[0].name
@@ -145,10 +151,10 @@ def onnx_int8(
             _ArrayReader(input_name, calibration),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
+            activation_type=QuantType.QUInt8 if onnx_activations == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
-            reduce_range=reduce_range,
-            calibrate_method=methods[method],
+            reduce_range=onnx_reduce_range,
+            calibrate_method=methods[calib_method],
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
-        return onnx.load(out)
+        return out.read_bytes()

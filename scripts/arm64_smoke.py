@@ -8,8 +8,8 @@ Runs under any Python that can import ``edge_sdk`` with numpy, pillow, ``ai-edge
     python scripts/arm64_smoke.py compare x86_64.json arm64.json
 
 ``run`` classifies a fixed, seeded set of test JPEGs (``--per-class`` per class) with every
-shipped model file (``models/*/export/model_{float32,int8}.{tflite,onnx}``: TFLite on LiteRT,
-ONNX on ONNX Runtime, one thread) through ``edge_sdk.Classifier`` and writes one JSON file.
+shipped model file (every format of ``edge_sdk.formats``, in ``models/*/export/``, each on its
+table's runtime: TFLite on LiteRT, ONNX on ONNX Runtime, one thread) through ``edge_sdk.Classifier`` and writes one JSON file.
 ``compare`` requires the same images and model files and identical top-1 predictions, and
 reports the largest absolute probability difference per file (int8 kernels may differ slightly
 across instruction sets). Exit status: 0 on success, 1 on a mismatch or failure, 2 on bad usage.
@@ -32,8 +32,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = "cifar-edge-arm64-smoke/1"
 DEFAULT_MODELS = ("resnet8", "default")
-MODEL_FILES = ("model_float32.tflite", "model_int8.tflite", "model_float32.onnx", "model_int8.onnx")
-BACKEND_FOR_SUFFIX = {".tflite": "litert", ".onnx": "onnxruntime"}
 VERSIONED_PACKAGES = ("numpy", "pillow", "ai-edge-litert", "onnxruntime")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -71,8 +69,10 @@ def select_images(data_dir: str | os.PathLike[str], per_class: int, seed: int = 
 
 
 def model_files(repo: Path = REPO, models: tuple[str, ...] = DEFAULT_MODELS) -> list[Path]:
-    """Every shipped export file of ``models`` (float32 and int8, TFLite and ONNX), which must exist."""
-    files = [repo / "models" / m / "export" / f for m in models for f in MODEL_FILES]
+    """Every shipped export file of ``models`` (each format of the export table), which must exist."""
+    from edge_sdk.formats import FILE_NAMES  # imported here: ``compare`` needs no edge_sdk
+
+    files = [repo / "models" / m / "export" / f for m in models for f in FILE_NAMES]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise SmokeError("shipped model file(s) missing: " + ", ".join(missing))
@@ -120,10 +120,12 @@ def machine_facts() -> dict[str, Any]:
 def classify_file(model: Path, paths: list[Path], labels: list[int]) -> dict[str, Any]:
     """Classify ``paths`` with one model file through ``edge_sdk.Classifier`` (one thread)."""
     from edge_sdk import Classifier
+    from edge_sdk.formats import format_of_file
 
-    backend = BACKEND_FOR_SUFFIX.get(model.suffix.lower())
-    if backend is None:
-        raise SmokeError(f"unsupported model suffix: {model}")
+    fmt = format_of_file(model)
+    if fmt is None:
+        raise SmokeError(f"not an exported model file name: {model}")
+    backend = fmt.runtime
     t0 = time.perf_counter()
     clf = Classifier(model, backend=backend, num_threads=1, top_k=10_000)
     t1 = time.perf_counter()

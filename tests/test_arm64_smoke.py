@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_sdk.formats import FILE_NAMES, format_of_file
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "arm64_smoke.py"
 PER_CLASS = 2
@@ -70,10 +72,10 @@ def test_run_writes_the_documented_json(result_file: Path) -> None:
     assert set(result["machine"]["packages"]) == {"numpy", "pillow", "ai-edge-litert", "onnxruntime"}
     assert len(result["data"]["images"]) == n and len(result["data"]["labels"]) == n
     assert len(result["data"]["pixels_sha256"]) == 64
-    expected = {f"models/resnet8/export/{name}" for name in smoke.MODEL_FILES}
+    expected = {f"models/resnet8/export/{name}" for name in FILE_NAMES}
     assert set(result["files"]) == expected
     for name, f in result["files"].items():
-        assert f["backend"] == ("litert" if name.endswith(".tflite") else "onnxruntime")
+        assert f["backend"] == format_of_file(name).runtime
         assert len(f["top1"]) == n and len(f["probabilities"]) == n
         for top, probs in zip(f["top1"], f["probabilities"]):
             assert len(probs) == 10 and abs(sum(probs) - 1.0) < 0.05  # int8: 10 outputs, each within 1/256

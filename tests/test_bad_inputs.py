@@ -27,6 +27,7 @@ from PIL import Image
 
 from edge_sdk import Classifier
 from edge_sdk.errors import DatasetError, InvalidImageError, MetadataError, ModelLoadError, UnsafeDataError
+from edge_sdk.formats import FORMATS
 from edge_sdk.inputs import to_rgb_array
 from edge_sdk.metadata import METADATA_KEY, tflite_metadata
 from train.data import load_split, resolve_source
@@ -37,8 +38,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.*")
 
 REPO = Path(__file__).resolve().parents[1]
 EXPORT = REPO / "models" / "resnet8" / "export"
-INT8_TFLITE = EXPORT / "model_int8.tflite"
-FLOAT_ONNX = EXPORT / "model_float32.onnx"
+INT8_TFLITE = EXPORT / FORMATS["tflite-int8"].file_name
+FLOAT_ONNX = EXPORT / FORMATS["onnx"].file_name
 RESNET8_KERAS = REPO / "models" / "resnet8" / "best.keras"
 BOMB_SIDE = 20_000
 

@@ -34,10 +34,11 @@ from camera_demo.sources import MAX_CORRUPT_FRAMES, Frame, FrameSource, LiveSour
 from edge_sdk import Classifier
 from edge_sdk.cli import main
 from edge_sdk.errors import SourceError
+from edge_sdk.formats import FILE_NAMES
 from edge_sdk.spec import CIFAR10_CLASSES, PreprocessSpec
 
 REPO = Path(__file__).resolve().parents[1]
-EXPORTS = ("model_float32.tflite", "model_int8.tflite", "model_float32.onnx", "model_int8.onnx")  # write order
+EXPORTS = FILE_NAMES  # in write order
 KERAS_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 
 

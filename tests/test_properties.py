@@ -24,6 +24,7 @@ from PIL import Image
 from edge_sdk import Classifier
 from edge_sdk.classifier import default_model_path
 from edge_sdk.errors import InvalidImageError, MetadataError
+from edge_sdk.formats import FORMATS
 from edge_sdk.metadata import METADATA_KEY, ModelMetadata, read_metadata, tflite_metadata
 
 # Pillow warns about the corrupt pictures made here on purpose
@@ -163,7 +164,7 @@ def test_other_objects_and_colors_are_refused_with_the_sdk_error(clf, image, col
 
 
 # --------------------------------------------------------------------------- metadata reader
-MODEL_FILES = [(EXPORT / name).read_bytes() for name in ("model_int8.tflite", "model_int8.onnx")]
+MODEL_FILES = [(EXPORT / f.file_name).read_bytes() for f in FORMATS.values() if f.quantized]  # TFLite first
 
 
 def metadata_or_error(data: bytes) -> ModelMetadata | None:

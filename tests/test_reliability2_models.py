@@ -25,11 +25,12 @@ from test_bad_inputs import _WITHOUT_ROOT_OVERRIDE
 
 from edge_sdk import Classifier, EdgeSDKError
 from edge_sdk.errors import ModelLoadError
+from edge_sdk.formats import FORMATS
 from edge_sdk.spec import CIFAR10_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TFLITE = REPO / "edge_sdk" / "models" / "default_int8.tflite"
-RESNET8_ONNX = REPO / "models" / "resnet8" / "export" / "model_int8.onnx"
+RESNET8_ONNX = REPO / "models" / "resnet8" / "export" / FORMATS["onnx-int8"].file_name
 LABELS = list(CIFAR10_CLASSES)
 
 

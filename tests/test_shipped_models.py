@@ -10,18 +10,20 @@ import pytest
 
 from edge_sdk import Classifier
 from edge_sdk.classifier import default_model_path
+from edge_sdk.formats import FORMATS
 from edge_sdk.runtimes import dequantize, quantize
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = ("resnet8", "default")
-FILES = ("model_float32.tflite", "model_int8.tflite", "model_float32.onnx", "model_int8.onnx")
+#: every committed model folder with a finished export (its manifest.json)
+SHIPPED = tuple(sorted(p.parent.parent.name for p in REPO.glob("models/*/export/manifest.json")))
 PER_CLASS = 50
 # LiteRT vs ONNX Runtime top-1 agreement of the int8 files. resnet8's int8 files each agree with Keras on
 # only ~98.5% (its narrow layers leave many near-ties; see README), so two independent int8 quantizations
 # of it cannot be held to 99% with each other: measured 98.4% on these 500 images.
-INT8_RUNTIME_AGREEMENT = {"resnet8": 0.98, "default": 0.99}
+INT8_RUNTIME_AGREEMENT = {"resnet8": 0.98}
+DEFAULT_INT8_RUNTIME_AGREEMENT = 0.99
 
 
 @pytest.fixture(scope="module")
@@ -55,21 +57,23 @@ def _bare_onnx(path: Path, x: np.ndarray) -> np.ndarray:
 def test_sdk_equals_bare_runtime_and_runtimes_agree(model, test_images):
     export = REPO / "models" / model / "export"
     manifest = json.loads((export / "manifest.json").read_text())
-    assert sorted(f["file"] for f in manifest["files"]) == sorted(FILES)
+    assert sorted(f["file"] for f in manifest["files"]) == sorted(f.file_name for f in FORMATS.values())
     top1 = {}
-    for name in FILES:
+    for fmt in FORMATS.values():
+        name = fmt.file_name
         clf = Classifier(export / name, top_k=10)
-        bare = _bare_onnx if name.endswith(".onnx") else _bare_tflite
+        bare = _bare_onnx if fmt.runtime == "onnxruntime" else _bare_tflite
         x = np.concatenate([clf.preprocess(p) for p in test_images])
         expected = np.concatenate([bare(export / name, x[i : i + 1]) for i in range(0, 40)])
         got = np.stack([clf.probabilities(p) for p in test_images[:40]])
         np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=name)
-        top1[name] = np.array([clf.classify(p).top.index for p in test_images])
+        top1[fmt.name] = np.array([clf.classify(p).top.index for p in test_images])
     labels = np.repeat(np.arange(10), PER_CLASS)
     for name, pred in top1.items():
         assert (pred == labels).mean() > 0.75, name  # a real classifier, not noise
-    assert (top1["model_int8.tflite"] == top1["model_int8.onnx"]).mean() >= INT8_RUNTIME_AGREEMENT[model]
-    assert (top1["model_float32.tflite"] == top1["model_float32.onnx"]).mean() >= 0.999
+    bar = INT8_RUNTIME_AGREEMENT.get(model, DEFAULT_INT8_RUNTIME_AGREEMENT)
+    assert (top1["tflite-int8"] == top1["onnx-int8"]).mean() >= bar
+    assert (top1["tflite"] == top1["onnx"]).mean() >= 0.999
 
 
 def test_bundled_default_is_the_shipped_default_int8_export():
