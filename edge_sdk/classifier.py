@@ -24,11 +24,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .encoder import InputEncoder
-from .runtimes import Backend, open_backend
+from .runtimes import Backend, load_backend, read_model_file
 from .errors import EdgeSDKError, InferenceError, InvalidImageError, MetadataError, ModelLoadError
 from .images import describe
-from .inputs import to_rgb_array
-from .metadata import ModelMetadata, read_metadata
+from .inputs import DEFAULT_COLOR, to_rgb_array
+from .metadata import ModelMetadata, parse_model_metadata
 from .spec import PreprocessSpec
 
 DEFAULT_MODEL_RESOURCE = "default_int8.tflite"
@@ -113,8 +113,10 @@ class Classifier:
             raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
         if allowlist is not None and denylist is not None:
             raise ValueError("give allowlist or denylist, not both")
-        self._backend: Backend = open_backend(self.model_path, backend, num_threads)
-        self.metadata: ModelMetadata | None = read_metadata(self.model_path)
+        data = read_model_file(self.model_path, backend)  # read once: runtime and metadata see the same bytes
+        self._backend: Backend = load_backend(data, self.model_path, backend, num_threads)
+        self.metadata: ModelMetadata | None = parse_model_metadata(data, self.model_path)
+        del data
         self.spec = self._resolve_spec(labels, preprocess)
         if resize is not None:
             self.spec = PreprocessSpec.from_dict({**self.spec.to_dict(), "resize": resize})
@@ -187,11 +189,11 @@ class Classifier:
         h, w = self.spec.input_size
         return to_rgb_array(image, h, w, resize=self.spec.resize, color=color)
 
-    def preprocess(self, image: Any, color: str = "rgb") -> np.ndarray:
+    def preprocess(self, image: Any, color: str = DEFAULT_COLOR) -> np.ndarray:
         """The normalized float32 ``(1, H, W, 3)`` input (before any int8 quantization) for one image."""
         return self._encoder.normalize(self._pixels(image, color))[None]
 
-    def classify(self, image: Any, *, color: str = "rgb") -> ClassificationResult:
+    def classify(self, image: Any, *, color: str = DEFAULT_COLOR) -> ClassificationResult:
         """Classify one image (path, bytes, PIL image or numpy array)."""
         t0 = time.perf_counter()
         x = self.encode(image, color=color)
@@ -202,7 +204,7 @@ class Classifier:
         t3 = time.perf_counter()
         return ClassificationResult(categories, Timing(1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)))
 
-    def classify_batch(self, images: Iterable[Any], *, color: str = "rgb") -> list[ClassificationResult]:
+    def classify_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR) -> list[ClassificationResult]:
         """Classify several images, :attr:`batch_chunk` at a time (one runtime call per chunk, or per image
         if the model is fixed to batch 1).
 
@@ -242,11 +244,11 @@ class Classifier:
         timing = Timing(1e3 * (t1 - t0) / n, 1e3 * (t2 - t1) / n, 1e3 * (t3 - t2) / n)
         return [ClassificationResult(c, timing) for c in cats]
 
-    def probabilities(self, image: Any, *, color: str = "rgb") -> np.ndarray:
+    def probabilities(self, image: Any, *, color: str = DEFAULT_COLOR) -> np.ndarray:
         """All class probabilities for one image, in label order."""
         return self._infer(self.encode(image, color=color))[0]
 
-    def encode(self, image: Any, *, color: str = "rgb") -> np.ndarray:
+    def encode(self, image: Any, *, color: str = DEFAULT_COLOR) -> np.ndarray:
         """The exact ``(1, H, W, 3)`` tensor the runtime receives for one image (int8 for int8 models)."""
         return self._encoder.encode(self._pixels(image, color)[None])
 

@@ -44,38 +44,54 @@ class ModelMetadata:
     converter: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     format_version: int = METADATA_FORMAT_VERSION
+    #: keys this SDK does not know, from a newer converter of the same major version: kept (and written
+    #: back by :meth:`to_json`) but ignored; unknown keys of the spec sit under ``"spec"``
+    unknown: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> str:
         """Serialize as strict JSON (the spec nested as an object; a NaN in ``extra`` becomes null)."""
         data = asdict(self)
-        data["spec"] = self.spec.to_dict()
+        unknown = data.pop("unknown")
+        data["spec"] = {**unknown.get("spec", {}), **self.spec.to_dict()}
+        data = {**{k: v for k, v in unknown.items() if k != "spec"}, **data}
         return strict_json(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ModelMetadata:
-        """Parse the JSON written by :meth:`to_json`; raise :class:`MetadataError` if malformed."""
+        """Parse the JSON written by :meth:`to_json` of this or a newer converter of the same major version.
+
+        Unknown keys (top level or in the spec) are kept in :attr:`unknown` and ignored. Raises
+        :class:`MetadataError` if malformed, or for another major version (naming both versions).
+        """
         data = parse_json(text, "model metadata")
         if not isinstance(data, dict):
             raise MetadataError("model metadata must be a JSON object")
-        if data.get("format_version") != METADATA_FORMAT_VERSION:
+        version = data.get("format_version")
+        if version != METADATA_FORMAT_VERSION or isinstance(version, bool):
             raise MetadataError(
-                f"unsupported model metadata version {data.get('format_version')!r} (this SDK reads {METADATA_FORMAT_VERSION})"
+                f"unsupported model metadata version {version!r}: this SDK reads version {METADATA_FORMAT_VERSION} "
+                f"(the model comes from a {'newer' if _newer(version) else 'different'} converter; use a cifar-edge "
+                "release that reads it)"
             )
         missing = [k for k in ("spec", "model_name", "model_version", "format") if k not in data]
         if missing:
             raise MetadataError(f"model metadata lacks {', '.join(missing)}")
-        spec = PreprocessSpec.from_dict(data.pop("spec"))
-        known = set(cls.__dataclass_fields__) - {"spec"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise MetadataError(f"model metadata has unknown keys: {', '.join(unknown)}")
+        known = set(cls.__dataclass_fields__) - {"unknown"}
+        unknown = {k: data.pop(k) for k in sorted(set(data) - known)}
+        spec, spec_unknown = PreprocessSpec.from_metadata_dict(data.pop("spec"))
+        if spec_unknown:
+            unknown["spec"] = spec_unknown
         for key in ("model_name", "model_version", "format", "source_sha256", "dataset", "created"):
             if key in data and not isinstance(data[key], str):
                 raise MetadataError(f"model metadata '{key}' must be a string")
         for key in ("converter", "extra"):
             if key in data and not isinstance(data[key], dict):
                 raise MetadataError(f"model metadata '{key}' must be an object")
-        return cls(spec=spec, **data)
+        return cls(spec=spec, unknown=unknown, **data)
+
+
+def _newer(version: Any) -> bool:
+    return isinstance(version, int) and not isinstance(version, bool) and version > METADATA_FORMAT_VERSION
 
 
 def read_metadata(model: str | os.PathLike[str] | bytes) -> ModelMetadata | None:
@@ -94,6 +110,11 @@ def read_metadata(model: str | os.PathLike[str] | bytes) -> ModelMetadata | None
         raise ModelLoadError(f"model file not found: {path}") from exc
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    return parse_model_metadata(data, path)
+
+
+def parse_model_metadata(data: bytes, path: str | os.PathLike[str]) -> ModelMetadata | None:
+    """The metadata in the bytes of a model file read from ``path``; raises :class:`MetadataError` naming ``path``."""
     try:
         return _parse_metadata(data)
     except MetadataError as exc:

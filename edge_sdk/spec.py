@@ -135,6 +135,21 @@ class PreprocessSpec:
             raise MetadataError(f"invalid preprocessing spec: {exc}") from exc
 
     @classmethod
+    def from_metadata_dict(cls, data: Any) -> tuple[PreprocessSpec, dict[str, Any]]:
+        """The spec embedded in a model, and the keys this SDK does not know (from a newer converter of
+        the same spec version: ignored). Raises :class:`MetadataError` if malformed or of another version."""
+        if not isinstance(data, dict):
+            raise MetadataError(f"preprocessing spec must be a JSON object, got {type(data).__name__}")
+        known = set(cls.__dataclass_fields__)
+        if data.get("version", SPEC_VERSION) != SPEC_VERSION:
+            raise MetadataError(
+                f"unsupported spec version {data.get('version')!r}: this SDK reads version {SPEC_VERSION} "
+                "(use a cifar-edge release that reads it)"
+            )
+        spec = cls.from_dict({k: v for k, v in data.items() if k in known})
+        return spec, {k: v for k, v in data.items() if k not in known}
+
+    @classmethod
     def from_json(cls, text: str | bytes) -> PreprocessSpec:
         """Parse JSON text; raise :class:`MetadataError` if it is not a valid spec."""
         return cls.from_dict(parse_json(text, "preprocessing spec"))

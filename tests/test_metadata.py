@@ -46,8 +46,9 @@ def test_json_round_trip():
         ("[]", "must be a JSON object"),
         ('{"format_version": 2}', "unsupported model metadata version 2"),
         ('{"format_version": 1, "spec": {}}', "lacks model_name, model_version, format"),
-        ('{"format_version": 1, "spec": {}, "model_name": "m", "model_version": "1", "format": "onnx", "x": 1}',
-         "unknown keys: x"),
+        ('{"format_version": true, "spec": {}}', "unsupported model metadata version True: this SDK reads version 1"),
+        ('{"format_version": 1, "spec": {"version": 2}, "model_name": "m", "model_version": "1", "format": "onnx"}',
+         "unsupported spec version 2: this SDK reads version 1"),
         ('{"format_version": 1, "spec": {"labels": []}, "model_name": "m", "model_version": "1", "format": "onnx"}',
          "labels is empty"),
         ('{"format_version": 1, "spec": {}, "model_name": 3, "model_version": "1", "format": "onnx"}',
@@ -57,6 +58,25 @@ def test_json_round_trip():
 def test_malformed_metadata_is_named(text, fragment):
     with pytest.raises(MetadataError, match=fragment):
         ModelMetadata.from_json(text)
+
+
+def test_unknown_keys_of_the_same_major_version_are_kept_and_ignored():
+    """A field a newer converter adds must not break deployed SDKs (forward compatibility)."""
+    import json
+
+    newer = json.loads(META.to_json())
+    newer["provenance"] = {"git": "abc"}
+    newer["spec"]["interpolation_hint"] = "bilinear"
+    meta = ModelMetadata.from_json(json.dumps(newer))
+    assert meta == META and meta.spec == META.spec
+    assert meta.unknown == {"provenance": {"git": "abc"}, "spec": {"interpolation_hint": "bilinear"}}
+    assert json.loads(meta.to_json()) == newer  # kept: written back unchanged
+    assert ModelMetadata.from_json(META.to_json()).unknown == {}
+
+
+def test_another_major_version_is_refused_naming_both_versions():
+    with pytest.raises(MetadataError, match=r"version 2: this SDK reads version 1 \(the model comes from a newer"):
+        ModelMetadata.from_json(META.to_json().replace('"format_version":1', '"format_version":2'))
 
 
 def test_onnx_metadata_props_read_by_hand():

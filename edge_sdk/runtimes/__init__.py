@@ -21,7 +21,8 @@ import numpy as np
 from ..errors import BackendUnavailableError, ModelLoadError
 from .base import Backend, dequantize, quantize
 
-__all__ = ["Backend", "available_backends", "dequantize", "open_backend", "quantize", "run_batched"]
+__all__ = ["Backend", "available_backends", "dequantize", "load_backend", "open_backend", "quantize", "read_model_file",
+           "run_batched"]
 
 
 @lru_cache(maxsize=1)
@@ -36,13 +37,57 @@ def available_backends() -> dict[str, str]:
 
 
 def _runtime_for(path: Path, backend: str | None) -> ModuleType:
+    """The runtime module for ``path``'s suffix, or for ``backend``: which must serve that suffix."""
+    suffix = path.suffix.lower()
     for rt in _runtime_modules():
-        if (backend in rt.BACKENDS) if backend else (path.suffix.lower() in rt.SUFFIXES):
+        if backend in rt.BACKENDS:
+            if suffix not in rt.SUFFIXES:
+                raise BackendUnavailableError(
+                    f"backend {backend!r} runs {' or '.join(rt.SUFFIXES)} models, not {suffix or 'suffix-less'} files: {path}"
+                )
+            return rt
+        if not backend and suffix in rt.SUFFIXES:
             return rt
     if backend:
         raise BackendUnavailableError(f"unknown backend {backend!r}; choose one of: {', '.join(available_backends())}")
     suffixes = sorted(s for rt in _runtime_modules() for s in rt.SUFFIXES)
     raise ModelLoadError(f"unknown model type {path.suffix!r} (expected {' or '.join(suffixes)}): {path}")
+
+
+def read_model_file(model: str | os.PathLike[str], backend: str | None = None) -> bytes:
+    """The bytes of ``model``, read once (the runtime and the metadata reader both take them).
+
+    Raises :class:`ModelLoadError` (missing, unreadable or empty file, or a suffix no runtime opens) or
+    :class:`BackendUnavailableError` (``backend`` unknown or not one for this suffix), naming the file.
+    """
+    path = Path(model)
+    try:
+        if not path.is_file():
+            what = "not a model file (a folder or device)" if path.exists() else "model file not found"
+            raise ModelLoadError(f"{what}: {path}")
+        _runtime_for(path, backend)  # an unsupported suffix or backend before reading a large file
+        data = path.read_bytes()
+    except OSError as exc:  # no read permission, a folder on the way that may not be searched, an I/O error
+        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    except MemoryError as exc:
+        raise ModelLoadError(f"cannot read model file {path}: too large for the memory available") from exc
+    if not data:
+        raise ModelLoadError(f"model file is empty: {path}")
+    return data
+
+
+def load_backend(
+    data: bytes, path: str | os.PathLike[str], backend: str | None = None, num_threads: int | None = None
+) -> Backend:
+    """Open the model bytes ``data`` (read from ``path``, whose suffix picks the runtime) on a runtime.
+
+    Raises :class:`ModelLoadError` naming ``path`` or :class:`BackendUnavailableError`.
+    """
+    runtime = _runtime_for(Path(path), backend)
+    try:
+        return runtime.load(data, num_threads, backend)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from exc
 
 
 def open_backend(
@@ -51,25 +96,9 @@ def open_backend(
     """Load ``model`` on the runtime its suffix implies (or the backend named, e.g. ``"tflite-runtime"``).
 
     Raises :class:`ModelLoadError` (missing, unreadable, corrupt or unsupported model, naming the file)
-    or :class:`BackendUnavailableError` (no runtime for it installed).
+    or :class:`BackendUnavailableError` (no runtime for it installed, or ``backend`` does not run its suffix).
     """
-    path = Path(model)
-    try:
-        if not path.is_file():
-            what = "not a model file (a folder or device)" if path.exists() else "model file not found"
-            raise ModelLoadError(f"{what}: {path}")
-        runtime = _runtime_for(path, backend)
-        data = path.read_bytes()
-    except OSError as exc:  # no read permission, a folder on the way that may not be searched, an I/O error
-        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
-    except MemoryError as exc:
-        raise ModelLoadError(f"cannot read model file {path}: too large for the memory available") from exc
-    if not data:
-        raise ModelLoadError(f"model file is empty: {path}")
-    try:
-        return runtime.load(data, num_threads, backend)
-    except ModelLoadError as exc:
-        raise ModelLoadError(f"{path}: {exc}") from exc
+    return load_backend(read_model_file(model, backend), model, backend, num_threads)
 
 
 def run_batched(backend: Backend, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
