@@ -39,6 +39,21 @@ def source_model() -> Path:
     return SHIPPED_DEFAULT
 
 
+#: a committed export folder (every format, with metadata): SDK tests run on it instead of converting
+SHIPPED_EXPORT = REPO / "models" / "resnet8" / "export"
+
+
+@pytest.fixture(scope="session")
+def shipped_export() -> Path:
+    """The committed export folder SDK tests use (no conversion, no TensorFlow)."""
+    from edge_sdk.formats import FILE_NAMES
+
+    missing = [name for name in FILE_NAMES if not (SHIPPED_EXPORT / name).is_file()]
+    if missing:
+        pytest.fail(f"the committed export {SHIPPED_EXPORT} lacks {', '.join(missing)}")
+    return SHIPPED_EXPORT
+
+
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory, source_model, cifar10_dir, session_cache):
     from convert.converter import ConvertConfig, convert

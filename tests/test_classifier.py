@@ -1,4 +1,4 @@
-"""edge_sdk.Classifier on exported models: every input kind, filters, batches, threads and clear errors."""
+"""edge_sdk.Classifier on the committed exports: every input kind, filters, batches, threads and clear errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from edge_sdk import Category, Classifier
+from edge_sdk.formats import FORMATS
 from edge_sdk.errors import (
     BackendUnavailableError,
     InvalidImageError,
@@ -17,9 +18,7 @@ from edge_sdk.errors import (
     ModelLoadError,
 )
 
-pytestmark = pytest.mark.slow
-
-FILES = ("model_float32.tflite", "model_int8.tflite", "model_float32.onnx", "model_int8.onnx")
+FORMAT_LIST = list(FORMATS.values())
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +26,11 @@ def cat_images(cifar10_dir) -> list[Path]:
     return sorted((cifar10_dir / "test" / "cat").glob("*.jpg"))[:8]
 
 
-@pytest.mark.parametrize("name", FILES)
-def test_labels_from_metadata_and_sorted_probabilities(exported, cat_images, name):
-    out, _ = exported
-    clf = Classifier(out / name, top_k=4)
+@pytest.mark.parametrize("fmt", FORMAT_LIST, ids=list(FORMATS))
+def test_labels_from_metadata_and_sorted_probabilities(shipped_export, cat_images, fmt):
+    clf = Classifier(shipped_export / fmt.file_name, top_k=4)
     assert clf.labels[3] == "cat" and len(clf.labels) == 10
-    assert clf.backend_name == ("onnxruntime" if name.endswith(".onnx") else "litert")
+    assert clf.backend_name == fmt.runtime
     result = clf.classify(cat_images[0])
     scores = [c.score for c in result.categories]
     assert len(result.categories) == 4 and scores == sorted(scores, reverse=True)
@@ -43,10 +41,9 @@ def test_labels_from_metadata_and_sorted_probabilities(exported, cat_images, nam
     assert result.timing.inference_ms > 0 and result.timing.total_ms >= result.timing.inference_ms
 
 
-@pytest.mark.parametrize("name", FILES)
-def test_batch_equals_single_calls(exported, cat_images, name):
-    out, _ = exported
-    clf = Classifier(out / name)
+@pytest.mark.parametrize("fmt", FORMAT_LIST, ids=list(FORMATS))
+def test_batch_equals_single_calls(shipped_export, cat_images, fmt):
+    clf = Classifier(shipped_export / fmt.file_name)
     batch = clf.classify_batch(cat_images)
     assert len(batch) == len(cat_images)
     for path, result in zip(cat_images, batch):
@@ -56,8 +53,8 @@ def test_batch_equals_single_calls(exported, cat_images, name):
     assert clf.classify_batch([]) == []
 
 
-def test_every_input_kind_gives_the_same_answer(exported, cat_images):
-    out, _ = exported
+def test_every_input_kind_gives_the_same_answer(shipped_export, cat_images):
+    out = shipped_export
     clf = Classifier(out / "model_float32.tflite")
     path = cat_images[1]
     rgb = np.asarray(Image.open(path).convert("RGB"))
@@ -79,10 +76,10 @@ def test_every_input_kind_gives_the_same_answer(exported, cat_images):
     assert clf.classify(big).top is not None  # any size is resized to the model input
 
 
-def test_full_size_photographs_are_resized_and_classified(exported, cifar10_dir, tmp_path):
+def test_full_size_photographs_are_resized_and_classified(shipped_export, cifar10_dir, tmp_path):
     # 640x480 JPEGs made by upscaling real test images: resized back to 32x32 they must mostly
     # keep the answer the model gives on the originals.
-    out, _ = exported
+    out = shipped_export
     clf = Classifier(out / "model_int8.tflite")
     originals = [p for d in sorted((cifar10_dir / "test").iterdir()) for p in sorted(d.glob("*.jpg"))[:3]]
     same = 0
@@ -110,15 +107,15 @@ def test_full_size_photographs_are_resized_and_classified(exported, cifar10_dir,
         (12345, "unsupported image type int"),
     ],
 )
-def test_bad_images_raise_invalid_image_error(exported, image, fragment):
-    out, _ = exported
+def test_bad_images_raise_invalid_image_error(shipped_export, image, fragment):
+    out = shipped_export
     clf = Classifier(out / "model_int8.tflite")
     with pytest.raises(InvalidImageError, match=fragment):
         clf.classify(image)
 
 
-def test_threshold_allowlist_denylist(exported, cat_images):
-    out, _ = exported
+def test_threshold_allowlist_denylist(shipped_export, cat_images):
+    out = shipped_export
     clf = Classifier(out / "model_int8.tflite", top_k=10)
     probs = clf.probabilities(cat_images[2])
     allowed = Classifier(out / "model_int8.tflite", top_k=10, allowlist=["cat", "dog"]).classify(cat_images[2])
@@ -135,8 +132,8 @@ def test_threshold_allowlist_denylist(exported, cat_images):
         Classifier(out / "model_int8.tflite", allowlist=["unicorn"])
 
 
-def test_concurrent_classify_from_threads_is_correct(exported, cat_images):
-    out, _ = exported
+def test_concurrent_classify_from_threads_is_correct(shipped_export, cat_images):
+    out = shipped_export
     clf = Classifier(out / "model_int8.tflite")
     expected = [clf.classify(p).categories for p in cat_images]
     errors: list[BaseException] = []
@@ -159,8 +156,8 @@ def test_concurrent_classify_from_threads_is_correct(exported, cat_images):
     assert errors == [] and mismatches == []
 
 
-def test_model_errors(tmp_path, exported):
-    out, _ = exported
+def test_model_errors(tmp_path, shipped_export):
+    out = shipped_export
     with pytest.raises(ModelLoadError, match="model file not found"):
         Classifier(tmp_path / "missing.tflite")
     (tmp_path / "random.tflite").write_bytes(np.random.default_rng(0).bytes(4096))
@@ -179,10 +176,10 @@ def test_model_errors(tmp_path, exported):
         Classifier(out / "model_int8.tflite", labels=["a", "b", "c"])
 
 
-def test_model_without_metadata_needs_labels(tmp_path, exported):
-    import onnx
+def test_model_without_metadata_needs_labels(tmp_path, shipped_export):
+    onnx = pytest.importorskip("onnx")  # the train extra's; absent from an SDK-only install
 
-    out, _ = exported
+    out = shipped_export
     proto = onnx.load(out / "model_float32.onnx")
     del proto.metadata_props[:]
     bare = tmp_path / "bare.onnx"
@@ -196,20 +193,20 @@ def test_model_without_metadata_needs_labels(tmp_path, exported):
     assert clf.classify(image).top.label.startswith("c")
 
 
-def test_context_manager_closes(exported):
-    out, _ = exported
+def test_context_manager_closes(shipped_export):
+    out = shipped_export
     with Classifier(out / "model_int8.tflite") as clf:
         assert clf.classify(np.zeros((32, 32, 3), np.uint8)).top is not None
     with pytest.raises(ModelLoadError, match="closed"):
         clf.classify(np.zeros((32, 32, 3), np.uint8))
 
 
-def test_predict_cli(exported, cat_images):
+def test_predict_cli(shipped_export, cat_images):
     import json
     import subprocess
     import sys
 
-    out, _ = exported
+    out = shipped_export
     proc = subprocess.run(
         [sys.executable, "-m", "edge_sdk", "predict", *map(str, cat_images[:3]), "/etc/hostname", "--model",
          str(out / "model_int8.tflite"), "--json", "--top-k", "2"],
@@ -222,10 +219,10 @@ def test_predict_cli(exported, cat_images):
     assert proc.stderr.strip().splitlines() == [f"cifar-edge predict: error: {result['results'][3]['error']}"]
 
 
-def test_benchmark_reports_consistent_figures(exported):
+def test_benchmark_reports_consistent_figures(shipped_export):
     from edge_sdk import benchmark
 
-    out, _ = exported
+    out = shipped_export
     r = benchmark(out / "model_int8.tflite", num_threads=1, runs=30, warmup=3, batch=8)
     lat = r["latency_ms"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]

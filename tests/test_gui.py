@@ -18,9 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def display() -> str:
-    """A private Xvfb display for this module (``.ci/run`` installs xvfb when it is missing)."""
+    """A private Xvfb display for this module (``scripts/test.sh`` installs xvfb when it is missing)."""
     if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is not installed: apt-get install xvfb (.ci/run does this) to run the GUI tests")
+        pytest.fail("Xvfb is not installed: apt-get install xvfb (scripts/test.sh does this) to run the GUI tests")
     old = os.environ.get("DISPLAY")
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(

@@ -28,7 +28,7 @@ def test_import_does_not_pull_heavy_packages(code):
 def test_classifying_with_each_runtime_never_imports_tensorflow():
     code = (
         "import numpy as np, sys\nfrom edge_sdk import Classifier\n"
-        "for m in (None, 'models/default/export/model_int8.onnx'):\n"
+        "for m in (None, 'models/resnet8/export/model_int8.onnx'):\n"
         "    Classifier(m).classify(np.zeros((48, 64, 3), np.uint8))\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
