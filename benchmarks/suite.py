@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk._atomic import write_text_atomic
+from edge_sdk.classifier import default_model_path
 from edge_sdk.formats import FORMATS
 
 from . import footprint
@@ -42,7 +43,7 @@ FILES = {  # format -> (file inside a model folder, runtime): the Keras source, 
 }
 PACKAGES = ("numpy", "pillow", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow-cpu", "tensorflow",
             "keras", "opencv-python", "opencv-python-headless")
-SUMMARY_KEYS = ("load_ms", "sdk_overhead_ratio", "throughput_images_per_s", "peak_rss_mb")
+SUMMARY_KEYS = ("load_ms", "sdk_overhead_ratio", "sdk_overhead_us", "throughput_images_per_s", "peak_rss_mb")
 
 
 def machine() -> dict[str, Any]:
@@ -146,7 +147,7 @@ def baseline_checkout(ref: str, dest: Path) -> Path:
 
 def before_after(ref: str, opts: argparse.Namespace) -> dict[str, Any]:
     """SDK latency and overhead of the default int8 model, 1 thread: ``ref``'s edge_sdk vs this checkout, interleaved."""
-    path = str(REPO / "models" / "default" / FILES["tflite-int8"][0])
+    path = str(default_model_path())  # the bundled default int8 TFLite (a test keeps it equal to models/default's)
     before, after = [], []
     with tempfile.TemporaryDirectory(prefix="cifar-edge-baseline-") as tmp:
         sdk = str(baseline_checkout(ref, Path(tmp)))
@@ -159,11 +160,13 @@ def before_after(ref: str, opts: argparse.Namespace) -> dict[str, Any]:
 
 def measure_imports(opts: argparse.Namespace) -> dict[str, Any]:
     """``import edge_sdk`` + first classification with each runtime, and ``import tensorflow``."""
-    default = REPO / "models" / "default" / "export"
-    tflite, onnx = FORMATS["tflite-int8"].file_name, FORMATS["onnx-int8"].file_name
+    onnx_int8 = FORMATS["onnx-int8"]
+    model = next((m for m in opts.models.split(",") if (REPO / "models" / m / "export" / onnx_int8.file_name).is_file()),
+                 "default")  # the first measured model with an int8 ONNX file
     out = {
-        f"edge_sdk + LiteRT (default int8 {FORMATS['tflite-int8'].suffix})": footprint.fastest("edge_sdk", str(default / tflite), opts.repeats),
-        f"edge_sdk + ONNX Runtime (default int8 {FORMATS['onnx-int8'].suffix})": footprint.fastest("edge_sdk", str(default / onnx), opts.repeats),
+        "edge_sdk + LiteRT (default int8 .tflite)": footprint.fastest("edge_sdk", str(default_model_path()), opts.repeats),
+        f"edge_sdk + ONNX Runtime ({model} int8 .onnx)": footprint.fastest(
+            "edge_sdk", str(REPO / "models" / model / "export" / onnx_int8.file_name), opts.repeats),
     }
     if importlib.util.find_spec("tensorflow"):
         out["tensorflow"] = footprint.fastest("tensorflow", "", opts.repeats)

@@ -150,6 +150,7 @@ def measure_sdk(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms": percentiles(sdk_s),
         "runtime_latency_ms": percentiles(bare_s),
         "sdk_overhead_ratio": round(float(np.median(sdk_s) / np.median(bare_s)), 4),
+        "sdk_overhead_us": round(1e6 * float(np.median(sdk_s) - np.median(bare_s)), 2),
         "throughput_images_per_s": round(images_per_s, 1),
         "peak_rss_mb": round(rss, 1),
         "tensorflow_imported": "tensorflow" in sys.modules,

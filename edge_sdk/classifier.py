@@ -14,7 +14,7 @@ itself, and preprocessing keeps no shared state.
 from __future__ import annotations
 
 import os
-import time
+from time import perf_counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -35,6 +35,9 @@ DEFAULT_MODEL_RESOURCE = "default_int8.tflite"
 #: Images decoded, encoded and run per runtime call by :meth:`Classifier.classify_batch`: its memory
 #: (pixels, input tensor, the runtime's buffers) is that of one chunk whatever the number of images.
 BATCH_CHUNK = 64
+#: up to this many classes the scores are ranked in Python (cheaper than numpy for a few values)
+RANK_IN_PYTHON_UP_TO = 64
+_FLOAT32, _UINT8 = np.dtype(np.float32), np.dtype(np.uint8)
 
 
 class Category(NamedTuple):
@@ -124,7 +127,11 @@ class Classifier:
         self._encoder = InputEncoder(self.spec, self._backend)
         self.top_k = top_k
         self.score_threshold = score_threshold
-        self._mask = self._class_mask(allowlist, denylist)
+        mask = self._class_mask(allowlist, denylist)
+        self._allowed: list[bool] | None = None if mask.all() else mask.tolist()
+        h, w = self.spec.input_size
+        self._pixels_shape = (h, w, 3)
+        self._one_row = (1, self.spec.num_classes)  # the scores of one image
 
     # ----------------------------------------------------------------- set-up
     def _resolve_spec(self, labels: Sequence[str] | None, preprocess: PreprocessSpec | dict | None) -> PreprocessSpec:
@@ -186,7 +193,9 @@ class Classifier:
 
     # ----------------------------------------------------------------- classify
     def _pixels(self, image: Any, color: str) -> np.ndarray:
-        h, w = self.spec.input_size
+        if type(image) is np.ndarray and image.dtype is _UINT8 and image.shape == self._pixels_shape and color == "rgb":
+            return image  # already RGB pixels of the input size: nothing to check, convert or copy
+        h, w, _ = self._pixels_shape
         return to_rgb_array(image, h, w, resize=self.spec.resize, color=color)
 
     def preprocess(self, image: Any, color: str = DEFAULT_COLOR) -> np.ndarray:
@@ -195,13 +204,13 @@ class Classifier:
 
     def classify(self, image: Any, *, color: str = DEFAULT_COLOR) -> ClassificationResult:
         """Classify one image (path, bytes, PIL image or numpy array)."""
-        t0 = time.perf_counter()
-        x = self.encode(image, color=color)
-        t1 = time.perf_counter()
-        probs = self._infer(x)[0]
-        t2 = time.perf_counter()
-        categories = self._categories(probs)
-        t3 = time.perf_counter()
+        t0 = perf_counter()
+        x = self._encoder.encode(self._pixels(image, color)[None])
+        t1 = perf_counter()
+        scores = self._infer_one(x)
+        t2 = perf_counter()
+        categories = self._categories(scores)
+        t3 = perf_counter()
         return ClassificationResult(categories, Timing(1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)))
 
     def classify_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR) -> list[ClassificationResult]:
@@ -227,7 +236,7 @@ class Classifier:
         return results
 
     def _classify_chunk(self, images: list[Any], first: int, color: str) -> list[ClassificationResult]:
-        t0 = time.perf_counter()
+        t0 = perf_counter()
         pixels = np.empty((len(images), *self.spec.input_size, 3), np.uint8)
         for i, image in enumerate(images):
             try:
@@ -235,11 +244,11 @@ class Classifier:
             except InvalidImageError as exc:
                 raise InvalidImageError(f"image {first + i} of the batch: {exc}") from exc
         x = self._encoder.encode(pixels)
-        t1 = time.perf_counter()
+        t1 = perf_counter()
         probs = self._infer(x)
-        t2 = time.perf_counter()
-        cats = [self._categories(p) for p in probs]
-        t3 = time.perf_counter()
+        t2 = perf_counter()
+        cats = [self._categories(p) for p in probs.tolist()]
+        t3 = perf_counter()
         n = len(images)
         timing = Timing(1e3 * (t1 - t0) / n, 1e3 * (t2 - t1) / n, 1e3 * (t3 - t2) / n)
         return [ClassificationResult(c, timing) for c in cats]
@@ -268,24 +277,58 @@ class Classifier:
         except EdgeSDKError:
             raise
         except Exception as exc:  # onnxruntime's and LiteRT's own errors, MemoryError, ...
-            raise InferenceError(f"{self.model_path}: {backend.name} failed to run the model: {describe(exc)}") from exc
-        if probs.shape != (len(x), self.spec.num_classes) or not np.issubdtype(probs.dtype, np.floating):
-            raise InferenceError(
-                f"{self.model_path}: the model returned {probs.dtype} scores of shape {probs.shape} for "
-                f"{len(x)} image(s); expected ({len(x)}, {self.spec.num_classes}) float scores"
-            )
+            raise self._inference_error(exc) from exc
+        self._check_scores(probs.shape, probs.dtype, len(x))
         return probs
 
-    def _categories(self, probs: np.ndarray) -> tuple[Category, ...]:
-        if not np.isfinite(probs).all():
+    def _infer_one(self, x: np.ndarray) -> list[float]:
+        """The probabilities of one encoded image as Python floats: :meth:`_infer` without numpy on the output
+        (the per-call path of :meth:`classify`). Raises as :meth:`_infer`."""
+        backend = self._backend
+        try:
+            raw = backend.invoke(x)
+        except EdgeSDKError:
+            raise
+        except Exception as exc:  # onnxruntime's and LiteRT's own errors, MemoryError, ...
+            raise self._inference_error(exc) from exc
+        if type(raw) is not np.ndarray:
+            raw = np.asarray(raw)
+        if raw.shape != self._one_row or (backend.output_quantization is None and raw.dtype.kind != "f"):
+            self._check_scores(raw.shape, raw.dtype if backend.output_quantization is None else _FLOAT32, 1)
+        return backend.output_row(raw)
+
+    def _inference_error(self, exc: BaseException) -> InferenceError:
+        return InferenceError(f"{self.model_path}: {self._backend.name} failed to run the model: {describe(exc)}")
+
+    def _check_scores(self, shape: tuple[int, ...], dtype: np.dtype, images: int) -> None:
+        """Raise :class:`InferenceError` unless the runtime gave ``(images, classes)`` float scores."""
+        if shape != (images, self.spec.num_classes) or dtype.kind != "f":
+            raise InferenceError(
+                f"{self.model_path}: the model returned {dtype} scores of shape {shape} for "
+                f"{images} image(s); expected ({images}, {self.spec.num_classes}) float scores"
+            )
+
+    def _categories(self, scores: list[float]) -> tuple[Category, ...]:
+        """The top-k categories of one row of scores (Python floats), best first (ties in class order), after
+        the filters. Raises :class:`InvalidImageError` when a score is NaN or infinite.
+        """
+        total = sum(scores)
+        if total - total != 0.0:  # NaN for a NaN or an infinity among them: np.isfinite(probs).all() is False
             raise InvalidImageError("the model produced non-finite scores for this input")
-        order = np.argsort(-probs, kind="stable")
+        if len(scores) <= RANK_IN_PYTHON_UP_TO:  # a stable sort, as np.argsort(-probs, kind="stable")
+            order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
+        else:
+            order = np.argsort(-np.asarray(scores), kind="stable").tolist()
+        labels, allowed, threshold, top_k = self.spec.labels, self._allowed, self.score_threshold, self.top_k
+        top = order[:top_k]
+        if allowed is None and scores[top[-1]] >= threshold:  # the best top_k all pass: nothing to filter
+            return tuple([Category(i, labels[i], scores[i]) for i in top])
         picked = []
         for i in order:
-            if not self._mask[i] or probs[i] < self.score_threshold:
+            if (allowed is not None and not allowed[i]) or scores[i] < threshold:
                 continue
-            picked.append(Category(int(i), self.spec.labels[i], float(probs[i])))
-            if len(picked) == self.top_k:
+            picked.append(Category(i, labels[i], scores[i]))
+            if len(picked) == top_k:
                 break
         return tuple(picked)
 

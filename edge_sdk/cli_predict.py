@@ -108,7 +108,7 @@ def _render_benchmark(r: dict[str, Any]) -> str:
         f"model {r['model_name']} ({r['model']}, {r['file_bytes']:,} bytes) on {r['backend']}, threads {r['threads'] or 'default'}",
         f"load            {r['load_ms']:.1f} ms",
         f"classify (b=1)  p50 {lat['p50']:.3f}  p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f} ms  ({r['runs']} runs)",
-        f"runtime only    p50 {bare['p50']:.3f}  p90 {bare['p90']:.3f}  p99 {bare['p99']:.3f} ms  (SDK overhead x{r['sdk_overhead_ratio']})",
+        f"runtime only    p50 {bare['p50']:.3f}  p90 {bare['p90']:.3f}  p99 {bare['p99']:.3f} ms  (SDK overhead x{r['sdk_overhead_ratio']}, {r['sdk_overhead_us']:+.1f} us per call)",
         f"throughput      {r['throughput_images_per_s']:,.0f} images/s at batch {r['batch']}",
         f"peak RSS        {rss}",
     ])

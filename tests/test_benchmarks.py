@@ -45,6 +45,9 @@ def test_every_format_of_the_model_is_measured(quick_run):
         if m["runtime"] != "keras":
             bare = figures["runtime_latency_ms"]["p50"]
             assert bare > 0 and figures["sdk_overhead_ratio"] == pytest.approx(lat["p50"] / bare, rel=0.5)
+            # microseconds per call: the ratio's excess times the bare call (medians of the same repeats)
+            assert figures["sdk_overhead_us"] == pytest.approx(1e3 * bare * (figures["sdk_overhead_ratio"] - 1),
+                                                               rel=0.5, abs=20)
 
 
 def test_sdk_processes_stay_free_of_tensorflow_and_keras_does_not(quick_run):

@@ -227,6 +227,8 @@ def test_benchmark_reports_consistent_figures(shipped_export):
     lat = r["latency_ms"]
     assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
     assert r["runtime_latency_ms"]["p50"] > 0 and r["sdk_overhead_ratio"] > 0
+    # the overhead in microseconds is the difference of the two medians the ratio divides
+    assert r["sdk_overhead_us"] == pytest.approx(1e3 * (lat["p50"] - r["runtime_latency_ms"]["p50"]), abs=0.11)
     assert r["throughput_images_per_s"] > 0 and r["load_ms"] > 0
     assert r["file_bytes"] == (out / "model_int8.tflite").stat().st_size
     assert r["peak_rss_mb"] > 10 and r["backend"] == "litert"

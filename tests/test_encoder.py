@@ -54,3 +54,72 @@ def test_batch_encoding_equals_one_by_one():
         single = clf.classify(image)
         assert [c.index for c in single.categories] == [c.index for c in result.categories]
         np.testing.assert_allclose([c.score for c in single.categories], [c.score for c in result.categories])
+
+
+def test_float_models_encode_by_table_exactly_as_normalize():
+    spec = PreprocessSpec(mean=(10.0, 120.0, 250.0), std=(40.0, 90.0, 20.0))
+    for fmt in (f for f in FORMATS.values() if f.suffix == ".onnx"):  # ONNX exports take float input
+        for preprocess in (None, spec):
+            clf = Classifier(EXPORT / fmt.file_name, preprocess=preprocess)
+            for image in PIXELS:
+                got = clf.encode(image)
+                assert got.dtype == np.float32
+                np.testing.assert_array_equal(got, clf.preprocess(image))  # bit for bit, not approximately
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS.values()), ids=list(FORMATS))
+def test_classify_scores_are_exactly_the_probabilities(fmt):
+    clf = Classifier(EXPORT / fmt.file_name, top_k=10)
+    for image in PIXELS:
+        probs = clf.probabilities(image)
+        result = clf.classify(image)
+        want = sorted(range(10), key=lambda i: (-probs[i], i))  # best first, ties in class order
+        assert [c.index for c in result.categories] == want
+        assert [c.score for c in result.categories] == [float(probs[i]) for i in want]
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8])
+def test_8bit_outputs_dequantize_by_table_exactly(dtype):
+    from edge_sdk.runtimes import Backend, dequantize
+
+    backend = Backend()
+    backend.output_dtype, backend.output_quantization = np.dtype(dtype), (0.00390625 * 1.37, 7)
+    every = np.arange(256, dtype=np.uint8).view(dtype).reshape(2, 128)
+    want = dequantize(every, *backend.output_quantization)
+    np.testing.assert_array_equal(backend.output_to_probabilities(every), want)
+    assert backend.output_row(every[1:]) == want[1].tolist()
+    wide = every.astype(np.int32)  # not the declared dtype: the plain arithmetic path
+    np.testing.assert_array_equal(backend.output_to_probabilities(wide), want)
+
+
+def _reference_categories(probs, labels, allowed, threshold, top_k):
+    """The ranking before the per-call trimming: numpy's stable argsort of -probs, then the filters."""
+    picked = []
+    for i in np.argsort(-probs, kind="stable"):
+        if (allowed is not None and not allowed[i]) or probs[i] < threshold:
+            continue
+        picked.append((int(i), labels[i], float(probs[i])))
+        if len(picked) == top_k:
+            break
+    return picked
+
+
+@pytest.mark.parametrize("classes", [3, 10, 64, 65, 300])
+def test_categories_rank_like_numpy_with_ties_filters_and_negative_scores(classes):
+    from types import SimpleNamespace
+
+    from edge_sdk.classifier import Classifier as C
+
+    rng = np.random.default_rng(classes)
+    labels = tuple(f"c{i}" for i in range(classes))
+    for trial in range(60):
+        probs = rng.integers(-3, 4, classes).astype(np.float32) / 4  # many ties, some negative scores
+        allowed = None if trial % 3 else rng.random(classes) < 0.6
+        threshold = float(rng.choice([0.0, 0.25, -1.0]))
+        top_k = int(rng.integers(1, classes + 2))
+        fake = SimpleNamespace(spec=SimpleNamespace(labels=labels), _allowed=None if allowed is None else allowed.tolist(),
+                               score_threshold=threshold, top_k=top_k)
+        got = [tuple(c) for c in C._categories(fake, probs.tolist())]
+        assert got == _reference_categories(probs, labels, allowed, threshold, top_k)
+    with pytest.raises(Exception, match="non-finite"):
+        C._categories(fake, [float("nan")] + [0.0] * (classes - 1))

@@ -8,6 +8,7 @@ the model's own scale and zero point, outputs dequantized.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -57,10 +58,36 @@ class Backend:
         return self.output_to_probabilities(self.invoke(x))
 
     def output_to_probabilities(self, raw: np.ndarray) -> np.ndarray:
-        """Dequantize a raw model output (float outputs pass through)."""
-        if self.output_quantization is not None:
-            return dequantize(raw, *self.output_quantization)
-        return raw
+        """Dequantize a raw model output (float outputs pass through); 8-bit outputs by a 256-entry table,
+        bit-identical to :func:`dequantize` and cheaper per call."""
+        if self.output_quantization is None:
+            return raw
+        table = self._output_table
+        if table is not None and raw.dtype == self.output_dtype:
+            return table[raw.view(np.uint8)]
+        return dequantize(raw, *self.output_quantization)
+
+    def output_row(self, raw: np.ndarray) -> list[float]:
+        """``output_to_probabilities(raw)[0].tolist()`` for a one-image output: its probabilities as Python
+        floats, without a numpy step for 8-bit outputs (the per-call path of ``Classifier.classify``)."""
+        table = self._output_floats
+        if table is not None and raw.dtype == self.output_dtype:
+            # an int8 value q < 0 indexes the table from its end, at 256 + q: its uint8 view, as wanted
+            return list(map(table.__getitem__, raw[0].tolist()))
+        return np.asarray(self.output_to_probabilities(raw))[0].tolist()
+
+    @cached_property
+    def _output_floats(self) -> list[float] | None:
+        table = self._output_table
+        return None if table is None else table.tolist()
+
+    @cached_property
+    def _output_table(self) -> np.ndarray | None:
+        """The float32 value of every 8-bit output ``q`` at index ``q`` viewed as uint8 (None for other outputs)."""
+        dtype = self.output_dtype
+        if self.output_quantization is None or dtype.itemsize != 1 or dtype.kind not in "iu":
+            return None
+        return dequantize(np.arange(256, dtype=np.uint8).view(dtype), *self.output_quantization)
 
     def describe(self) -> dict[str, Any]:
         """Input/output dtypes and shapes (for manifests and benchmarks)."""
