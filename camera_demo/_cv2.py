@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from contextvars import ContextVar
 from types import ModuleType
 
 from edge_sdk._extras import require, silenced_stderr_fd
@@ -24,10 +25,16 @@ def cv2() -> ModuleType:
     return module
 
 
+#: True only while a ``cifar-edge`` command runs (it owns its process): then :func:`quiet_native` points file
+#: descriptor 2 at /dev/null; called as a library, the camera code leaves the process's stderr alone
+QUIET_NATIVE: ContextVar[bool] = ContextVar("cifar_edge_quiet_native", default=False)
+
+
 @contextlib.contextmanager
 def quiet_native() -> Iterator[None]:
-    """Hide FFmpeg's stderr chatter ("moov atom not found", ...) while opening a capture; our error says it better."""
-    if logging.getLogger().isEnabledFor(logging.DEBUG):
+    """Hide FFmpeg's stderr chatter ("moov atom not found", ...) while opening a capture, when a command runs
+    (:data:`QUIET_NATIVE`) and is not debugging; our error says it better."""
+    if not QUIET_NATIVE.get() or logging.getLogger().isEnabledFor(logging.DEBUG):
         yield
     else:
         with silenced_stderr_fd():

@@ -68,6 +68,7 @@ def register_camera(subparsers: argparse._SubParsersAction) -> None:
 def run_camera(args: argparse.Namespace) -> int:
     from edge_sdk.classifier import Classifier
 
+    from ._cv2 import QUIET_NATIVE
     from .demo import DemoConfig, run_demo
 
     config = DemoConfig(
@@ -77,6 +78,7 @@ def run_camera(args: argparse.Namespace) -> int:
         output_fps=args.output_fps, snapshot_dir=args.snapshot_dir, reconnects=args.reconnects,
         interval_s=args.interval,
     )
+    quiet = QUIET_NATIVE.set(True)  # FFmpeg's chatter hidden while the command runs (see camera_demo._cv2)
     try:
         config.validate()  # bad options and unwritable outputs before the model loads
         with quiet_runtime(args):
@@ -87,6 +89,8 @@ def run_camera(args: argparse.Namespace) -> int:
     except ValueError as exc:  # bad option values (the parser cannot check combinations)
         print(f"cifar-edge camera: error: {safe_text(str(exc))}", file=sys.stderr)
         return 2
+    finally:
+        QUIET_NATIVE.reset(quiet)
     emit(summary.to_dict(), args.json, _render)
     if summary.incomplete:
         print(f"cifar-edge camera: error: {safe_text(summary.incomplete)} ({summary.frames} frames processed and "

@@ -195,8 +195,11 @@ def tiny(tmp_path_factory):
     model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
     save_keras_atomic(model, root / "model" / "best.keras")
     (root / "model" / "spec.json").write_text(PreprocessSpec().to_json())
+    # an untrained model's int8 scores are near-ties, so its agreement with Keras is luck: these tests are
+    # about files, not accuracy, so no bar may fail the command (it exits 1 on a missed bar)
     args = ["convert", str(root / "model" / "best.keras"), "--data", str(root / "data"),
-            "--cache-dir", str(root / "cache"), "--calib-size", "10"]
+            "--cache-dir", str(root / "cache"), "--calib-size", "10", "--min-agreement", "0",
+            "--max-accuracy-drop", "1", "--max-prob-diff", "1"]
     reference = root / "reference"
     assert main([*args, "--out", str(reference), "--model-version", "reference"]) == 0
     manifest = json.loads((reference / "manifest.json").read_text())

@@ -109,3 +109,18 @@ def test_loading_and_running_a_model_touches_no_file_descriptor_or_environment()
             with Classifier(INT8_TFLITE) as clf:
                 assert clf.classify(np.zeros((32, 32, 3), np.uint8)).top is not None
     assert dict(os.environ) == before
+
+
+def test_camera_code_silences_ffmpeg_only_while_a_command_runs():
+    from camera_demo._cv2 import QUIET_NATIVE, quiet_native
+
+    with no_process_state_changes():
+        with quiet_native():  # called as a library: stderr stays as it is
+            pass
+        token = QUIET_NATIVE.set(True)  # what cifar-edge camera does for its run
+        try:
+            with pytest.raises(AssertionError, match="os.dup"):
+                with quiet_native():
+                    pass
+        finally:
+            QUIET_NATIVE.reset(token)
