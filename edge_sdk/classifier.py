@@ -1,7 +1,7 @@
 """The SDK's one class: :class:`Classifier`, over LiteRT or ONNX Runtime, chosen by file suffix.
 
 >>> from edge_sdk import Classifier
->>> clf = Classifier("model_int8.tflite", top_k=3)
+>>> clf = Classifier("model_int8.tflite", top_k=3)   # or a bundled model: Classifier("edge"), Classifier()
 >>> result = clf.classify("cat.jpg")
 >>> result.categories[0].label, result.categories[0].score
 
@@ -17,12 +17,12 @@ import os
 from time import perf_counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from .bundled import DEFAULT, bundled_path, resolve_model
 from .encoder import InputEncoder
 from .runtimes import Backend, load_backend, read_model_file
 from .errors import EdgeSDKError, InferenceError, InvalidImageError, MetadataError, ModelLoadError
@@ -31,7 +31,6 @@ from .inputs import DEFAULT_COLOR, to_rgb_array
 from .metadata import ModelMetadata, parse_model_metadata
 from .spec import PreprocessSpec
 
-DEFAULT_MODEL_RESOURCE = "default_int8.tflite"
 #: Images decoded, encoded and run per runtime call by :meth:`Classifier.classify_batch`: its memory
 #: (pixels, input tensor, the runtime's buffers) is that of one chunk whatever the number of images.
 BATCH_CHUNK = 64
@@ -75,15 +74,20 @@ class ClassificationResult:
 
 
 def default_model_path() -> Path:
-    """Path of the bundled default model (int8 TFLite, shipped as package data)."""
-    path = Path(str(resources.files("edge_sdk") / "models" / DEFAULT_MODEL_RESOURCE))
+    """Path of the bundled default model's int8 TFLite file (package data); :class:`ModelLoadError` if missing.
+
+    ``Classifier()`` opens this file where a TFLite runtime is installed, else the default's ``.onnx``
+    (see :mod:`edge_sdk.bundled`).
+    """
+    path = bundled_path(DEFAULT, ".tflite")
     if not path.is_file():
         raise ModelLoadError(f"the bundled default model is missing ({path}); pass a model path")
     return path
 
 
 class Classifier:
-    """Classify images with a ``.tflite`` or ``.onnx`` model.
+    """Classify images with a ``.tflite`` or ``.onnx`` model, or a bundled one by name (``"default"``, ``"edge"``:
+    :data:`edge_sdk.bundled.BUNDLED`; ``None`` is ``"default"``).
 
     Raises :class:`ModelLoadError` / :class:`MetadataError` / :class:`BackendUnavailableError` at load,
     :class:`InvalidImageError` for an image it cannot use and :class:`InferenceError` when the runtime
@@ -107,7 +111,7 @@ class Classifier:
         labels: Sequence[str] | None = None,
         preprocess: PreprocessSpec | dict[str, Any] | None = None,
     ) -> None:
-        self.model_path = Path(model) if model is not None else default_model_path()
+        self.model_path = resolve_model(model, backend)
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         if num_threads is not None and not 1 <= num_threads <= 1024:

@@ -41,6 +41,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("compare", "train.cli_train"),
     ("convert", "convert.cli"),
     ("parity", "convert.cli"),
+    ("models", "edge_sdk.cli_models"),
     ("predict", "edge_sdk.cli_predict"),
     ("benchmark", "edge_sdk.cli_predict"),
     ("camera", "camera_demo.cli"),

@@ -23,9 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model``, ``--backend`` and ``--threads``: how every SDK command opens its model."""
+    from .bundled import BUNDLED, DEFAULT
     from .runtimes import available_backends
 
-    p.add_argument("--model", help="a .tflite or .onnx model (default: the bundled int8 default model)")
+    p.add_argument("--model", default=DEFAULT, metavar="NAME|FILE",
+                   help=f"a bundled model ({', '.join(BUNDLED)}: see 'cifar-edge models') or a .tflite or .onnx file "
+                        f"(default: {DEFAULT})")
     p.add_argument("--backend", choices=tuple(available_backends()), help="force a runtime")
     p.add_argument("--threads", type=int_range(1, MAX_THREADS), help="runtime threads (default: the runtime's choice)")
 

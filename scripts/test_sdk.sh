@@ -9,7 +9,7 @@ VENV=.venv-sdk
 # test files that need nothing but the SDK's extras (TensorFlow-only checks in them are skipped here
 # and run in .venv); the test run checks that TensorFlow is indeed absent
 SDK_TESTS=(
-  tests/test_arm64_smoke.py tests/test_classifier.py tests/test_encoder.py tests/test_formats.py
+  tests/test_arm64_smoke.py tests/test_bundled.py tests/test_classifier.py tests/test_encoder.py tests/test_formats.py
   tests/test_lightweight.py tests/test_live.py tests/test_metadata.py tests/test_model_file.py
   tests/test_properties.py tests/test_side_effects.py tests/test_spec.py
 )

@@ -2,7 +2,8 @@
 
 Each runtime is one module in this package that defines ``SUFFIXES`` (file
 suffixes it opens), ``BACKENDS`` (backend names it serves, mapped to the module
-each imports) and ``load(model_bytes, num_threads, backend) -> Backend``.
+each imports), ``EXTRA`` (the pip extra that installs it) and
+``load(model_bytes, num_threads, backend) -> Backend``.
 Modules are discovered at first use, so adding a runtime is adding one file.
 Runtimes themselves are imported only when a model needs them.
 """
@@ -10,8 +11,10 @@ Runtimes themselves are imported only when a model needs them.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import pkgutil
+import sys
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -21,8 +24,8 @@ import numpy as np
 from ..errors import BackendUnavailableError, ModelLoadError
 from .base import Backend, dequantize, quantize
 
-__all__ = ["Backend", "available_backends", "dequantize", "load_backend", "open_backend", "quantize", "read_model_file",
-           "run_batched"]
+__all__ = ["Backend", "available_backends", "backend_suffixes", "dequantize", "extra_for", "load_backend", "open_backend",
+           "quantize", "read_model_file", "run_batched", "runtime_installed"]
 
 
 @lru_cache(maxsize=1)
@@ -36,22 +39,64 @@ def available_backends() -> dict[str, str]:
     return {name: module for rt in _runtime_modules() for name, module in rt.BACKENDS.items()}
 
 
+def _runtime_for_backend(backend: str) -> ModuleType:
+    """The runtime module serving the backend called ``backend``; :class:`BackendUnavailableError` if unknown."""
+    for rt in _runtime_modules():
+        if backend in rt.BACKENDS:
+            return rt
+    raise BackendUnavailableError(f"unknown backend {backend!r}; choose one of: {', '.join(available_backends())}")
+
+
+def _runtime_for_suffix(suffix: str) -> ModuleType | None:
+    return next((rt for rt in _runtime_modules() if suffix.lower() in rt.SUFFIXES), None)
+
+
+def backend_suffixes(backend: str) -> tuple[str, ...]:
+    """The model file suffixes the backend called ``backend`` runs; :class:`BackendUnavailableError` if unknown."""
+    return tuple(_runtime_for_backend(backend).SUFFIXES)
+
+
+def extra_for(suffix: str) -> str:
+    """The pip extra that installs a runtime for ``suffix`` files (``"litert"`` for ``.tflite``); :class:`ModelLoadError`
+    for a suffix no runtime opens."""
+    rt = _runtime_for_suffix(suffix)
+    if rt is None:
+        raise ModelLoadError(f"no runtime opens {suffix or 'suffix-less'} model files")
+    return rt.EXTRA
+
+
+def runtime_installed(suffix: str) -> bool:
+    """True when a runtime for ``suffix`` model files (any of its backends) is importable.
+
+    Only looks the top-level modules up (``importlib.util.find_spec``): it imports no runtime, so asking
+    costs milliseconds even where TensorFlow is one of the candidates. Raises nothing.
+    """
+    rt = _runtime_for_suffix(suffix)
+    return rt is not None and any(_importable(module) for module in rt.BACKENDS.values())
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module in sys.modules without a spec is there all the same
+        return sys.modules.get(module) is not None
+
+
 def _runtime_for(path: Path, backend: str | None) -> ModuleType:
     """The runtime module for ``path``'s suffix, or for ``backend``: which must serve that suffix."""
     suffix = path.suffix.lower()
-    for rt in _runtime_modules():
-        if backend in rt.BACKENDS:
-            if suffix not in rt.SUFFIXES:
-                raise BackendUnavailableError(
-                    f"backend {backend!r} runs {' or '.join(rt.SUFFIXES)} models, not {suffix or 'suffix-less'} files: {path}"
-                )
-            return rt
-        if not backend and suffix in rt.SUFFIXES:
-            return rt
     if backend:
-        raise BackendUnavailableError(f"unknown backend {backend!r}; choose one of: {', '.join(available_backends())}")
-    suffixes = sorted(s for rt in _runtime_modules() for s in rt.SUFFIXES)
-    raise ModelLoadError(f"unknown model type {path.suffix!r} (expected {' or '.join(suffixes)}): {path}")
+        rt = _runtime_for_backend(backend)
+        if suffix not in rt.SUFFIXES:
+            raise BackendUnavailableError(
+                f"backend {backend!r} runs {' or '.join(rt.SUFFIXES)} models, not {suffix or 'suffix-less'} files: {path}"
+            )
+        return rt
+    rt = _runtime_for_suffix(suffix)
+    if rt is None:
+        suffixes = sorted(s for rt in _runtime_modules() for s in rt.SUFFIXES)
+        raise ModelLoadError(f"unknown model type {path.suffix!r} (expected {' or '.join(suffixes)}): {path}")
+    return rt
 
 
 def read_model_file(model: str | os.PathLike[str], backend: str | None = None) -> bytes:

@@ -13,6 +13,8 @@ from .base import Backend, check_signature, check_single_io
 
 SUFFIXES = (".onnx",)
 BACKENDS = {"onnxruntime": "onnxruntime"}
+#: the pip extra that installs it
+EXTRA = "onnx"
 
 
 class OnnxBackend(Backend):
@@ -21,7 +23,7 @@ class OnnxBackend(Backend):
     name = "onnxruntime"
 
     def __init__(self, model: bytes, num_threads: int | None = None) -> None:
-        ort = require("onnxruntime", "onnx", "ONNX models")
+        ort = require("onnxruntime", EXTRA, "ONNX models")
         external = external_data_tensors(model)
         if external:
             raise ModelLoadError(

@@ -14,6 +14,8 @@ from .base import Backend, check_signature, check_single_io
 SUFFIXES = (".tflite",)
 #: Backend names this module serves, most preferred first, with the module each one imports.
 BACKENDS = {"litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime", "tf-lite": "tensorflow"}
+#: the pip extra that installs the preferred one
+EXTRA = "litert"
 
 
 class TFLiteBackend(Backend):
@@ -96,7 +98,7 @@ def _interpreter_class(runtime: str | None) -> tuple[Any, str]:
     raise BackendUnavailableError(
         "no TFLite runtime is installed (tried "
         + ", ".join(BACKENDS[name] for name in order)
-        + "); install the 'litert' extra: pip install 'cifar-edge[litert]'"
+        + f"); install the '{EXTRA}' extra: pip install 'cifar-edge[{EXTRA}]'"
     )
 
 
