@@ -30,15 +30,16 @@ def register_camera(subparsers: argparse._SubParsersAction) -> None:
         "camera",
         help="live demo: classify a webcam, stream, video, image or folder, with an annotated window or video",
         description=(
-            "Classify frames from a webcam, RTSP/HTTP stream, video file, image or folder of images and show "
-            "them annotated with the top-k labels, FPS, inference time, model and backend. Keys: q/ESC quit, "
+            "Classify frames from a webcam, Raspberry Pi camera, RTSP/HTTP stream, video file, image or folder of "
+            "images and show them annotated with the top-k labels, FPS, inference time, model and backend. Keys: q/ESC quit, "
             "space pause, s snapshot. Exit status: 0 done, 1 the source ended early (truncated video, stream "
             "lost after reconnecting; outputs are still written), 2 a source, model or output that cannot be opened."
         ),
     )
     p.add_argument("--source", default="0",
-                   help="webcam index (default 0), /dev/videoN, video file, rtsp:// or http(s):// URL, image file "
-                        "or folder of images")
+                   help="webcam index (default 0), /dev/videoN, picamera2 or picamera2:N (Raspberry Pi camera, "
+                        "needs python3-picamera2 from apt), video file, rtsp:// or http(s):// URL, image file or "
+                        "folder of images")
     add_model_options(p)
     p.add_argument("--top-k", type=int_range(1, 1000), default=3, help="labels shown per frame (default 3)")
     p.add_argument("--score-threshold", type=probability, default=0.0,

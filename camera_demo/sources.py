@@ -13,6 +13,8 @@
   logged and skipped.
 * a FIFO (named pipe) or another character device: a *live* source too (``kind="pipe"``), read by
   the reader thread, and its end is the normal end of the source.
+* ``picamera2`` or ``picamera2:N``: the Raspberry Pi camera N through the ``picamera2`` package
+  (:mod:`camera_demo.picam`, imported only then), a *live* source read like a webcam.
 
 Every capture is opened in a helper thread while the caller waits in short slices, so Ctrl-C
 interrupts an open that blocks (a FIFO without a writer, a hung device) and an open that blocks
@@ -42,6 +44,7 @@ from edge_sdk.errors import InvalidImageError, SourceError
 from edge_sdk.images import open_rgb
 
 from ._cv2 import cv2, quiet_native
+from .picam import SCHEME as PICAMERA2, open_picamera2, parse_picamera2
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,7 @@ OPEN_STALL_S = 20.0
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """What ``--source`` names: ``kind`` is camera, stream, pipe, video, image or folder."""
+    """What ``--source`` names: ``kind`` is camera, picamera2, stream, pipe, video, image or folder."""
 
     kind: str
     target: int | str
@@ -69,9 +72,11 @@ class SourceSpec:
     @property
     def live(self) -> bool:
         """Cameras, streams and pipes run live: newest frame only, in a reader thread."""
-        return self.kind in ("camera", "stream", "pipe")
+        return self.kind in ("camera", PICAMERA2, "stream", "pipe")
 
     def __str__(self) -> str:
+        if self.kind == PICAMERA2:
+            return f"{PICAMERA2}:{self.target}"
         return f"camera {self.target}" if isinstance(self.target, int) else str(self.target)
 
 
@@ -82,6 +87,9 @@ def parse_source(text: str | int | os.PathLike[str]) -> SourceSpec:
     text = os.fspath(text)
     if re.fullmatch(r"\s*\d+\s*", text):
         return SourceSpec("camera", int(text))
+    pi_camera = parse_picamera2(text)
+    if pi_camera is not None:
+        return SourceSpec(PICAMERA2, pi_camera)
     if re.match(rf"^({'|'.join(STREAM_SCHEMES)})://", text, re.IGNORECASE):
         return SourceSpec("stream", text)
     path = Path(text).expanduser()
@@ -92,7 +100,7 @@ def parse_source(text: str | int | os.PathLike[str]) -> SourceSpec:
     if not path.exists():
         raise SourceError(
             f"source not found: {text} (give a webcam index, a video or image file, a folder of images, "
-            "or a stream URL such as rtsp://host/stream)"
+            f"a stream URL such as rtsp://host/stream, or {PICAMERA2}[:N] for a Raspberry Pi camera)"
         )
     if path.is_dir():
         return SourceSpec("folder", str(path))
@@ -165,11 +173,15 @@ def _valid_fps(value: float) -> float | None:
 
 
 def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None) -> Capture:
-    """An opened ``cv2.VideoCapture`` for a camera, stream, pipe or video file; :class:`SourceError` if it will not open.
+    """An opened ``cv2.VideoCapture`` for a camera, stream, pipe or video file (a
+    :class:`~camera_demo.picam.Picamera2Capture` for a Pi camera); :class:`SourceError` if it will not open.
 
     The open runs in a helper thread (see :func:`call_interruptibly`): Ctrl-C interrupts it, and one
     that blocks longer than :data:`OPEN_STALL_S` fails.
     """
+    if spec.kind == PICAMERA2:
+        return call_interruptibly(lambda: open_picamera2(int(spec.target), width, height), OPEN_STALL_S,
+                                  f"cannot open {spec}: it did not answer within {OPEN_STALL_S:g} s", _release_quietly)
     cv = cv2()
 
     def opened() -> Capture:
