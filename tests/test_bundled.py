@@ -103,6 +103,13 @@ def test_only_a_string_is_a_name_and_an_unknown_word_says_which_names_exist(tmp_
     assert Classifier("edge").model_path == bundled_path("edge", ".tflite")  # a str that is a name is the name
 
 
+def test_benchmark_takes_a_name_too(capsys):
+    assert main(["benchmark", "--model", "edge", "--runs", "3", "--warmup", "0", "--batch", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    path = bundled_path("edge", ".tflite")
+    assert Path(result["model"]) == path and result["file_bytes"] == path.stat().st_size
+
+
 # --------------------------------------------------------------------------- without one runtime or both
 def test_without_a_tflite_runtime_a_name_opens_the_onnx(monkeypatch, images, capsys):
     with Classifier("edge") as tflite:
