@@ -121,7 +121,9 @@ def run_convert(args: argparse.Namespace) -> int:
 
 # Lines the TFLite converter and TensorFlow's C++ logging write straight to file descriptor 2,
 # whatever TF_CPP_MIN_LOG_LEVEL says ("fully_quantize: 0, inference_type: 6, ...").
-NATIVE_LOG_LINE = re.compile(r"^(fully_quantize: |WARNING: All log messages before absl::InitializeLog|[IW]\d{4} \d\d:)")
+NATIVE_LOG_LINE = re.compile(
+    r"^(fully_quantize: |WARNING: All log messages before absl::InitializeLog|INFO: Created TensorFlow Lite|[IW]\d{4} \d\d:)"
+)
 
 
 @contextlib.contextmanager
@@ -153,8 +155,9 @@ def run_parity(args: argparse.Namespace) -> int:
     _require_conversion_stack()
     from .converter import parity
 
-    result = parity(args.model, args.directory, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
-                    thresholds=_thresholds(args))
+    with _without_native_log_lines():
+        result = parity(args.model, args.directory, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
+                        thresholds=_thresholds(args))
     emit(result, args.json, lambda r: _render_rows(r["files"], f"parity of {r['directory']} vs {r['model']} on {r['images']:,} test images"))
     return 0 if result["passed"] else 1
 

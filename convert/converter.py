@@ -23,12 +23,13 @@ from edge_sdk.spec import PreprocessSpec
 from edge_sdk.terminal import strict_json
 from train.data import ImageSet, resolve_source, stratified_indices
 from train.evaluation import keras_probabilities
+from train.models import count_macs
 from train.training import load_keras_model, load_spec_beside
 
 from . import export
 from .embed import embed_metadata
 from .parity import Thresholds, compare, judge
-from .tta import TTA_MODES, with_tta
+from .tta import TTA_MODES, TTA_VIEWS, with_tta
 
 MANIFEST = "manifest.json"
 
@@ -124,12 +125,16 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     if config.tta not in TTA_MODES:
         raise EdgeSDKError(f"unknown --tta {config.tta!r}; choose one of: {', '.join(TTA_MODES)}")
     model_path = Path(config.model)
-    model = with_tta(load_keras_model(model_path), config.tta)  # validated against the same wrapped model
+    source = load_keras_model(model_path)
+    model = with_tta(source, config.tta)  # validated against the same wrapped model
     spec = load_spec_beside(model_path)
     calib, test = load_eval_data(config, spec)
     calib_inputs = spec.normalize(calib.images)
     test_inputs = spec.normalize(test.images)
     keras_probs = keras_probabilities(model, test.images, spec)
+    # what `cifar-edge models` shows for a file: its source's accuracy here and its cost per call
+    figures = {"test_accuracy": round(float((keras_probs.argmax(1) == test.labels).mean()), 4),
+               "test_images": len(test), "macs": count_macs(source) * TTA_VIEWS[config.tta]}
 
     run = _run_info(model_path)
     source_sha = sha256_file(model_path)
@@ -153,7 +158,7 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
             dataset=portable_dataset(run.get("data")),
             created=created,
             converter=_versions(),
-            extra={"tta": config.tta, **({"calibration": calibration} if calibration else {})},
+            extra={"tta": config.tta, **figures, **({"calibration": calibration} if calibration else {})},
         )
         target = out / fmt.file_name
         options = {name: getattr(config, name) for name in fmt.options if name in ONNX_QUANTIZATION_OPTIONS}

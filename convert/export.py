@@ -145,6 +145,10 @@ def onnx_int8(
         onnx.save(float_model, src)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
         input_name = float_model.graph.input[0].name
+        # The airbench nets' frozen 2x2 whitening filters span a wide range within each filter: at 7 bits
+        # they cost the default model 2.6 points of agreement with Keras (97.4%); left in float (0.28 M
+        # of its 118 M MACs) the file agrees on 99.8%.
+        whitening = [node.name for node in onnx.load(pre).graph.node if node.op_type == "Conv" and "whiten" in node.name]
         quantize_static(
             str(pre),
             str(out),
@@ -155,6 +159,7 @@ def onnx_int8(
             weight_type=QuantType.QInt8,
             reduce_range=onnx_reduce_range,
             calibrate_method=methods[calib_method],
+            nodes_to_exclude=whitening,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
         return out.read_bytes()

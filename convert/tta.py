@@ -13,6 +13,7 @@ from typing import Any
 import keras
 
 TTA_MODES = ("none", "flip")
+TTA_VIEWS = {"none": 1, "flip": 2}  # model evaluations per classified image
 
 
 def with_tta(model: Any, mode: str) -> Any:

@@ -191,8 +191,13 @@ def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run,
     model = load_keras_model(airbench_run[0] / "best.keras")
     x = np.random.default_rng(4).random((3, 32, 32, 3)).astype(np.float32)
     expected = (model.predict_on_batch(x) + model.predict_on_batch(x[:, :, ::-1])) / 2
+    from train.models import count_macs
+
     for name in ("model_float32.tflite", "model_float32.onnx"):
-        assert read_metadata(out / name).extra["tta"] == "flip"
+        extra = read_metadata(out / name).extra
+        assert extra["tta"] == "flip" and extra["macs"] == 2 * count_macs(model)  # two views per call
+        assert extra["test_images"] == 200
+        assert extra["test_accuracy"] == pytest.approx(manifest["files"][0]["validation"]["keras_accuracy"], abs=1e-4)
         backend = open_backend(out / name)
         got = backend.run(x)
         np.testing.assert_allclose(got, expected, atol=1e-5)
