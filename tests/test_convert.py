@@ -120,7 +120,7 @@ def test_parity_cli_passes_and_fails_on_thresholds(exported, source_model, cifar
     assert ok.returncode == 0, ok.stderr
     result = json.loads(ok.stdout)
     assert result["passed"] and result["images"] == 500 and len(result["files"]) == 4
-    strict = _cli("parity", str(source_model), str(out), "--limit", "500", "--min-agreement", "1.01",
+    strict = _cli("parity", str(source_model), str(out), "--limit", "500", "--min-int8-agreement", "1.0",
                   cache=session_cache)
     assert strict.returncode == 1
     assert "FAIL: agreement" in strict.stdout
@@ -136,10 +136,10 @@ def test_convert_cli_prints_one_json_object(tmp_path, source_model, session_cach
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_float32.onnx", "model_float32.tflite"]
     # an export that misses its bar is written (to inspect) but the command exits 1, as parity does
     strict = _cli("convert", str(source_model), "--out", str(tmp_path / "strict"), "--formats", "tflite",
-                  "--limit", "200", "--calib-size", "50", "--data", str(cifar10_dir), "--min-agreement", "1.01",
+                  "--limit", "200", "--calib-size", "50", "--data", str(cifar10_dir), "--max-prob-diff", "0",
                   cache=session_cache)
     assert strict.returncode == 1, strict.stderr
-    assert "FAIL: agreement" in strict.stdout
+    assert "FAIL: max |dp|" in strict.stdout and (tmp_path / "strict" / "model_float32.tflite").is_file()
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_convert_cli_prints_one_json_object(tmp_path, source_model, session_cach
         (["convert", "{tmp}/notes.keras", "--out", "{tmp}/o"], "cannot load Keras model"),
         (["convert", "{model}", "--out", "{tmp}/o", "--formats", "tflite,coreml"], "unknown format(s) coreml"),
         (["convert", "{model}", "--out", "{tmp}/o", "--data", "{tmp}/nodata"], "does not exist"),
-        (["convert", "{model}", "--out", "{tmp}/o", "--calib-size", "0"], "--calib-size must be between"),
+        (["convert", "{model}", "--out", "{tmp}/o", "--calib-size", "0"], "--calib-size must be >= 1"),
         (["parity", "{model}", "{tmp}"], "no exported models"),
     ],
 )

@@ -268,5 +268,5 @@ def test_list_models_prints_params_and_macs(session_cache):
     proc = cli("train", "--list-models", "--json", cache=session_cache)
     assert proc.returncode == 0, proc.stderr
     rows = {r["name"]: r for r in json.loads(proc.stdout)["models"]}
-    assert set(rows) == {"ann", "seed-cnn", "resnet8", "default"}
-    assert rows["default"]["params"] <= 1_000_000 and rows["default"]["macs"] > rows["resnet8"]["macs"]
+    assert set(rows) == {"ann", "seed-cnn", "resnet8", "resnet9", "airbench93", "airbench93-gelu", "default"}
+    assert rows["default"]["params"] <= 2_100_000 and rows["default"]["macs"] > rows["resnet9"]["macs"]
