@@ -33,7 +33,7 @@ class BundledModel:
 
 
 BUNDLED: dict[str, BundledModel] = {m.name: m for m in (
-    BundledModel("default", "the default network (ResNet-9), int8: the most accurate",
+    BundledModel("default", "the default network (airbench94-shaped, flip TTA inside), int8: the most accurate",
                  ("default_int8.tflite", "default_int8.onnx")),
     BundledModel("edge", "the edge network (ResNet-8 distilled from the default), int8: the smallest and fastest",
                  ("edge_int8.tflite", "edge_int8.onnx")),
