@@ -219,11 +219,11 @@ def count_params(model: keras.Model) -> int:
     return int(sum(math.prod(int(d) for d in w.shape) for w in model.weights))
 
 
-def _iter_layers(model: keras.Model):
+def iter_layers(model: keras.Model):
     """Yield the leaf layers of ``model``, descending into nested models."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _iter_layers(layer)
+            yield from iter_layers(layer)
         else:
             yield layer
 
@@ -244,7 +244,7 @@ def count_macs(model: keras.Model) -> int:
     leading non-batch dimensions). Every other layer counts as 0.
     """
     total = 0
-    for layer in _iter_layers(model):
+    for layer in iter_layers(model):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and not isinstance(
             layer, keras.layers.Conv2DTranspose
         ):

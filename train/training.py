@@ -241,7 +241,7 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: in
     A short run (or a slow momentum such as Keras's 0.99) saves statistics that lag the weights;
     this pass makes the saved model and its exports evaluate as its weights deserve.
     """
-    layers = [layer for layer in _leaf_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    layers = [layer for layer in models.iter_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     if not layers or len(images) == 0:
         return
     saved = [layer.momentum for layer in layers]
@@ -253,14 +253,6 @@ def recalibrate_batchnorm(model: keras.Model, images: np.ndarray, batch_size: in
     finally:
         for layer, momentum in zip(layers, saved):
             layer.momentum = momentum
-
-
-def _leaf_layers(model: keras.Model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
-        else:
-            yield layer
 
 
 class BatchNormRecalibration(keras.callbacks.Callback):
