@@ -19,9 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 VARIANTS = {  # label -> (widths, activation)
     "airbench94 relu": ((64, 256, 256), "relu"),
@@ -55,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # a script's own process: before TensorFlow loads
     from ai_edge_litert.interpreter import Interpreter
 
     interpreters, op_counts = {}, {}

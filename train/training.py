@@ -38,8 +38,7 @@ from .data import ImageSet, resolve_source, stratified_indices, train_val_split
 
 log = logging.getLogger(__name__)
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+# TensorFlow's C++ log level is the command's business (edge_sdk.cli.main sets it), not the library's.
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
