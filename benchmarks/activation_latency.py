@@ -17,26 +17,15 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+
+from .host import cpu_name
 
 VARIANTS = {  # label -> (widths, activation)
     "airbench94 relu": ((64, 256, 256), "relu"),
     "airbench94 gelu": ((64, 256, 256), "gelu"),
 }
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def int8_file(widths: tuple[int, int, int], activation: str) -> bytes:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 from edge_sdk.formats import FORMATS
+
+from .host import RSS_MB_SOURCE, cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = ("edge_sdk/models/default_int8.tflite", f"models/resnet9/export/{FORMATS['onnx-int8'].file_name}")
@@ -30,13 +31,7 @@ PROBE = r"""
 import json, resource, sys, time
 import numpy as np
 from edge_sdk import Classifier
-
-def rss_mb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-
+""" + RSS_MB_SOURCE + r"""
 model, n, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 clf = Classifier(model)
 if chunk >= 0:
@@ -58,17 +53,6 @@ print(json.dumps({
     "seconds": round(seconds, 2),
 }))
 """
-
-
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (or what ``platform`` knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(model: str, images: int, chunk: int) -> dict:

@@ -17,13 +17,11 @@ import json
 import subprocess
 import sys
 
+from .host import RSS_MB_SOURCE
+
 PROBE = r"""
 import importlib, json, sys, time
-def rss_mb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+""" + RSS_MB_SOURCE + r"""
 t0 = time.perf_counter()
 importlib.import_module(sys.argv[1])
 t1 = time.perf_counter()

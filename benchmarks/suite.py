@@ -34,6 +34,7 @@ from edge_sdk.classifier import default_model_path
 from edge_sdk.formats import FORMATS
 
 from . import footprint
+from .host import cpu_name
 from .report import render
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,21 +49,13 @@ SUMMARY_KEYS = ("load_ms", "sdk_overhead_ratio", "sdk_overhead_us", "throughput_
 
 def machine() -> dict[str, Any]:
     """CPU model, cores, OS, Python and the versions of the packages measured."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     versions = {}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-    return {"cpu": cpu, "cores": os.cpu_count(), "arch": platform.machine(), "os": platform.platform(),
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "arch": platform.machine(), "os": platform.platform(),
             "python": platform.python_version(), "packages": versions}
 
 
