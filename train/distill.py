@@ -20,6 +20,8 @@ from keras import ops
 
 from edge_sdk.spec import PreprocessSpec
 
+from .evaluation import keras_probabilities
+
 _EPS = 1e-7
 
 
@@ -75,11 +77,5 @@ def teacher_targets(teacher: keras.Model, images: np.ndarray, spec: PreprocessSp
     (and nearly the teacher's belief) unchanged; the flip average makes the targets a little better
     than the teacher's single view.
     """
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = np.asarray(spec.normalize(images[start:start + batch_size].astype(np.float32)), dtype=np.float32)
-        probs = teacher.predict_on_batch(x) + teacher.predict_on_batch(x[:, :, ::-1])
-        out.append(np.asarray(probs, dtype=np.float32) / 2.0)
-    if not out:
-        return np.zeros((0, int(teacher.outputs[0].shape[-1])), dtype=np.float32)
-    return np.concatenate(out)
+    return (keras_probabilities(teacher, images, spec, batch_size)
+            + keras_probabilities(teacher, images[:, :, ::-1], spec, batch_size)) / 2.0

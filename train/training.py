@@ -30,7 +30,6 @@ import numpy as np
 from edge_sdk._atomic import atomic_open, atomic_path, remove_stale_parts, write_text_atomic
 from edge_sdk.errors import DatasetError, EdgeSDKError, ModelLoadError
 from edge_sdk.spec import PreprocessSpec
-
 from edge_sdk.terminal import strict_json
 
 from .model_file import check_keras_file
