@@ -84,6 +84,35 @@ def test_classic_models_keep_their_recipe():
     assert explicit.lr == 0.1 and explicit.photo_augment is False
 
 
+def _one_step_offset_change(bias_lr_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(BatchNorm offset change, conv kernel change) after one SGD step of a tiny net."""
+    import keras
+
+    from train.recipes import BiasScaledSGD
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Conv2D(4, 3, use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(scale=False, name="bn")(x)
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
+    model.compile(BiasScaledSGD(0.01, bias_lr_scale=bias_lr_scale), keras.losses.CategoricalCrossentropy(from_logits=True))
+    beta0, kernel0 = (np.array(v) for v in (model.get_layer("bn").beta, model.get_layer("conv").kernel))
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.random((8, 4, 4, 3), dtype=np.float32), np.eye(2, dtype=np.float32)[np.arange(8) % 2])
+    return np.array(model.get_layer("bn").beta) - beta0, np.array(model.get_layer("conv").kernel) - kernel0
+
+
+def test_bias_lr_scale_multiplies_only_the_batchnorm_offsets_step():
+    # Regression: under TensorFlow update_step sees a tf.Variable named "beta:0", and a name test
+    # on it silently left the airbench recipe's 64x offset rate at 1x.
+    offset_1x, kernel_1x = _one_step_offset_change(1.0)
+    offset_64x, kernel_64x = _one_step_offset_change(64.0)
+    assert np.abs(offset_1x).max() > 0
+    np.testing.assert_allclose(offset_64x, 64.0 * offset_1x, rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(kernel_64x, kernel_1x, rtol=1e-5, atol=1e-9)
+
+
 # --------------------------------------------------------------------------- photo augmentation
 def test_photo_augmentation_softens_or_sharpens_within_range_and_is_seeded():
     from edge_sdk.spec import PreprocessSpec

@@ -86,8 +86,14 @@ class BiasScaledSGD(keras.optimizers.SGD):
         super().__init__(*args, **kwargs)
         self.bias_lr_scale = float(bias_lr_scale)
 
+    def build(self, variables) -> None:
+        super().build(variables)
+        # update_step receives the backend's variable (a tf.Variable under TensorFlow, whose name
+        # is just "beta:0"), so the offsets are recognised here, by key, from the Keras variables.
+        self._offset_keys = {self._var_key(v) for v in variables if _is_norm_offset(v)}
+
     def update_step(self, gradient, variable, learning_rate):
-        if self.bias_lr_scale != 1.0 and _is_norm_offset(variable):
+        if self.bias_lr_scale != 1.0 and self._var_key(variable) in self._offset_keys:
             learning_rate = ops.multiply(learning_rate, self.bias_lr_scale)
         super().update_step(gradient, variable, learning_rate)
 
