@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .classifier import Classifier
+from .errors import InvalidArgumentError
 
 #: distinct random images the latency runs cycle through
 IMAGE_POOL = 1024
@@ -52,7 +53,7 @@ def benchmark(
     ``ValueError`` for bad counts and what :class:`Classifier` raises.
     """
     if runs < 1 or batch < 1 or warmup < 0:
-        raise ValueError("runs and batch must be >= 1 and warmup >= 0")
+        raise InvalidArgumentError("runs and batch must be >= 1 and warmup >= 0")
     t0 = time.perf_counter()
     clf = Classifier(model, backend=backend, num_threads=num_threads)
     load_ms = 1e3 * (time.perf_counter() - t0)

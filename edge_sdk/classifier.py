@@ -13,6 +13,7 @@ itself, and preprocessing keeps no shared state.
 
 from __future__ import annotations
 
+import numbers
 import os
 from time import perf_counter
 from collections.abc import Iterable, Sequence
@@ -25,7 +26,7 @@ import numpy as np
 from .bundled import DEFAULT, bundled_path, resolve_model
 from .encoder import InputEncoder
 from .runtimes import Backend, load_backend, read_model_file
-from .errors import EdgeSDKError, InferenceError, InvalidImageError, MetadataError, ModelLoadError
+from .errors import EdgeSDKError, InferenceError, InvalidArgumentError, InvalidImageError, MetadataError, ModelLoadError
 from .images import describe
 from .inputs import DEFAULT_COLOR, to_rgb_array
 from .metadata import ModelMetadata, parse_model_metadata
@@ -85,6 +86,16 @@ def default_model_path() -> Path:
     return path
 
 
+def _check_top_k(top_k: int) -> None:
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        raise InvalidArgumentError(f"top_k must be an integer >= 1, got {top_k!r}")
+
+
+def _check_score_threshold(score_threshold: float) -> None:
+    if isinstance(score_threshold, bool) or not isinstance(score_threshold, numbers.Real) or not 0.0 <= score_threshold <= 1.0:
+        raise InvalidArgumentError(f"score_threshold must lie in [0, 1], got {score_threshold}")
+
+
 class Classifier:
     """Classify images with a ``.tflite`` or ``.onnx`` model, or a bundled one by name (``"default"``, ``"edge"``:
     :data:`edge_sdk.bundled.BUNDLED`; ``None`` is ``"default"``).
@@ -112,14 +123,12 @@ class Classifier:
         preprocess: PreprocessSpec | dict[str, Any] | None = None,
     ) -> None:
         self.model_path = resolve_model(model, backend)
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        _check_top_k(top_k)
         if num_threads is not None and not 1 <= num_threads <= 1024:
-            raise ValueError(f"num_threads must lie in [1, 1024] (or None for the runtime's choice), got {num_threads}")
-        if not 0.0 <= score_threshold <= 1.0:
-            raise ValueError(f"score_threshold must lie in [0, 1], got {score_threshold}")
+            raise InvalidArgumentError(f"num_threads must lie in [1, 1024] (or None for the runtime's choice), got {num_threads}")
+        _check_score_threshold(score_threshold)
         if allowlist is not None and denylist is not None:
-            raise ValueError("give allowlist or denylist, not both")
+            raise InvalidArgumentError("give allowlist or denylist, not both")
         data = read_model_file(self.model_path, backend)  # read once: runtime and metadata see the same bytes
         self._backend: Backend = load_backend(data, self.model_path, backend, num_threads)
         self.metadata: ModelMetadata | None = parse_model_metadata(data, self.model_path)
@@ -178,7 +187,7 @@ class Classifier:
         names = list(names)
         unknown = sorted(set(names) - set(self.spec.labels))
         if unknown:
-            raise ValueError(f"unknown label(s) {', '.join(unknown)}; the model knows: {', '.join(self.spec.labels)}")
+            raise InvalidArgumentError(f"unknown label(s) {', '.join(unknown)}; the model knows: {', '.join(self.spec.labels)}")
         listed = np.array([label in names for label in self.spec.labels])
         return listed if allowlist is not None else ~listed
 
@@ -206,40 +215,51 @@ class Classifier:
         """The normalized float32 ``(1, H, W, 3)`` input (before any int8 quantization) for one image."""
         return self._encoder.normalize(self._pixels(image, color))[None]
 
-    def classify(self, image: Any, *, color: str = DEFAULT_COLOR) -> ClassificationResult:
-        """Classify one image (path, bytes, PIL image or numpy array)."""
+    def classify(self, image: Any, *, color: str = DEFAULT_COLOR, top_k: int | None = None,
+                 score_threshold: float | None = None) -> ClassificationResult:
+        """Classify one image (path, bytes, PIL image or numpy array).
+
+        ``top_k`` / ``score_threshold`` override the constructor's values (3 and 0.0 unless given
+        there) for this call. Raises :class:`InvalidImageError` for an image it cannot use,
+        :class:`InferenceError` if the runtime fails, :class:`InvalidArgumentError` for a bad option.
+        """
+        top_k, score_threshold = self._overrides(top_k, score_threshold)
         t0 = perf_counter()
         x = self._encoder.encode(self._pixels(image, color)[None])
         t1 = perf_counter()
         scores = self._infer_one(x)
         t2 = perf_counter()
-        categories = self._categories(scores)
+        categories = self._categories(scores, top_k, score_threshold)
         t3 = perf_counter()
         return ClassificationResult(categories, Timing(1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)))
 
-    def classify_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR) -> list[ClassificationResult]:
+    def classify_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR, top_k: int | None = None,
+                       score_threshold: float | None = None) -> list[ClassificationResult]:
         """Classify several images, :attr:`batch_chunk` at a time (one runtime call per chunk, or per image
         if the model is fixed to batch 1).
 
         Memory stays bounded whatever the number of images (``images`` may be a generator): only one
         chunk of pixels and tensors exists at a time and the runtime's buffers are sized for one chunk.
-        Each result's timing is the per-image mean of its chunk. Raises :class:`InvalidImageError`
+        Each result's timing is the per-image mean of its chunk. ``top_k`` / ``score_threshold``
+        override the constructor's values for this call. Raises :class:`InvalidImageError`
         naming the position of the first image it cannot use, :class:`InferenceError` if the runtime fails.
         """
         if self.batch_chunk < 1:
-            raise ValueError(f"batch_chunk must be >= 1, got {self.batch_chunk}")
+            raise InvalidArgumentError(f"batch_chunk must be >= 1, got {self.batch_chunk}")
+        options = (color, *self._overrides(top_k, score_threshold))
         results: list[ClassificationResult] = []
         chunk: list[Any] = []
         for image in images:
             chunk.append(image)
             if len(chunk) >= self.batch_chunk:
-                results.extend(self._classify_chunk(chunk, len(results), color))
+                results.extend(self._classify_chunk(chunk, len(results), *options))
                 chunk = []
         if chunk:
-            results.extend(self._classify_chunk(chunk, len(results), color))
+            results.extend(self._classify_chunk(chunk, len(results), *options))
         return results
 
-    def _classify_chunk(self, images: list[Any], first: int, color: str) -> list[ClassificationResult]:
+    def _classify_chunk(self, images: list[Any], first: int, color: str, top_k: int,
+                        score_threshold: float) -> list[ClassificationResult]:
         t0 = perf_counter()
         pixels = np.empty((len(images), *self.spec.input_size, 3), np.uint8)
         for i, image in enumerate(images):
@@ -251,7 +271,7 @@ class Classifier:
         t1 = perf_counter()
         probs = self._infer(x)
         t2 = perf_counter()
-        cats = [self._categories(p) for p in probs.tolist()]
+        cats = [self._categories(p, top_k, score_threshold) for p in probs.tolist()]
         t3 = perf_counter()
         n = len(images)
         timing = Timing(1e3 * (t1 - t0) / n, 1e3 * (t2 - t1) / n, 1e3 * (t3 - t2) / n)
@@ -312,7 +332,19 @@ class Classifier:
                 f"{images} image(s); expected ({images}, {self.spec.num_classes}) float scores"
             )
 
-    def _categories(self, scores: list[float]) -> tuple[Category, ...]:
+    def _overrides(self, top_k: int | None, score_threshold: float | None) -> tuple[int, float]:
+        """This call's ``(top_k, score_threshold)``: the given values (checked) or the constructor's."""
+        if top_k is None:
+            top_k = self.top_k
+        else:
+            _check_top_k(top_k)
+        if score_threshold is None:
+            score_threshold = self.score_threshold
+        else:
+            _check_score_threshold(score_threshold)
+        return top_k, score_threshold
+
+    def _categories(self, scores: list[float], top_k: int, threshold: float) -> tuple[Category, ...]:
         """The top-k categories of one row of scores (Python floats), best first (ties in class order), after
         the filters. Raises :class:`InvalidImageError` when a score is NaN or infinite.
         """
@@ -323,7 +355,7 @@ class Classifier:
             order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
         else:
             order = np.argsort(-np.asarray(scores), kind="stable").tolist()
-        labels, allowed, threshold, top_k = self.spec.labels, self._allowed, self.score_threshold, self.top_k
+        labels, allowed = self.spec.labels, self._allowed
         top = order[:top_k]
         if allowed is None and scores[top[-1]] >= threshold:  # the best top_k all pass: nothing to filter
             return tuple([Category(i, labels[i], scores[i]) for i in top])

@@ -12,6 +12,18 @@ class EdgeSDKError(Exception):
     """Base class of every error this project raises for bad input or environment."""
 
 
+class InvalidArgumentError(EdgeSDKError, ValueError):
+    """An argument of an SDK call is out of range or inconsistent (also a ``ValueError``)."""
+
+
+class InvalidArgumentTypeError(EdgeSDKError, TypeError):
+    """An SDK call got an argument of the wrong kind, or a forbidden combination (also a ``TypeError``)."""
+
+
+class ClosedError(EdgeSDKError, RuntimeError):
+    """The object was closed and cannot be used any more (also a ``RuntimeError``)."""
+
+
 class ModelLoadError(EdgeSDKError):
     """A model file is missing, corrupt, truncated or not supported."""
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InvalidImageError
+from .errors import InvalidArgumentError, InvalidImageError
 
 # Larger pictures are refused before decoding (decompression-bomb guard):
 # 64 megapixels covers any camera the SDK targets.
@@ -162,7 +162,7 @@ def resize_rgb(img: Image.Image, height: int, width: int, mode: str = "stretch")
     largest centred region with the target aspect ratio.
     """
     if mode not in ("stretch", "center-crop"):
-        raise ValueError(f"resize mode must be 'stretch' or 'center-crop', got {mode!r}")
+        raise InvalidArgumentError(f"resize mode must be 'stretch' or 'center-crop', got {mode!r}")
     if img.size != (width, height):
         if mode == "center-crop":
             img = ImageOps.fit(img, (width, height), Image.Resampling.BILINEAR)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import InvalidImageError
+from .errors import InvalidArgumentError, InvalidImageError
 from .images import ALLOWED_FORMATS, MAX_IMAGE_PIXELS, describe, load_image, resize_rgb, to_rgb_image
 
 COLORS = ("rgb", "bgr")
@@ -39,7 +39,7 @@ def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch"
     if color not in COLORS:
         raise InvalidImageError(f"color must be 'rgb' or 'bgr', got {color!r}")
     if resize not in RESIZE_MODES:
-        raise ValueError(f"resize mode must be 'stretch' or 'center-crop', got {resize!r}")
+        raise InvalidArgumentError(f"resize mode must be 'stretch' or 'center-crop', got {resize!r}")
     try:
         return _to_rgb_array(image, height, width, resize, color)
     except InvalidImageError:

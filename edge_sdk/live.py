@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .classifier import ClassificationResult, Classifier
+from .errors import ClosedError, InvalidArgumentError, InvalidArgumentTypeError
 from .inputs import DEFAULT_COLOR
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,10 @@ class LiveClassifier:
         **classifier_kwargs: Any,
     ) -> None:
         if result_callback is None:
-            raise TypeError("LiveClassifier needs a result_callback(result, frame, timestamp_ms)")
+            raise InvalidArgumentTypeError("LiveClassifier needs a result_callback(result, frame, timestamp_ms)")
         if hasattr(classifier, "classify"):
             if classifier_kwargs:
-                raise TypeError(
+                raise InvalidArgumentTypeError(
                     f"pass either a Classifier or the arguments to build one, not both ({', '.join(classifier_kwargs)})"
                 )
             self.classifier = classifier
@@ -98,9 +99,9 @@ class LiveClassifier:
             frame = frame.copy()
         with self._cond:
             if self._closing:
-                raise RuntimeError("this LiveClassifier is closed")
+                raise ClosedError("this LiveClassifier is closed")
             if self._last_timestamp is not None and not timestamp_ms > self._last_timestamp:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"timestamps must increase: got {timestamp_ms} ms after {self._last_timestamp} ms"
                 )
             self._last_timestamp = timestamp_ms
@@ -195,7 +196,11 @@ class LiveClassifier:
     def __enter__(self) -> LiveClassifier:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        """Leaving the ``with`` block normally delivers every accepted frame (the last one included)
+        before closing; leaving it through an exception closes at once, dropping a waiting frame."""
+        if exc_type is None:
+            self.flush()
         self.close()
 
     def __repr__(self) -> str:

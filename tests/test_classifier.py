@@ -13,6 +13,7 @@ from edge_sdk import Category, Classifier
 from edge_sdk.formats import FORMATS
 from edge_sdk.errors import (
     BackendUnavailableError,
+    InvalidArgumentError,
     InvalidImageError,
     MetadataError,
     ModelLoadError,
@@ -128,8 +129,32 @@ def test_threshold_allowlist_denylist(shipped_export, cat_images):
     assert {c.index for c in kept.categories} == set(np.flatnonzero(probs >= threshold).tolist())
     assert 2 <= len(kept.categories) < 10
     assert [c.score for c in kept.categories] == sorted((c.score for c in kept.categories), reverse=True)
-    with pytest.raises(ValueError, match="unknown label"):
+    with pytest.raises(InvalidArgumentError, match="unknown label"):  # an EdgeSDKError, still a ValueError
         Classifier(out / "model_int8.tflite", allowlist=["unicorn"])
+
+
+def test_top_k_and_threshold_per_call_override_the_constructor(shipped_export, cat_images):
+    clf = Classifier(shipped_export / "model_int8.tflite")  # defaults: top_k=3, score_threshold=0.0
+    assert len(clf.classify(cat_images[0]).categories) == 3
+    probs = clf.probabilities(cat_images[0])
+    assert [c.index for c in clf.classify(cat_images[0], top_k=10).categories] == np.argsort(-probs, kind="stable").tolist()
+    assert len(clf.classify(cat_images[0]).categories) == 3  # the override did not stick
+    best = float(probs.max())
+    assert [c.score for c in clf.classify(cat_images[0], top_k=10, score_threshold=best).categories] == [pytest.approx(best)]
+    batch = clf.classify_batch(cat_images[:4], top_k=1)
+    assert [len(r.categories) for r in batch] == [1, 1, 1, 1]
+    assert [r.top.index for r in batch] == [clf.classify(p).top.index for p in cat_images[:4]]
+    assert all(len(r.categories) == 3 for r in clf.classify_batch(cat_images[:2]))
+
+
+@pytest.mark.parametrize("options", [dict(top_k=0), dict(top_k=2.5), dict(top_k=True), dict(score_threshold=1.5),
+                                     dict(score_threshold=float("nan")), dict(score_threshold="0.5")])
+def test_bad_classify_options_raise_a_typed_error(shipped_export, cat_images, options):
+    clf = Classifier(shipped_export / "model_int8.tflite")
+    for call in (lambda: clf.classify(cat_images[0], **options), lambda: clf.classify_batch(cat_images[:1], **options),
+                 lambda: Classifier(shipped_export / "model_int8.tflite", **options)):
+        with pytest.raises(InvalidArgumentError, match="top_k|score_threshold"):
+            call()
 
 
 def test_concurrent_classify_from_threads_is_correct(shipped_export, cat_images):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge_sdk import Classifier, LiveClassifier
+from edge_sdk.errors import ClosedError, InvalidArgumentError, InvalidArgumentTypeError
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ def test_results_arrive_in_timestamp_order_and_match_sync_classify(clf, frames):
 def test_timestamps_must_increase(clf, frames):
     with LiveClassifier(clf, Collector()) as live:
         live.classify_async(frames[0], 100, color="bgr")
-        with pytest.raises(ValueError, match="timestamps must increase"):
+        with pytest.raises(InvalidArgumentError, match="timestamps must increase"):
             live.classify_async(frames[1], 100, color="bgr")
         with pytest.raises(ValueError, match="timestamps must increase"):
             live.classify_async(frames[1], 50, color="bgr")
@@ -116,10 +117,34 @@ def test_close_joins_the_worker_and_refuses_new_frames(clf, frames):
     live.close()  # waits for the frame in flight, then joins
     assert not live.running and live.closed
     assert got.timestamps == [1] and live.dropped == 1
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(ClosedError, match="closed"):  # an EdgeSDKError and a RuntimeError
         live.classify_async(frames[2], 3, color="bgr")
     live.close()  # idempotent
     assert clf.classify(frames[0]).top is not None  # a caller's classifier stays open
+
+
+def test_leaving_the_with_block_delivers_the_waiting_frame(clf, frames):
+    # The README's loop ends with the with block: the last frame (waiting behind a busy worker) must
+    # be delivered, not silently dropped as an explicit close() does.
+    gated, got = GatedClassifier(clf), Collector()
+    with LiveClassifier(gated, got) as live:
+        live.classify_async(frames[0], 1, color="bgr")
+        assert gated.started.acquire(timeout=10)
+        live.classify_async(frames[1], 2, color="bgr")  # waits while frame 1 is in flight
+        threading.Timer(0.2, gated.gate.set).start()
+    assert got.timestamps == [1, 2] and live.dropped == 0 and live.closed
+
+
+def test_leaving_the_with_block_by_an_exception_closes_at_once(clf, frames):
+    gated, got = GatedClassifier(clf), Collector()
+    with pytest.raises(KeyError):
+        with LiveClassifier(gated, got) as live:
+            live.classify_async(frames[0], 1, color="bgr")
+            assert gated.started.acquire(timeout=10)
+            live.classify_async(frames[1], 2, color="bgr")
+            threading.Timer(0.2, gated.gate.set).start()
+            raise KeyError("caller's bug")
+    assert got.timestamps == [1] and live.dropped == 1 and live.closed
 
 
 def test_a_bad_frame_or_a_failing_callback_never_stops_the_stream(clf, frames):
@@ -152,9 +177,9 @@ def test_builds_and_owns_a_classifier_from_keyword_arguments(frames):
     live.close()
     with pytest.raises(Exception, match="closed"):
         owned.classify(frames[0])
-    with pytest.raises(TypeError, match="result_callback"):
+    with pytest.raises(InvalidArgumentTypeError, match="result_callback"):  # also a TypeError
         LiveClassifier(None)
-    with pytest.raises(TypeError, match="not both"):
+    with pytest.raises(InvalidArgumentTypeError, match="not both"):
         LiveClassifier(owned, got, top_k=2)
 
 
