@@ -94,7 +94,7 @@ def test_missing_extra_names_the_pip_extra(blocked):
     # None in sys.modules makes "import tensorflow" fail as if the package were absent.
     code = (
         f"import sys; sys.modules[{blocked!r}] = None\n"
-        "from edge_sdk.cli import main; sys.exit(main(['train', '--list-models']))"
+        "from edge_sdk.cli import main; sys.exit(main(['train', '--model', 'resnet8', '--resume', '--out', 'x']))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
@@ -102,6 +102,19 @@ def test_missing_extra_names_the_pip_extra(blocked):
         f"cifar-edge train: error: the Python module '{blocked}' is needed for training and evaluation "
         "but is not installed; install the 'train' extra: pip install 'cifar-edge[train]'"
     ]
+
+
+def test_list_models_needs_no_tensorflow():
+    # --list-models reads train/catalog.py: it answers on an install without the train extra.
+    code = (
+        "import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None\n"
+        "from edge_sdk.cli import main; code = main(['train', '--list-models', '--json'])\n"
+        "assert 'tensorflow' not in [m for m in sys.modules if sys.modules[m] is not None]; sys.exit(code)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)["models"]}
+    assert rows["resnet8"]["params"] == 78_426 and "default" in rows
 
 
 def test_require_raises_missing_extra_only_for_absent_modules():

@@ -175,9 +175,12 @@ def test_deterministic_construction() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
-def test_describe_models() -> None:
+def test_describe_models_matches_the_tensorflow_free_catalog() -> None:
+    from train.catalog import catalog_rows
+
     rows = models.describe_models()
     assert [row["name"] for row in rows] == models.model_names()
     for row in rows:
         assert set(row) == {"name", "description", "params", "macs"}
         assert row["params"] > 0 and row["macs"] > 0
+    assert rows == catalog_rows()  # the figures --list-models prints without building anything

@@ -12,10 +12,11 @@ from edge_sdk.cli import add_json_flag, check_output_folder, emit
 from edge_sdk.cli_types import float_range, int_list, int_range, non_negative_int, positive_int, probability
 from edge_sdk.errors import EdgeSDKError
 
+from .catalog import catalog_rows, model_names
 from .model_file import check_keras_file
 from .cli_options import add_data_options, check_data_early
 
-MODEL_CHOICES_HELP = "ann, seed-cnn, resnet8, resnet9, airbench93, airbench93-gelu, default (see --list-models)"
+MODEL_CHOICES_HELP = f"{', '.join(model_names())} (see --list-models)"
 
 
 def _require_training_stack() -> None:
@@ -140,7 +141,12 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
 
 
 def run_train(args: argparse.Namespace) -> int:
-    if not args.list_models and not args.resume:  # a resumed run trains on the data it started with
+    if args.list_models:  # from the catalog: no TensorFlow needed, answers at once
+        emit({"models": catalog_rows()}, args.json, _render_models)
+        return 0
+    if args.model not in model_names():
+        raise EdgeSDKError(f"unknown model '{args.model}'; choose one of: {', '.join(model_names())}")
+    if not args.resume:  # a resumed run trains on the data it started with
         out = args.out or f"runs/{args.model}"
         check_output_folder(out, f"--out {out}")
         if args.init_from:
@@ -149,14 +155,6 @@ def run_train(args: argparse.Namespace) -> int:
             check_keras_file(args.teacher)
         check_data_early(args)
     _require_training_stack()
-    from . import models
-
-    if args.list_models:
-        rows = models.describe_models()
-        emit({"models": rows}, args.json, _render_models)
-        return 0
-    if args.model not in models.MODELS:
-        raise EdgeSDKError(f"unknown model '{args.model}'; choose one of: {', '.join(models.model_names())}")
     from .training import train
 
     config = _config_from_args(args, args.model, args.epochs, args.out or f"runs/{args.model}")

@@ -25,6 +25,7 @@ import keras
 from edge_sdk.errors import EdgeSDKError
 
 from .airbench import build_airbench
+from .catalog import CATALOG, model_names, recipe_of  # noqa: F401  (re-exported)
 
 InputShape = tuple[int, int, int]
 
@@ -156,49 +157,21 @@ def build_resnet9(
 
 # --------------------------------------------------------------------------- registry
 
-MODELS: dict[str, ModelEntry] = {
-    entry.name: entry
-    for entry in (
-        ModelEntry(
-            "default",
-            "airbench94-shaped net (frozen 2x2 whitening, 64/256/256, ReLU, BN-before-pool), airbench recipe",
-            build_airbench,
-            recipe="airbench",
-        ),
-        ModelEntry(
-            "airbench93",
-            "airbench93-shaped net (widths 64/128/128), airbench recipe",
-            lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93", **kw),
-            recipe="airbench",
-        ),
-        ModelEntry(
-            "airbench93-gelu",
-            "airbench93 with GELU, as in the paper (GELU is not delegated to XNNPACK in int8): for comparison",
-            lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93_gelu", activation="gelu", **kw),
-            recipe="airbench",
-            int8_friendly=False,
-        ),
-        ModelEntry(
-            "resnet9",
-            f"ResNet-9 (Myrtle.ai/DAWNBench) at base width {DEFAULT_WIDTH}, global max pool (the default until 2026-12)",
-            build_resnet9,
-        ),
-        ModelEntry("resnet8", "MLPerf-Tiny ResNet-8 (16/32/64 filters, ~78k parameters)", build_resnet8),
-        ModelEntry("seed-cnn", "Keras-tutorial CNN: two 3x3 convs (32), max pool, dense 512, MaxNorm(3), dropout", build_seed_cnn),
-        ModelEntry("ann", "dense baseline: flatten, dense 3000, dense 1000", build_ann),
-    )
+#: Keras builder of every model in :data:`train.catalog.CATALOG` (its name, description, recipe and counts).
+BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "default": build_airbench,
+    "airbench93": lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93", **kw),
+    "airbench93-gelu": lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93_gelu", activation="gelu", **kw),
+    "resnet9": build_resnet9,
+    "resnet8": build_resnet8,
+    "seed-cnn": build_seed_cnn,
+    "ann": build_ann,
 }
 
-
-def recipe_of(name: str) -> str:
-    """The training recipe registered for model ``name`` (``classic`` for unknown names)."""
-    entry = MODELS.get(name)
-    return entry.recipe if entry else "classic"
-
-
-def model_names() -> list[str]:
-    """Names of the registered models, in registry order."""
-    return list(MODELS)
+MODELS: dict[str, ModelEntry] = {
+    name: ModelEntry(name, entry.description, BUILDERS[name], recipe=entry.recipe, int8_friendly=entry.int8_friendly)
+    for name, entry in CATALOG.items()
+}
 
 
 def build_model(
