@@ -41,15 +41,13 @@ from typing import Protocol
 import numpy as np
 
 from edge_sdk.errors import InvalidImageError, SourceError
-from edge_sdk.images import open_rgb
+from edge_sdk.images import IMAGE_SUFFIXES, image_files, open_rgb
 
 from ._cv2 import cv2, quiet_native
 from .picam import SCHEME as PICAMERA2, open_picamera2, parse_picamera2
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm",
-                  ".avif")  # the decoder allow-list's formats (edge_sdk.images.ALLOWED_FORMATS)
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "rtp", "srt")
 DEFAULT_FPS = 30.0
 OPEN_TIMEOUT_MS = 10_000
@@ -404,11 +402,6 @@ def load_bgr(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode an image file (any format Pillow reads, EXIF-rotated) into BGR uint8 pixels."""
     rgb = np.asarray(open_rgb(path))
     return np.ascontiguousarray(rgb[:, :, ::-1])
-
-
-def image_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """The image files directly in ``folder``, sorted by name."""
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 # --------------------------------------------------------------------------- live sources

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
 from .cli import add_json_flag, emit, quiet_runtime
 from .cli_types import int_range, probability
 from .errors import InferenceError, InvalidImageError
+from .images import IMAGE_SUFFIXES, image_files
 from .terminal import safe_text
 
 #: the most runtime threads an option may ask for
@@ -36,7 +38,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 def register_predict(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
     p = subparsers.add_parser("predict", help="classify image files with a .tflite or .onnx model")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (jpg, png, bmp, webp, ...)")
+    p.add_argument("images", nargs="+", metavar="IMAGE|FOLDER",
+                   help="image files (jpg, png, bmp, webp, ...) or folders, searched recursively for them")
     add_model_options(p)
     p.add_argument("--top-k", type=int_range(1, 1000), default=3, help="categories per image (default 3)")
     p.add_argument("--score-threshold", type=probability, default=0.0,
@@ -54,7 +57,14 @@ def run_predict(args: argparse.Namespace) -> int:
                          score_threshold=args.score_threshold, resize=args.resize)
     results: list[dict[str, Any]] = []
     failed = 0
-    for path in args.images:
+    paths, folders = _expand(args.images)
+    for folder, count in folders.items():
+        if not count:
+            failed += 1
+            message = f"no image files ({', '.join(IMAGE_SUFFIXES)}) in folder {folder}"
+            print(f"cifar-edge predict: error: {safe_text(message)}", file=sys.stderr)
+            results.append({"image": folder, "error": message})
+    for path in paths:
         try:
             r = clf.classify(path)
         except (InvalidImageError, InferenceError) as exc:  # one bad picture never stops the others
@@ -68,13 +78,30 @@ def run_predict(args: argparse.Namespace) -> int:
             "timing_ms": {"preprocess": r.timing.preprocess_ms, "inference": r.timing.inference_ms,
                           "postprocess": r.timing.postprocess_ms},
         })
-    out = {"model": str(clf.model_path), "model_name": clf.model_name, "backend": clf.backend_name, "results": results}
+    out = {"model": str(clf.model_path), "model_name": clf.model_name, "backend": clf.backend_name,
+           "images": len(paths), "folders": folders, "results": results}
     emit(out, args.json, _render)
     return 2 if failed else 0
 
 
+def _expand(arguments: list[str]) -> tuple[list[str], dict[str, int]]:
+    """The image paths to classify, in argument order (a folder's files sorted, from its whole tree),
+    and the number of images found in each folder argument."""
+    paths: list[str] = []
+    folders: dict[str, int] = {}
+    for argument in arguments:
+        if os.path.isdir(argument):
+            found = [str(p) for p in image_files(argument, recursive=True)]
+            folders[argument] = len(found)
+            paths.extend(found)
+        else:
+            paths.append(argument)
+    return paths, folders
+
+
 def _render(out: dict[str, Any]) -> str:
     lines = [f"model {out['model_name']} ({out['model']}) on {out['backend']}"]
+    lines += [f"{folder}: {count} image(s)" for folder, count in out["folders"].items()]
     for r in out["results"]:
         if "error" in r:
             continue

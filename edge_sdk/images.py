@@ -29,6 +29,18 @@ MAX_IMAGE_PIXELS = 64_000_000
 #: PCX, TGA, ...) is refused as unknown without being tried.
 ALLOWED_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "AVIF", "PPM")
 
+#: File suffixes of those formats: what a folder of pictures is scanned for.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm",
+                  ".avif")
+
+
+def image_files(folder: str | os.PathLike[str], *, recursive: bool = False) -> list[Path]:
+    """The image files (by :data:`IMAGE_SUFFIXES`) in ``folder``, or in its whole tree when ``recursive``,
+    sorted by path. Raises ``OSError`` if the folder cannot be listed."""
+    entries = Path(folder).rglob("*") if recursive else Path(folder).iterdir()
+    return sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 _WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16- and 32-bit grayscale
 
 

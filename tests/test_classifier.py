@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -227,10 +231,6 @@ def test_context_manager_closes(shipped_export):
 
 
 def test_predict_cli(shipped_export, cat_images):
-    import json
-    import subprocess
-    import sys
-
     out = shipped_export
     proc = subprocess.run(
         [sys.executable, "-m", "edge_sdk", "predict", *map(str, cat_images[:3]), "/etc/hostname", "--model",
@@ -242,6 +242,32 @@ def test_predict_cli(shipped_export, cat_images):
     assert [len(r.get("categories", [])) for r in result["results"]] == [2, 2, 2, 0]
     assert "error" in result["results"][3]
     assert proc.stderr.strip().splitlines() == [f"cifar-edge predict: error: {result['results'][3]['error']}"]
+
+
+def test_predict_accepts_folders_recursively_with_a_count(shipped_export, cat_images, tmp_path):
+    (tmp_path / "pets" / "more").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
+    shutil.copy(cat_images[0], tmp_path / "pets" / "a.jpg")
+    shutil.copy(cat_images[1], tmp_path / "pets" / "more" / "b.JPG")
+    (tmp_path / "pets" / "notes.txt").write_text("not a picture")
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge_sdk", "predict", str(tmp_path / "pets"), str(cat_images[2]), "--model",
+         str(shipped_export / "model_int8.tflite"), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["images"] == 3 and result["folders"] == {str(tmp_path / "pets"): 2}
+    assert [r["image"] for r in result["results"]] == [
+        str(tmp_path / "pets" / "a.jpg"), str(tmp_path / "pets" / "more" / "b.JPG"), str(cat_images[2])]
+    text = subprocess.run(
+        [sys.executable, "-m", "edge_sdk", "predict", str(tmp_path / "pets"), str(tmp_path / "empty"), "--model",
+         str(shipped_export / "model_int8.tflite")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert text.returncode == 2  # the empty folder is an error, the other one is still classified
+    assert f"{tmp_path / 'pets'}: 2 image(s)" in text.stdout and "b.JPG:" in text.stdout
+    assert "no image files" in text.stderr and str(tmp_path / "empty") in text.stderr
 
 
 def test_benchmark_reports_consistent_figures(shipped_export):
