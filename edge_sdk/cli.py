@@ -46,6 +46,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("benchmark", "edge_sdk.cli_predict"),
     ("camera", "camera_demo.cli"),
     ("gui", "camera_demo.cli"),
+    ("serve", "camera_demo.web.cli"),
 )
 
 EXIT_USAGE = 2

@@ -1,0 +1,127 @@
+"""The endpoints: the page, ``POST /v1/classify``, ``GET /v1/model``, ``GET /healthz`` and the stream's."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+from . import _deps  # noqa: F401
+import anyio
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from edge_sdk import __version__
+from edge_sdk.classifier import ClassificationResult, Classifier
+from edge_sdk.errors import InferenceError, InvalidImageError
+
+from .errors import ApiError
+from .mjpeg import MjpegStreams
+from .page import Page
+from .settings import ServeSettings
+from .upload import read_image_upload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeContext:
+    """What the endpoints share: the classifier, the options, the stream (None without ``--source``), the page."""
+
+    classifier: Classifier
+    settings: ServeSettings
+    streams: MjpegStreams | None
+    page: Page
+
+
+def context(request: Request) -> ServeContext:
+    return request.app.state.serve
+
+
+async def page(request: Request) -> Response:
+    """The web page: stream, top-3 and FPS, upload form."""
+    page = context(request).page
+    return HTMLResponse(page.html, headers={"Content-Security-Policy": page.csp})
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Liveness, without auth: ``{"status": "ok", "stream": STATE or null}``."""
+    streams = context(request).streams
+    return JSONResponse({"status": "ok", "stream": streams.hub.state if streams else None})
+
+
+async def model_info(request: Request) -> JSONResponse:
+    """The model's name, file, runtime, labels and preprocessing spec."""
+    clf = context(request).classifier
+    meta = clf.metadata
+    return JSONResponse({
+        "name": clf.model_name, "path": str(clf.model_path), "backend": clf.backend_name,
+        "version": meta.model_version if meta else None, "labels": list(clf.labels), "top_k": clf.top_k,
+        "preprocessing": clf.spec.to_dict(), "sdk_version": __version__,
+    })
+
+
+async def classify(request: Request) -> JSONResponse:
+    """Classify the uploaded picture: categories (label, index, score) best first, and timing.
+
+    Refuses with :class:`ApiError`: 400 ``invalid_image`` for a picture that cannot be decoded, 503
+    ``timeout`` when classifying takes longer than the request timeout, 500 ``inference_failed`` when
+    the runtime fails, and the upload's own errors (:func:`read_image_upload`).
+    """
+    ctx = context(request)
+    start = perf_counter()
+    data = await read_image_upload(request, ctx.settings.max_upload_bytes, ctx.settings.request_timeout_s)
+    result = await _classify(ctx.classifier, data, ctx.settings.request_timeout_s)
+    return JSONResponse(result_json(ctx.classifier, result, len(data), 1e3 * (perf_counter() - start)))
+
+
+async def _classify(clf: Classifier, data: bytes, timeout_s: float) -> ClassificationResult:
+    try:
+        with anyio.fail_after(timeout_s):
+            return await anyio.to_thread.run_sync(clf.classify, data, abandon_on_cancel=True)
+    except TimeoutError:
+        raise ApiError(503, "timeout", f"classifying took longer than {timeout_s:g} s (--request-timeout)") from None
+    except InvalidImageError as exc:
+        raise ApiError(400, "invalid_image", str(exc)) from None
+    except InferenceError as exc:
+        log.warning("inference failed: %s", exc)
+        raise ApiError(500, "inference_failed", str(exc)) from None
+
+
+def result_json(clf: Classifier, result: ClassificationResult, size: int, request_ms: float) -> dict[str, Any]:
+    """The classify endpoint's answer."""
+    t = result.timing
+    return {
+        "model": clf.model_name,
+        "categories": [{"label": c.label, "index": c.index, "score": c.score} for c in result.categories],
+        "timing_ms": {"preprocess": t.preprocess_ms, "inference": t.inference_ms, "postprocess": t.postprocess_ms,
+                      "total": t.total_ms, "request": request_ms},
+        "bytes": size,
+    }
+
+
+def _streams(request: Request) -> MjpegStreams:
+    streams = context(request).streams
+    if streams is None:
+        raise ApiError(404, "no_stream", "the server runs without a stream: start it with --source")
+    return streams
+
+
+async def stream_status(request: Request) -> JSONResponse:
+    """The stream's state, newest top-k labels, FPS and viewer count."""
+    streams = _streams(request)
+    return JSONResponse({**streams.hub.status(), "viewers": streams.viewers, "max_viewers": streams.max_viewers})
+
+
+async def stream_mjpeg(request: Request) -> Response:
+    """The annotated stream as MJPEG (``<img src="/stream.mjpg">``)."""
+    return _streams(request).response()
+
+
+async def snapshot(request: Request) -> Response:
+    """The newest annotated frame as one JPEG; 503 ``no_frame_yet`` before the first."""
+    frame = _streams(request).hub.latest()
+    if frame is None:
+        raise ApiError(503, "no_frame_yet", "the stream has not produced a frame yet", {"Retry-After": "1"})
+    return Response(frame.jpeg, media_type="image/jpeg")
