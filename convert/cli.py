@@ -15,13 +15,13 @@ from typing import Any
 from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit
 from edge_sdk.cli_types import float_range, non_negative_int, positive_int, probability
-from edge_sdk.formats import CALIBRATION_OPTIONS, FORMATS, NAMES, ONNX_QUANTIZATION_OPTIONS, ExportFormat, parse_formats
+from edge_sdk.formats import CALIBRATION_OPTIONS, EXPORTER_OPTIONS, FORMATS, NAMES, ExportFormat, parse_formats
 from train.model_file import check_keras_file
 from train.cli_options import add_data_options, check_data_early
 
 
 def _require_conversion_stack() -> None:
-    for module in ("tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert"):
+    for module in ("tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert", "mediapipe"):
         require(module, "train", "model conversion", quiet=True)
 
 
@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--onnx-reduce-range", action=argparse.BooleanOptionalAction,
                    help="7-bit ONNX int8 weights (default on: full 8-bit weights saturate in ONNX Runtime's int8 "
                         "kernels on x86 CPUs without VNNI and lose accuracy there)")
+    c.add_argument("--tflite-input-type", choices=("int8", "uint8"),
+                   help="int8 TFLite input and output type (default int8; uint8 is what MediaPipe Tasks' "
+                        "ImageClassifier takes)")
     c.add_argument("--limit", type=positive_int, help="validate on N test images (default: the whole test split)")
     c.add_argument("--seed", type=non_negative_int, help="calibration sampling seed (default 0)")
     c.add_argument("--tta", choices=("none", "flip"), default="none",
@@ -89,7 +92,7 @@ def format_options(args: argparse.Namespace, formats: tuple[ExportFormat, ...]) 
     Logs a warning for an option that none of ``formats`` uses (the format table's ``options``),
     e.g. ``--calib-method`` with ``--formats tflite-int8``: it changes nothing.
     """
-    given = {o: getattr(args, o) for o in (*CALIBRATION_OPTIONS, *ONNX_QUANTIZATION_OPTIONS) if getattr(args, o) is not None}
+    given = {o: getattr(args, o) for o in (*CALIBRATION_OPTIONS, *EXPORTER_OPTIONS) if getattr(args, o) is not None}
     for option in given:
         if not any(option in f.options for f in formats):
             users = ", ".join(f.name for f in FORMATS.values() if option in f.options)

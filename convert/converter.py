@@ -17,7 +17,7 @@ from edge_sdk import __version__
 from edge_sdk._atomic import remove_stale_parts, write_bytes_atomic, write_text_atomic
 from edge_sdk.runtimes import open_backend
 from edge_sdk.errors import DatasetError, EdgeSDKError
-from edge_sdk.formats import FILE_NAMES, NAMES, ONNX_QUANTIZATION_OPTIONS, ExportFormat, exported_files, parse_formats
+from edge_sdk.formats import EXPORTER_OPTIONS, FILE_NAMES, NAMES, ExportFormat, exported_files, parse_formats
 from edge_sdk.metadata import ModelMetadata, read_metadata
 from edge_sdk.spec import PreprocessSpec
 from edge_sdk.terminal import strict_json
@@ -45,6 +45,7 @@ class ConvertConfig:
     calib_method: str = "minmax"
     onnx_activations: str = "uint8"
     onnx_reduce_range: bool = True
+    tflite_input_type: str = "int8"  # int8 TFLite input/output type: int8, or uint8 (what MediaPipe Tasks takes)
     data: str | None = None
     cache_dir: str | None = None
     limit: int | None = None  # validation images (None: the whole test split)
@@ -103,6 +104,8 @@ def calibration_record(config: ConvertConfig, images: int, fmt: ExportFormat) ->
         record["onnx_activations"] = config.onnx_activations
     if "onnx_reduce_range" in fmt.options:
         record["onnx_weight_bits"] = 7 if config.onnx_reduce_range else 8
+    if "tflite_input_type" in fmt.options:
+        record["tflite_input_type"] = config.tflite_input_type
     return record
 
 
@@ -161,7 +164,7 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
             extra={"tta": config.tta, **figures, **({"calibration": calibration} if calibration else {})},
         )
         target = out / fmt.file_name
-        options = {name: getattr(config, name) for name in fmt.options if name in ONNX_QUANTIZATION_OPTIONS}
+        options = {name: getattr(config, name) for name in fmt.options if name in EXPORTER_OPTIONS}
         exported = getattr(export, fmt.exporter)(model, calib_inputs if fmt.quantized else None, cache=cache, **options)
         _write_export(target, embed_metadata(exported, meta))
         seconds = time.perf_counter() - started

@@ -22,6 +22,7 @@ from edge_sdk.errors import EdgeSDKError
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 ACTIVATION_TYPES = ("uint8", "int8")
+TFLITE_IO_TYPES = ("int8", "uint8")
 ONNX_OPSET = 17
 
 
@@ -43,13 +44,20 @@ def tflite_float(model: Any, calibration: np.ndarray | None = None, *, cache: di
     return _convert_quietly(tf.lite.TFLiteConverter.from_keras_model(model))
 
 
-def tflite_int8(model: Any, calibration: np.ndarray, *, cache: dict[str, Any] | None = None) -> bytes:
-    """Full-integer TFLite: int8 builtins only, int8 input and output, calibrated on ``calibration``.
+def tflite_int8(model: Any, calibration: np.ndarray, *, tflite_input_type: str = "int8",
+                cache: dict[str, Any] | None = None) -> bytes:
+    """Full-integer TFLite: int8 builtins only, calibrated on ``calibration``, with int8 input and output, or
+    uint8 input and output for ``tflite_input_type="uint8"`` (the 8-bit type MediaPipe Tasks' ImageClassifier
+    takes; the converter adds a requantize op at each end). Raises :class:`EdgeSDKError` for another type.
 
     ``calibration`` holds normalized float32 images; with inputs in [0, 1] the
-    input quantization becomes scale 1/255, zero point -128, i.e. the model
-    takes ``pixel - 128`` and the normalization folds into it.
+    input quantization becomes scale 1/255 with zero point -128 (int8: the model
+    takes ``pixel - 128``) or 0 (uint8: the model takes the pixel itself), and
+    the normalization folds into it.
     """
+    if tflite_input_type not in TFLITE_IO_TYPES:
+        raise EdgeSDKError(f"unknown TFLite input type {tflite_input_type!r}; choose one of: {', '.join(TFLITE_IO_TYPES)}")
+    io_type = tf.int8 if tflite_input_type == "int8" else tf.uint8
 
     def representative() -> Iterator[list[np.ndarray]]:
         for i in range(len(calibration)):
@@ -59,8 +67,8 @@ def tflite_int8(model: Any, calibration: np.ndarray, *, cache: dict[str, Any] | 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    converter.inference_input_type = io_type
+    converter.inference_output_type = io_type
     return _convert_quietly(converter)
 
 

@@ -5,7 +5,8 @@
 >>> result = clf.classify("cat.jpg")
 >>> result.categories[0].label, result.categories[0].score
 
-Labels and preprocessing come from the metadata embedded in the model file;
+Labels and preprocessing come from the metadata embedded in the model file (ours, else the
+standard TFLite metadata MediaPipe Tasks reads: :mod:`edge_sdk.standard_metadata`);
 ``labels=`` and ``preprocess=`` serve models without metadata. A classifier is
 safe to share between threads: every backend serializes or is thread-safe
 itself, and preprocessing keeps no shared state.
@@ -30,6 +31,7 @@ from .errors import EdgeSDKError, InferenceError, InvalidArgumentError, InvalidI
 from .images import describe
 from .inputs import DEFAULT_COLOR, to_rgb_array
 from .metadata import ModelMetadata, parse_model_metadata
+from .standard_metadata import standard_spec
 from .spec import PreprocessSpec
 
 #: Images decoded, encoded and run per runtime call by :meth:`Classifier.classify_batch`: its memory
@@ -132,8 +134,12 @@ class Classifier:
         data = read_model_file(self.model_path, backend)  # read once: runtime and metadata see the same bytes
         self._backend: Backend = load_backend(data, self.model_path, backend, num_threads)
         self.metadata: ModelMetadata | None = parse_model_metadata(data, self.model_path)
+        standard = None
+        if self.metadata is None and preprocess is None:  # a file with the standard TFLite metadata only?
+            standard = standard_spec(data, self._backend.input_shape, self.model_path,
+                                     None if labels is None else tuple(labels))
         del data
-        self.spec = self._resolve_spec(labels, preprocess)
+        self.spec = self._resolve_spec(labels, preprocess, standard)
         if resize is not None:
             self.spec = PreprocessSpec.from_dict({**self.spec.to_dict(), "resize": resize})
         self._check_model_matches_spec()
@@ -147,15 +153,16 @@ class Classifier:
         self._one_row = (1, self.spec.num_classes)  # the scores of one image
 
     # ----------------------------------------------------------------- set-up
-    def _resolve_spec(self, labels: Sequence[str] | None, preprocess: PreprocessSpec | dict | None) -> PreprocessSpec:
+    def _resolve_spec(self, labels: Sequence[str] | None, preprocess: PreprocessSpec | dict | None,
+                      standard: PreprocessSpec | None) -> PreprocessSpec:
         if isinstance(preprocess, dict):
             preprocess = PreprocessSpec.from_dict(preprocess)
-        spec = preprocess or (self.metadata.spec if self.metadata else None)
+        spec = preprocess or (self.metadata.spec if self.metadata else standard)
         if spec is None:
             if labels is None:
                 raise MetadataError(
                     f"{self.model_path} carries no cifar-edge metadata; pass labels= (and preprocess= "
-                    "if it does not take RGB scaled to [0, 1])"
+                    "if it does not take RGB scaled to [0, 1]); it has no standard TFLite metadata either"
                 )
             shape = self._backend.input_shape
             spec = PreprocessSpec(labels=tuple(labels), input_height=int(shape[1]), input_width=int(shape[2]))

@@ -5,7 +5,9 @@ Every pixel value 0-255 maps to one input value, so the encoder precomputes that
 and ``quantize(spec.normalize(x))`` for an integer one, hence bit-identical) and encodes an image
 with one ``np.take``: no float intermediate, no per-call temporaries beyond the output. When the
 table of an int8 model is ``pixel - 128`` (inputs scaled to [0, 1] with the usual scale 1/255 and
-zero point -128), the encoding is one XOR with 0x80 instead, the cheapest step there is.
+zero point -128), the encoding is one XOR with 0x80 instead, the cheapest step there is; when it is the
+pixel itself (a uint8 input of scale 1/255 and zero point 0, what ``--tflite-input-type uint8`` writes),
+the pixels are the tensor.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .spec import PreprocessSpec
 #: ``pixel - 128`` as int8, bit for bit ``pixel XOR 0x80``
 _MINUS_128 = (np.arange(256, dtype=np.int16) - 128).astype(np.int8)
 _SIGN_BIT = np.uint8(0x80)
+_IDENTITY = np.arange(256, dtype=np.uint8)
 
 
 class InputEncoder:
@@ -36,6 +39,7 @@ class InputEncoder:
         self._lut = table[0].copy() if (table == table[0]).all() else table
         self._channel = np.arange(3)
         self._xor = self._lut.dtype == np.int8 and np.array_equal(self._lut, _MINUS_128)
+        self._identity = self._lut.dtype == np.uint8 and np.array_equal(self._lut, _IDENTITY)
 
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         """Normalized float32 values (the model's input before any quantization)."""
@@ -49,6 +53,8 @@ class InputEncoder:
             pixels = pixels[..., ::-1]
         if self._xor:
             return np.bitwise_xor(pixels, _SIGN_BIT).view(np.int8)
+        if self._identity:
+            return np.ascontiguousarray(pixels)
         if self._lut.ndim == 1:
             return np.take(self._lut, pixels)
         return self._lut[self._channel, pixels]

@@ -19,6 +19,10 @@ COMMON_OPTIONS = ("tta", "model_version")
 CALIBRATION_OPTIONS = ("calib_size", "seed")
 #: options of ONNX Runtime's static quantization only
 ONNX_QUANTIZATION_OPTIONS = ("calib_method", "onnx_activations", "onnx_reduce_range")
+#: options of the TFLite converter's full-integer quantization only
+TFLITE_QUANTIZATION_OPTIONS = ("tflite_input_type",)
+#: the options passed on to a format's exporter function (``convert.export``) as keyword arguments
+EXPORTER_OPTIONS = ONNX_QUANTIZATION_OPTIONS + TFLITE_QUANTIZATION_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class ExportFormat:
 FORMATS: dict[str, ExportFormat] = {f.name: f for f in (
     ExportFormat("tflite", "model_float32.tflite", "litert", False, "tflite_float", COMMON_OPTIONS),
     ExportFormat("tflite-int8", "model_int8.tflite", "litert", True, "tflite_int8",
-                 COMMON_OPTIONS + CALIBRATION_OPTIONS),
+                 COMMON_OPTIONS + CALIBRATION_OPTIONS + TFLITE_QUANTIZATION_OPTIONS),
     ExportFormat("onnx", "model_float32.onnx", "onnxruntime", False, "onnx_float", COMMON_OPTIONS),
     ExportFormat("onnx-int8", "model_int8.onnx", "onnxruntime", True, "onnx_int8",
                  COMMON_OPTIONS + CALIBRATION_OPTIONS + ONNX_QUANTIZATION_OPTIONS),

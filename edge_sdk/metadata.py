@@ -190,8 +190,16 @@ class _FlatBuffer:
         start, length = self.vector(pos, 1)
         return self.data[start : start + length]
 
+    def u8(self, pos: int) -> int:
+        return self._unpack("<B", pos)
+
     def u32(self, pos: int) -> int:
         return self._unpack("<I", pos)
+
+    def f32s(self, pos: int) -> tuple[float, ...]:
+        """The ``[float]`` vector referenced at ``pos``."""
+        start, length = self.vector(pos, 4)
+        return struct.unpack_from(f"<{length}f", self.data, start)
 
     def u64(self, pos: int) -> int:
         return self._unpack("<Q", pos)

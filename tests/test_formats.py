@@ -15,10 +15,10 @@ from edge_sdk import Classifier
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.formats import (
     CALIBRATION_OPTIONS,
+    EXPORTER_OPTIONS,
     FILE_NAMES,
     FORMATS,
     NAMES,
-    ONNX_QUANTIZATION_OPTIONS,
     exported_files,
     format_of_file,
     get_format,
@@ -93,4 +93,4 @@ def test_every_exporter_exists_and_takes_its_formats_options():
     for fmt in FORMATS.values():
         params = inspect.signature(getattr(export, fmt.exporter)).parameters
         assert list(params)[:2] == ["model", "calibration"] and "cache" in params, fmt
-        assert {o for o in fmt.options if o in ONNX_QUANTIZATION_OPTIONS} <= set(params), fmt
+        assert {o for o in fmt.options if o in EXPORTER_OPTIONS} <= set(params), fmt
