@@ -17,7 +17,7 @@ from __future__ import annotations
 import numbers
 import os
 from time import perf_counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -251,30 +251,51 @@ class Classifier:
         override the constructor's values for this call. Raises :class:`InvalidImageError`
         naming the position of the first image it cannot use, :class:`InferenceError` if the runtime fails.
         """
+        top_k, score_threshold = self._overrides(top_k, score_threshold)
+        results: list[ClassificationResult] = []
+        for chunk in self._chunks(images):
+            results.extend(self._classify_chunk(chunk, len(results), color, top_k, score_threshold))
+        return results
+
+    def probabilities_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR) -> np.ndarray:
+        """All class probabilities ``(N, classes)`` of several images, in label order, computed
+        :attr:`batch_chunk` at a time as :meth:`classify_batch` does. Raises as :meth:`classify_batch`."""
+        rows = [np.zeros((0, self.spec.num_classes), np.float32)]
+        done = 0
+        for chunk in self._chunks(images):
+            rows.append(self._infer(self._encode_chunk(chunk, done, color)))
+            done += len(chunk)
+        return np.concatenate(rows)
+
+    def _chunks(self, images: Iterable[Any]) -> Iterator[list[Any]]:
+        """``images`` in lists of :attr:`batch_chunk` (the last one shorter). Raises
+        :class:`InvalidArgumentError` for a ``batch_chunk`` below 1."""
         if self.batch_chunk < 1:
             raise InvalidArgumentError(f"batch_chunk must be >= 1, got {self.batch_chunk}")
-        options = (color, *self._overrides(top_k, score_threshold))
-        results: list[ClassificationResult] = []
         chunk: list[Any] = []
         for image in images:
             chunk.append(image)
             if len(chunk) >= self.batch_chunk:
-                results.extend(self._classify_chunk(chunk, len(results), *options))
+                yield chunk
                 chunk = []
         if chunk:
-            results.extend(self._classify_chunk(chunk, len(results), *options))
-        return results
+            yield chunk
 
-    def _classify_chunk(self, images: list[Any], first: int, color: str, top_k: int,
-                        score_threshold: float) -> list[ClassificationResult]:
-        t0 = perf_counter()
+    def _encode_chunk(self, images: list[Any], first: int, color: str) -> np.ndarray:
+        """The runtime's input tensor for a list of images; ``first`` is the position of the first one
+        in the caller's batch, named in the :class:`InvalidImageError` for an image it cannot use."""
         pixels = np.empty((len(images), *self.spec.input_size, 3), np.uint8)
         for i, image in enumerate(images):
             try:
                 pixels[i] = self._pixels(image, color)
             except InvalidImageError as exc:
                 raise InvalidImageError(f"image {first + i} of the batch: {exc}") from exc
-        x = self._encoder.encode(pixels)
+        return self._encoder.encode(pixels)
+
+    def _classify_chunk(self, images: list[Any], first: int, color: str, top_k: int,
+                        score_threshold: float) -> list[ClassificationResult]:
+        t0 = perf_counter()
+        x = self._encode_chunk(images, first, color)
         t1 = perf_counter()
         probs = self._infer(x)
         t2 = perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from edge_sdk._extras import require
@@ -41,7 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
     e = subparsers.add_parser("evaluate", help="accuracy, loss, per-class accuracy and confusion matrix of a model")
-    e.add_argument("model", metavar="MODEL.keras", help="a trained .keras model (spec.json beside it gives its preprocessing)")
+    e.add_argument("model", metavar="MODEL",
+                   help="a trained .keras model (spec.json beside it gives its preprocessing), or an exported "
+                        ".tflite/.onnx file or bundled model name, run through the SDK (no TensorFlow needed)")
+    e.add_argument("--backend", help="runtime for an exported file (default: from its suffix)")
     e.add_argument("--split", default="test", help="split to evaluate (default test)")
     e.add_argument("--limit", type=positive_int, help="evaluate N images (stratified)")
     e.add_argument("--batch-size", type=positive_int, default=500)
@@ -183,21 +187,70 @@ def _render_summary(s: dict[str, Any]) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from edge_sdk.bundled import BUNDLED
+
+    if args.model in BUNDLED or Path(args.model).suffix.lower() in (".tflite", ".onnx"):
+        return _evaluate_exported(args)
+    if args.backend:
+        raise EdgeSDKError("--backend applies to an exported .tflite/.onnx file, not to a .keras model")
     check_keras_file(args.model)
     check_data_early(args)
     _require_training_stack()
-    from .cli_options import source_from_args
-    from .data import stratified_indices
-    from .evaluation import classification_metrics, keras_probabilities
+    from .evaluation import keras_probabilities
     from .training import load_keras_model, load_spec_beside
 
     model = load_keras_model(args.model)
     spec = load_spec_beside(args.model)
-    data = source_from_args(args).load(args.split, spec.labels)
+    data = _evaluation_data(args, spec.labels)
+    probs = keras_probabilities(model, data.images, spec, batch_size=args.batch_size)
+    return _report_evaluation(args, data, probs, spec.labels)
+
+
+def _evaluate_exported(args: argparse.Namespace) -> int:
+    """``evaluate`` of a .tflite/.onnx file through :class:`edge_sdk.Classifier`: the runtime, the
+    embedded labels and preprocessing a device uses; TensorFlow is never imported."""
+    from edge_sdk.cli import quiet_runtime
+    from edge_sdk.classifier import Classifier
+
+    check_data_early(args)
+    with quiet_runtime(args):
+        clf = Classifier(args.model, backend=args.backend)
+    data = _evaluation_data(args, clf.labels)
+    clf.batch_chunk = args.batch_size
+    runtime = clf.backend_name
+    with clf:
+        probs = clf.probabilities_batch(data.images)
+    return _report_evaluation(args, data, probs, clf.labels, runtime=runtime)
+
+
+def _evaluation_data(args: argparse.Namespace, labels: tuple[str, ...]):
+    """The split to evaluate, its classes in the model's label order, ``--limit`` applied.
+
+    Raises :class:`DatasetError` naming the model's labels and the data set's when they do not match.
+    """
+    from edge_sdk.errors import DatasetError
+
+    from .cli_options import source_from_args
+    from .data import stratified_indices
+
+    source = source_from_args(args)
+    try:
+        data = source.load(args.split, labels)
+    except DatasetError as exc:
+        raise DatasetError(
+            f"{exc}. The model's labels are: {', '.join(labels)}; evaluate it on the data set it was trained "
+            f"on (--data DIR; now {source.path})"
+        ) from exc
     if args.limit is not None and args.limit < len(data):
         data = data.subset(stratified_indices(data.labels, args.limit, 0))
-    probs = keras_probabilities(model, data.images, spec, batch_size=args.batch_size)
-    result = {"model": args.model, "split": args.split, **classification_metrics(probs, data.labels, spec.labels)}
+    return data
+
+
+def _report_evaluation(args: argparse.Namespace, data, probs, labels: tuple[str, ...], runtime: str = "keras") -> int:
+    from .evaluation import classification_metrics
+
+    result = {"model": args.model, "runtime": runtime, "split": args.split,
+              **classification_metrics(probs, data.labels, labels)}
     result["skipped_files"] = [s.path for s in data.skipped]
     emit(result, args.json, _render_evaluation)
     return 0
@@ -205,15 +258,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def _render_evaluation(r: dict[str, Any]) -> str:
     names = r["class_names"]
+    width = max(12, *(len(n) for n in names))
+    cell = max(5, max((len(str(v)) for row in r["confusion_matrix"] for v in row), default=1) + 1)
     lines = [
-        f"{r['model']} on {r['split']} ({r['images']:,} images): accuracy {r['accuracy']:.4f}, loss {r['loss']:.4f}",
+        f"{r['model']} ({r['runtime']}) on {r['split']} ({r['images']:,} images): accuracy {r['accuracy']:.4f}, "
+        f"loss {r['loss']:.4f}",
         "",
-        f"{'class':<12} {'accuracy':>9}   confusion row (predicted ->)",
+        f"{'':<{width}} {'':>9}   confusion matrix: rows = true class, columns = predicted class",
+        f"{'class':<{width}} {'accuracy':>9}   " + " ".join(f"{n[:cell - 1]:>{cell}}" for n in names),
     ]
     for i, name in enumerate(names):
         acc = r["per_class_accuracy"][name]
-        row = " ".join(f"{v:>5}" for v in r["confusion_matrix"][i])
-        lines.append(f"{name:<12} {('-' if acc is None else f'{acc:.4f}'):>9}   {row}")
+        row = " ".join(f"{v:>{cell}}" for v in r["confusion_matrix"][i])
+        lines.append(f"{name:<{width}} {('-' if acc is None else f'{acc:.4f}'):>9}   {row}")
     return "\n".join(lines)
 
 

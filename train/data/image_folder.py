@@ -64,7 +64,8 @@ def discover_classes(root: str | os.PathLike[str], class_names: Sequence[str] | 
             raise DatasetError("the given class names contain duplicates")
         unknown = sorted(set(folders) - set(names))
         if unknown:
-            raise DatasetError(f"class folders not among the given class names: {', '.join(unknown)}")
+            raise DatasetError(f"class folders not among the given class names: {', '.join(unknown)} "
+                               f"(folders: {', '.join(folders)}; given: {', '.join(names)})")
     elif set(folders) == set(CIFAR10_CLASSES):
         names = CIFAR10_CLASSES
     else:
