@@ -54,8 +54,9 @@ def _check_read_back(data: bytes, metadata: ModelMetadata) -> None:
     ours = read_metadata(data)
     standard = read_standard_metadata(data)
     spec = metadata.spec
-    if ours is None or ours.to_json() != metadata.to_json() or standard is None or (standard.labels, standard.mean, standard.std) != (
-            spec.labels, tuple(np.float32(spec.mean).tolist()), tuple(np.float32(spec.std).tolist())):
+    written = (spec.labels, (tuple(np.float32(spec.mean).tolist()), tuple(np.float32(spec.std).tolist())))
+    if ours is None or ours.to_json() != metadata.to_json() or standard is None or (
+            standard.labels, standard.normalization()) != written:
         raise EdgeSDKError("the metadata embedded in the TFLite file does not read back as written")
 
 

@@ -57,8 +57,8 @@ def build_standard_metadata(tflite: bytes, spec: PreprocessSpec, model_name: str
     image = metadata_info.InputImageTensorMd(
         name="image",
         description=f"RGB image of {spec.input_height}x{spec.input_width} pixels, normalized as (pixel - mean) / std.",
-        norm_mean=list(spec.mean),
-        norm_std=list(spec.std),
+        norm_mean=_per_channel_or_one(spec.mean),
+        norm_std=_per_channel_or_one(spec.std),
         color_space_type=schema.ColorSpaceType.RGB,
         tensor_type=writer_utils.get_input_tensor_types(model)[0],
     )
@@ -78,3 +78,9 @@ def build_standard_metadata(tflite: bytes, spec: PreprocessSpec, model_name: str
     builder.Finish(metadata.Pack(builder), METADATA_IDENTIFIER)
     labels = "\n".join(spec.labels).encode("utf-8")
     return StandardMetadata(bytes(builder.Output()), {LABEL_FILE: labels})
+
+
+def _per_channel_or_one(values: tuple[float, float, float]) -> list[float]:
+    """One value when every channel has the same (MediaPipe Tasks refuses per-channel normalization:
+    "Per-channel image normalization is not available"), else one per channel (TFLite Support reads it)."""
+    return [values[0]] if len(set(values)) == 1 else list(values)

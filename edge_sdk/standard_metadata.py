@@ -52,9 +52,17 @@ class StandardMetadata:
     std: tuple[float, ...] | None
     labels: tuple[str, ...] | None
 
+    def normalization(self) -> tuple[tuple[float, float, float], tuple[float, float, float]] | None:
+        """``(mean, std)`` per RGB channel (a single value applies to all three, as MediaPipe broadcasts it);
+        ``None`` without NormalizationOptions. Raises :class:`MetadataError` for another number of values."""
+        if self.mean is None or self.std is None:
+            return None
+        return _three(self.mean, "mean"), _three(self.std, "std")
 
-def read_standard_metadata(data: bytes) -> StandardMetadata | None:
+
+def read_standard_metadata(data: bytes, *, with_labels: bool = True) -> StandardMetadata | None:
     """The standard metadata of the TFLite model ``data``; ``None`` for a model without it (or not TFLite).
+    ``with_labels=False`` leaves the label file unread (``labels`` is then ``None``).
 
     Raises :class:`MetadataError` when the metadata, or the label file it names, is malformed or missing.
     """
@@ -76,7 +84,7 @@ def read_standard_metadata(data: bytes) -> StandardMetadata | None:
     outputs = _tables(fb, subgraphs[0], _SUBGRAPH_OUTPUTS)
     color_space, mean, std = ("UNKNOWN", None, None) if not inputs else (_color_space(fb, inputs[0]), *_normalization(fb, inputs[0]))
     label_file = _label_file(fb, outputs[0]) if outputs else None
-    labels = _read_labels(data, label_file) if label_file is not None else None
+    labels = _read_labels(data, label_file) if label_file is not None and with_labels else None
     return StandardMetadata(name, color_space, mean, std, labels)
 
 
@@ -90,7 +98,7 @@ def standard_spec(data: bytes, input_shape: tuple[int, ...], path: str | os.Path
     the normalization, describes a non-RGB input, or the input size is not fixed.
     """
     try:
-        metadata = read_standard_metadata(data)
+        metadata = read_standard_metadata(data, with_labels=labels is None)
         return None if metadata is None else _spec(metadata, input_shape, labels)
     except MetadataError as exc:
         raise MetadataError(f"{path}: {exc}") from exc
@@ -100,14 +108,15 @@ def _spec(metadata: StandardMetadata, input_shape: tuple[int, ...], labels: tupl
     labels = labels if labels is not None else metadata.labels
     if labels is None:
         raise MetadataError("its standard TFLite metadata has no label file; pass labels=")
-    if metadata.mean is None:
+    normalization = metadata.normalization()
+    if normalization is None:
         raise MetadataError("its standard TFLite metadata has no NormalizationOptions; pass preprocess=")
     if metadata.color_space == "GRAYSCALE":
         raise MetadataError("its standard TFLite metadata describes a grayscale input; the SDK feeds RGB images")
     if len(input_shape) != 4 or min(input_shape[1:3]) < 1:
         raise MetadataError(f"the model's input shape {tuple(input_shape)} has no fixed NHWC image size; pass preprocess=")
     return PreprocessSpec(labels=labels, input_height=int(input_shape[1]), input_width=int(input_shape[2]),
-                          mean=_three(metadata.mean, "mean"), std=_three(metadata.std, "std"))
+                          mean=normalization[0], std=normalization[1])
 
 
 def _tables(fb: _FlatBuffer, table: int, index: int) -> list[int]:
@@ -170,11 +179,10 @@ def _read_labels(data: bytes, name: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines)
 
 
-def _three(values: tuple[float, ...] | None, name: str) -> tuple[float, float, float]:
-    """One value per RGB channel: a single value applies to all three (as MediaPipe broadcasts it)."""
-    if values is not None and len(values) == 1:
+def _three(values: tuple[float, ...], name: str) -> tuple[float, float, float]:
+    if len(values) == 1:
         return (values[0],) * 3
-    if values is None or len(values) != 3:
-        raise MetadataError(f"standard TFLite metadata gives {len(values or ())} NormalizationOptions {name} "
-                            "values; expected 1 or 3")
+    if len(values) != 3:
+        raise MetadataError(f"standard TFLite metadata gives {len(values)} NormalizationOptions {name} values; "
+                            "expected 1 or 3")
     return values  # type: ignore[return-value]
