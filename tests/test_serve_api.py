@@ -88,6 +88,16 @@ def test_classify_raw_bytes_and_multipart_agree_with_the_sdk(api, clf, pictures)
             assert timing["request"] >= timing["inference"] > 0
 
 
+def test_top_k_per_request(api, clf, pictures):
+    expected = clf.classify(pictures["frog"], top_k=10)
+    body = api.post("/v1/classify?top_k=10", content=pictures["frog"], headers={"Content-Type": "image/jpeg"}).json()
+    assert [c["label"] for c in body["categories"]] == [c.label for c in expected.categories]
+    assert len(body["categories"]) == 10
+    for bad in ("0", "11", "-1", "three", "1e3", "9" * 40):
+        response = api.post(f"/v1/classify?top_k={bad}", content=pictures["frog"], headers={"Content-Type": "image/jpeg"})
+        assert_error(response, 400, "bad_parameter")
+
+
 def test_a_form_file_under_another_field_name_is_taken(api, pictures):
     response = api.post("/v1/classify", files={"picture": ("x.jpg", pictures["cat"], "image/jpeg")})
     assert response.status_code == 200 and response.json()["categories"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 from typing import Any
 
@@ -63,23 +64,36 @@ async def model_info(request: Request) -> JSONResponse:
 
 
 async def classify(request: Request) -> JSONResponse:
-    """Classify the uploaded picture: categories (label, index, score) best first, and timing.
+    """Classify the uploaded picture: categories (label, index, score) best first, and timing; ``?top_k=N``
+    asks for N categories instead of the server's ``--top-k``.
 
     Refuses with :class:`ApiError`: 400 ``invalid_image`` for a picture that cannot be decoded, 503
-    ``timeout`` when classifying takes longer than the request timeout, 500 ``inference_failed`` when
+    ``timeout`` when classifying takes longer than the request timeout, 400 ``bad_parameter`` for a bad ``top_k``, 500 ``inference_failed`` when
     the runtime fails, and the upload's own errors (:func:`read_image_upload`).
     """
     ctx = context(request)
     start = perf_counter()
+    top_k = _top_k(request, ctx.classifier)
     data = await read_image_upload(request, ctx.settings.max_upload_bytes, ctx.settings.request_timeout_s)
-    result = await _classify(ctx.classifier, data, ctx.settings.request_timeout_s)
+    result = await _classify(ctx.classifier, data, top_k, ctx.settings.request_timeout_s)
     return JSONResponse(result_json(ctx.classifier, result, len(data), 1e3 * (perf_counter() - start)))
 
 
-async def _classify(clf: Classifier, data: bytes, timeout_s: float) -> ClassificationResult:
+def _top_k(request: Request, clf: Classifier) -> int:
+    """``?top_k=N`` (1 to the number of labels), else the server's ``--top-k``; 400 ``bad_parameter`` otherwise."""
+    text = request.query_params.get("top_k")
+    if text is None:
+        return clf.top_k
+    value = int(text) if text.isdigit() and len(text) < 6 else 0
+    if not 1 <= value <= len(clf.labels):
+        raise ApiError(400, "bad_parameter", f"top_k must be an integer from 1 to {len(clf.labels)}, got {text[:20]!r}")
+    return value
+
+
+async def _classify(clf: Classifier, data: bytes, top_k: int, timeout_s: float) -> ClassificationResult:
     try:
         with anyio.fail_after(timeout_s):
-            return await anyio.to_thread.run_sync(clf.classify, data, abandon_on_cancel=True)
+            return await anyio.to_thread.run_sync(partial(clf.classify, data, top_k=top_k), abandon_on_cancel=True)
     except TimeoutError:
         raise ApiError(503, "timeout", f"classifying took longer than {timeout_s:g} s (--request-timeout)") from None
     except InvalidImageError as exc:

@@ -24,7 +24,7 @@ from edge_sdk.errors import OutputError
 
 from .._cv2 import cv2
 from ..overlay import DEFAULT_CANVAS, FpsMeter, OverlayInfo, draw_overlay, fit_frame
-from ..sources import FrameSource, as_bgr, open_source
+from ..sources import Frame, FrameSource, as_bgr, open_source
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ class StreamHub:
         self.bad_frames = 0
         self.restarts = 0
         self.last_error: str | None = None
+        self._seen_at_open = 0  # frames + bad frames when the source was last opened
 
     # ----------------------------------------------------------------- lifetime
     def start(self) -> None:
@@ -145,7 +146,7 @@ class StreamHub:
         finally:
             self._close_source()
 
-    def _read(self) -> Any:
+    def _read(self) -> Frame | None:
         """The next frame, or None (no frame yet, or the source ended and was closed for reopening)."""
         source = self._source
         try:
@@ -165,7 +166,8 @@ class StreamHub:
     def _reopen(self, backoff: float) -> bool:
         """Open the source again after a pause; False (and the error noted) when it would not open."""
         live = self.kind not in STILL_KINDS and self.kind != "video"
-        if self._stop.wait(backoff if live or self.frames == 0 else 0.05):
+        gave_nothing = self.frames + self.bad_frames == self._seen_at_open  # a file that plays no frame: no hot loop
+        if self._stop.wait(backoff if live or gave_nothing else 0.05):
             return True
         try:
             self._source = self._opener(self.source_text)
@@ -175,6 +177,7 @@ class StreamHub:
             log.warning("%s", self.last_error)
             return False
         self.restarts += 1
+        self._seen_at_open = self.frames + self.bad_frames
         self.state = "running"
         return True
 
