@@ -54,5 +54,7 @@ def make_server(app: Starlette, settings: ServeSettings) -> uvicorn.Server:
 
 
 def run_server(app: Starlette, sock: socket.socket, settings: ServeSettings) -> None:
-    """Serve ``app`` on ``sock`` until SIGINT/SIGTERM (the signal is re-raised once the server stopped)."""
+    """Serve ``app`` on ``sock`` until SIGINT/SIGTERM, in a new event loop; for commands, which own their process:
+    called in the main thread, uvicorn handles both signals while it runs and re-raises the one it got once
+    it stopped (``KeyboardInterrupt`` for SIGINT), then the previous handlers are back."""
     make_server(app, settings).run(sockets=[sock])
