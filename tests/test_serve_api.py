@@ -282,6 +282,17 @@ def test_without_the_serve_extra_the_sdk_and_help_work_and_serve_names_the_extra
     assert len(lines) == 1 and "pip install 'cifar-edge[serve]'" in lines[0], done.stderr
 
 
+def test_the_serve_extra_brings_neither_tensorflow_nor_opencv():
+    from importlib import metadata
+
+    from test_lightweight import _closure
+
+    closure = _closure(metadata.requires("cifar-edge") or [], "serve")
+    assert {"starlette", "uvicorn", "python-multipart", "numpy", "pillow"} <= closure
+    assert not closure & {"tensorflow", "tensorflow-cpu", "keras", "opencv-python", "opencv-python-headless",
+                          "fastapi", "pydantic"}, closure
+
+
 def test_importing_the_sdk_or_the_cli_does_not_import_the_web_stack():
     probe = ("import sys, edge_sdk, edge_sdk.cli; edge_sdk.cli.build_parser(); "
              "print([m for m in ('starlette', 'uvicorn', 'python_multipart', 'cv2') if m in sys.modules])")
