@@ -270,3 +270,17 @@ def test_list_models_prints_params_and_macs(session_cache):
     rows = {r["name"]: r for r in json.loads(proc.stdout)["models"]}
     assert set(rows) == {"ann", "seed-cnn", "resnet8", "resnet9", "airbench93", "airbench93-gelu", "default"}
     assert rows["default"]["params"] <= 2_100_000 and rows["default"]["macs"] > rows["resnet9"]["macs"]
+
+
+def test_limit_caps_training_images_only_and_eval_limit_caps_the_test_split(cifar10_dir, session_cache):
+    # --limit N used to shrink the test split to N images too, silently (issue 17).
+    from train.training import TrainConfig, load_splits
+
+    base = dict(model="resnet8", out="x", data=str(cifar10_dir), cache_dir=str(session_cache), limit=400)
+    splits = load_splits(TrainConfig(**base))
+    assert len(splits.train) == 400 and len(splits.val) == 100  # validation beside them: a quarter of N
+    assert len(splits.test) == 10_000
+    assert np.bincount(splits.train.labels, minlength=10).tolist() == [40] * 10
+    capped = load_splits(TrainConfig(**base, eval_limit=300))
+    assert len(capped.test) == 300 and len(capped.train) == 400
+    assert np.bincount(capped.test.labels, minlength=10).tolist() == [30] * 10  # stratified

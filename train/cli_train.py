@@ -104,7 +104,11 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
                         help="validation images taken from the training split (default 5000, or a tenth of the "
                              "training split when that is smaller)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="default 0")
-    parser.add_argument("--limit", type=positive_int, help="train on N images (stratified), for quick tests")
+    parser.add_argument("--limit", type=positive_int,
+                        help="train on N images (stratified), for quick tests; validation is drawn beside them "
+                             "(at most N/4) and the test split is still scored in full (see --eval-limit)")
+    parser.add_argument("--eval-limit", type=positive_int, metavar="N",
+                        help="score the test split on N images (stratified) instead of all of it")
 
 
 def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: str):
@@ -138,6 +142,7 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
         val_size=args.val_size,
         seed=args.seed,
         limit=args.limit,
+        eval_limit=args.eval_limit,
         patience=getattr(args, "patience", None),
         init_from=getattr(args, "init_from", None),
         command=shlex.join(["cifar-edge", *sys.argv[1:]]),

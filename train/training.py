@@ -87,7 +87,8 @@ class TrainConfig:
     bn_recalibrate: bool = True  # re-estimate BatchNorm statistics on un-augmented images before saving
     val_size: int | None = None  # None: DEFAULT_VAL_SIZE, or a tenth of the training split when smaller
     seed: int = 0
-    limit: int | None = None
+    limit: int | None = None  # train on this many images (stratified); validation comes from the rest
+    eval_limit: int | None = None  # score the test split on this many images (stratified); None: all of it
     patience: int | None = None
     init_from: str | None = None  # a trained .keras of the same architecture to start from (fine-tuning)
     command: str = ""
@@ -122,7 +123,11 @@ DEFAULT_VAL_SIZE = 5000
 
 
 def load_splits(config: TrainConfig) -> SplitData:
-    """Training/validation split (stratified, seeded) and the test split, honouring --limit."""
+    """Training/validation split (stratified, seeded) and the test split.
+
+    ``limit`` caps the training images only (validation is drawn beside them, at most a quarter of
+    ``limit``); ``eval_limit`` caps the test split, which is otherwise scored in full.
+    """
     source = resolve_source(config.data, cache_dir=config.cache_dir, progress=sys.stderr.isatty())
     full = source.load("train")
     requested = config.val_size if config.val_size is not None else min(DEFAULT_VAL_SIZE, len(full) // 10)
@@ -138,8 +143,8 @@ def load_splits(config: TrainConfig) -> SplitData:
     test = None
     if "test" in source.splits():
         test = source.load("test", full.class_names)
-        if config.limit is not None and config.limit < len(test):
-            test = test.subset(stratified_indices(test.labels, config.limit, config.seed))
+        if config.eval_limit is not None and config.eval_limit < len(test):
+            test = test.subset(stratified_indices(test.labels, config.eval_limit, config.seed))
     return SplitData(train, val, test, f"{source.kind} {source.path} (from {source.origin})")
 
 
