@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edge_sdk._extras import require
+from edge_sdk.errors import MetadataError
 from edge_sdk.spec import PreprocessSpec
 from edge_sdk.standard_metadata import METADATA_IDENTIFIER
 
@@ -31,28 +32,29 @@ DESCRIPTION = "Identify the most prominent object in the image from a known set 
 
 
 @dataclass(frozen=True)
-class StandardMetadata:
+class StandardMetadataPayload:
     """The ``TFLITE_METADATA`` flatbuffer and the associated files it names (file name -> bytes)."""
 
     buffer: bytes
     files: dict[str, bytes]
 
 
-def build_standard_metadata(tflite: bytes, spec: PreprocessSpec, model_name: str) -> StandardMetadata:
+def build_standard_metadata(tflite: bytes, spec: PreprocessSpec, model_name: str) -> StandardMetadataPayload:
     """The standard metadata of the image classifier ``tflite`` (a serialized model) preprocessed as ``spec``.
 
     Raises :class:`~edge_sdk.errors.MissingExtraError` when ``mediapipe`` is not installed, and
-    :class:`~edge_sdk.errors.MetadataError` for a spec the standard cannot express (BGR input).
+    :class:`~edge_sdk.errors.MetadataError` for a spec the standard cannot express (BGR input, a label
+    holding a line break).
     """
     require("mediapipe", "train", "standard TFLite metadata", quiet=True)
     import flatbuffers
     from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
     from mediapipe.tasks.python.metadata.metadata_writers import metadata_info, writer_utils
 
-    from edge_sdk.errors import MetadataError
-
     if spec.color_order != "RGB":
         raise MetadataError(f"standard TFLite metadata describes RGB or grayscale inputs, not {spec.color_order}")
+    if any(len(label.splitlines()) != 1 for label in spec.labels):
+        raise MetadataError("standard TFLite metadata stores one label per line; a label is empty or holds a line break")
     model = bytearray(tflite)
     image = metadata_info.InputImageTensorMd(
         name="image",
@@ -77,7 +79,7 @@ def build_standard_metadata(tflite: bytes, spec: PreprocessSpec, model_name: str
     builder = flatbuffers.Builder(0)
     builder.Finish(metadata.Pack(builder), METADATA_IDENTIFIER)
     labels = "\n".join(spec.labels).encode("utf-8")
-    return StandardMetadata(bytes(builder.Output()), {LABEL_FILE: labels})
+    return StandardMetadataPayload(bytes(builder.Output()), {LABEL_FILE: labels})
 
 
 def _per_channel_or_one(values: tuple[float, float, float]) -> list[float]:

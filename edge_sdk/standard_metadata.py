@@ -72,7 +72,8 @@ def read_standard_metadata(data: bytes, *, with_labels: bool = True) -> Standard
     if raw is None:
         return None
     if raw[4:8] != METADATA_IDENTIFIER:
-        raise MetadataError(f"{METADATA_NAME} is not a TFLite ModelMetadata flatbuffer (no {METADATA_IDENTIFIER.decode()} identifier)")
+        raise MetadataError(f"{METADATA_NAME} is not a TFLite ModelMetadata flatbuffer "
+                            f"(no {METADATA_IDENTIFIER.decode()} identifier)")
     fb = _FlatBuffer(raw)
     model = fb.root()
     name_field = fb.field(model, _MODEL_NAME)
@@ -82,7 +83,8 @@ def read_standard_metadata(data: bytes, *, with_labels: bool = True) -> Standard
         return StandardMetadata(name, "UNKNOWN", None, None, None)
     inputs = _tables(fb, subgraphs[0], _SUBGRAPH_INPUTS)
     outputs = _tables(fb, subgraphs[0], _SUBGRAPH_OUTPUTS)
-    color_space, mean, std = ("UNKNOWN", None, None) if not inputs else (_color_space(fb, inputs[0]), *_normalization(fb, inputs[0]))
+    color_space, (mean, std) = ("UNKNOWN", (None, None)) if not inputs else (
+        _color_space(fb, inputs[0]), _normalization(fb, inputs[0]))
     label_file = _label_file(fb, outputs[0]) if outputs else None
     labels = _read_labels(data, label_file) if label_file is not None and with_labels else None
     return StandardMetadata(name, color_space, mean, std, labels)
@@ -114,7 +116,8 @@ def _spec(metadata: StandardMetadata, input_shape: tuple[int, ...], labels: tupl
     if metadata.color_space == "GRAYSCALE":
         raise MetadataError("its standard TFLite metadata describes a grayscale input; the SDK feeds RGB images")
     if len(input_shape) != 4 or min(input_shape[1:3]) < 1:
-        raise MetadataError(f"the model's input shape {tuple(input_shape)} has no fixed NHWC image size; pass preprocess=")
+        raise MetadataError(f"the model's input shape {tuple(input_shape)} has no fixed NHWC image size; "
+                            "pass preprocess=")
     return PreprocessSpec(labels=labels, input_height=int(input_shape[1]), input_width=int(input_shape[2]),
                           mean=normalization[0], std=normalization[1])
 
@@ -170,8 +173,10 @@ def _read_labels(data: bytes, name: str) -> tuple[str, ...]:
                                     f"the {MAX_LABEL_FILE_BYTES:,} allowed")
             text = archive.read(info).decode("utf-8")
     except KeyError:
-        raise MetadataError(f"standard TFLite metadata names label file {name}, which the model file does not hold") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, UnicodeDecodeError, NotImplementedError, OSError, EOFError) as exc:
+        raise MetadataError(f"standard TFLite metadata names label file {name}, "
+                            "which the model file does not hold") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, UnicodeDecodeError, NotImplementedError, OSError,
+            EOFError) as exc:
         raise MetadataError(f"standard TFLite metadata: cannot read label file {name}: {exc}") from exc
     lines = text.splitlines()
     while lines and not lines[-1].strip():

@@ -8,9 +8,11 @@ MediaPipe-ready model from elsewhere would.
 The model (8x8 RGB input) averages its normalized input over pixels and channels and scores
 ``bright`` against ``dark`` by the sign of that mean, so a classifier that applies the metadata's
 normalization (mean 110, std 40, pixel units) calls a gray 100 image ``dark`` and a gray 200 image
-``bright``; one that scaled pixels to [0, 1], or swapped mean and std, would call both ``bright``. The metadata comes from :mod:`convert.standard_metadata` (MediaPipe's writer builders),
-so this script needs the ``train`` extra; the SDK tests that read the fixture need neither
-TensorFlow nor MediaPipe. Exit status 0 on success, 1 when the file does not read back, 2 when a dependency is missing.
+``bright``; one that scaled pixels to [0, 1], or swapped mean and std, would call both ``bright``.
+The metadata comes from :mod:`convert.standard_metadata` (MediaPipe's writer builders), so this
+script needs the ``train`` extra; the SDK tests that read the fixture need neither TensorFlow nor
+MediaPipe. Exit status 0 on success, 1 when the file does not read back, 2 when a dependency is
+missing.
 """
 
 from __future__ import annotations

@@ -115,3 +115,24 @@ def test_fixture_script_still_builds_what_is_committed():
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert read_standard_metadata(script.build()) == read_standard_metadata(FIXTURE.read_bytes())
+
+
+def test_writer_stores_one_value_for_alike_channels_three_otherwise_and_refuses_bgr():
+    from convert.embed import with_associated_files, with_metadata_entries
+    from convert.standard_metadata import build_standard_metadata
+    from edge_sdk.errors import MetadataError
+    from edge_sdk.spec import PreprocessSpec
+
+    tflite = FIXTURE.read_bytes()
+    spec = PreprocessSpec(labels=("bright", "dark"), input_height=8, input_width=8,
+                          mean=(120.0, 127.5, 135.0), std=(60.0, 64.0, 68.0))
+    payload = build_standard_metadata(tflite, spec, "per-channel")
+    data = with_associated_files(with_metadata_entries(tflite, {METADATA_NAME: payload.buffer}), payload.files)
+    assert read_standard_metadata(data).normalization() == (spec.mean, spec.std)
+    alike = build_standard_metadata(tflite, PreprocessSpec(labels=("bright", "dark"), input_height=8, input_width=8),
+                                    "alike")
+    data = with_metadata_entries(tflite, {METADATA_NAME: alike.buffer})
+    assert read_standard_metadata(data, with_labels=False).std == (255.0,)
+    with pytest.raises(MetadataError, match="not BGR"):
+        build_standard_metadata(tflite, PreprocessSpec(labels=("a", "b"), input_height=8, input_width=8,
+                                                       color_order="BGR"), "bgr")
