@@ -123,3 +123,21 @@ def test_categories_rank_like_numpy_with_ties_filters_and_negative_scores(classe
         assert got == _reference_categories(probs, labels, allowed, threshold, top_k)
     with pytest.raises(Exception, match="non-finite"):
         C._categories(fake, [float("nan")] + [0.0] * (classes - 1))
+
+
+@pytest.mark.parametrize("scale, zero_point, identity", [(1 / 255, 0, True), (1 / 255, 3, False), (1 / 128, 0, False)])
+def test_uint8_inputs_encode_from_the_files_quantization(scale, zero_point, identity):
+    """A uint8-input model (``--tflite-input-type uint8``) gets quantize(normalize(pixels)) with its own scale and
+    zero point; for scale 1/255 and zero point 0 that is the pixels themselves (no table look-up)."""
+    from types import SimpleNamespace
+
+    from edge_sdk.encoder import InputEncoder
+
+    spec = PreprocessSpec()
+    backend = SimpleNamespace(input_dtype=np.dtype(np.uint8), input_quantization=(scale, zero_point))
+    encoder = InputEncoder(spec, backend)
+    got = encoder.encode(PIXELS)
+    assert got.dtype == np.uint8 and encoder._identity is identity
+    np.testing.assert_array_equal(got, quantize(spec.normalize(PIXELS), scale, zero_point, np.dtype(np.uint8)))
+    if identity:
+        np.testing.assert_array_equal(got, PIXELS)
