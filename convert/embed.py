@@ -23,7 +23,8 @@ from .standard_metadata import build_standard_metadata
 
 
 def embed_metadata(model: bytes, metadata: ModelMetadata) -> bytes:
-    """``model`` (a serialized TFLite or ONNX file) with ``metadata`` embedded in its own container."""
+    """``model`` (a serialized TFLite or ONNX file) with ``metadata`` embedded in its own container (TFLite: also
+    the standard TFLite metadata; raises as :func:`embed_tflite_metadata`)."""
     if is_tflite(model):
         return embed_tflite_metadata(model, metadata)
     import onnx
@@ -39,8 +40,10 @@ def embed_tflite_metadata(tflite: bytes, metadata: ModelMetadata) -> bytes:
 
     Existing entries of those names are replaced and a zip archive already after the flatbuffer is
     dropped; other entries (the converter's ``min_runtime_version`` and ``CONVERSION_METADATA``) are
-    kept, so stock runtimes load the file unchanged. Raises :class:`~edge_sdk.errors.MissingExtraError`
-    when ``mediapipe`` is not installed.
+    kept, so stock runtimes load the file unchanged. The result is read back with the SDK's readers.
+    Raises :class:`~edge_sdk.errors.MissingExtraError` when ``mediapipe`` is not installed,
+    :class:`~edge_sdk.errors.MetadataError` for a spec the standard metadata cannot express, and
+    :class:`EdgeSDKError` when the file does not read back as written.
     """
     standard = build_standard_metadata(tflite, metadata.spec, metadata.model_name)
     entries = {METADATA_KEY: metadata.to_json().encode("utf-8"), METADATA_NAME: standard.buffer}
