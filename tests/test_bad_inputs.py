@@ -542,7 +542,7 @@ CLI_CASES = [
     (["predict", "{text.jpg}"], "not a known image format", []),
     (["predict", "{bomb.png}"], "image is too large to decode safely", []),
     (["predict", "{bomb100.png}"], "10000x10000 pixels", []),
-    (["predict", "{tmp}"], "not an image file (a folder or device)", []),
+    (["predict", "/dev/null"], "not an image file (a folder or device)", []),  # a folder is searched for images
     (["predict", "{no_strips.tif}"], "not a known image format", []),  # Pillow's warnings stay off stderr
     (["predict", "{one_pixel.png}", "--model", "{random.tflite}"], "cannot load the TFLite model", []),
     (["predict", "{one_pixel.png}", "--model", "{truncated.onnx}"], "cannot load the ONNX model", []),

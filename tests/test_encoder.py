@@ -117,12 +117,11 @@ def test_categories_rank_like_numpy_with_ties_filters_and_negative_scores(classe
         allowed = None if trial % 3 else rng.random(classes) < 0.6
         threshold = float(rng.choice([0.0, 0.25, -1.0]))
         top_k = int(rng.integers(1, classes + 2))
-        fake = SimpleNamespace(spec=SimpleNamespace(labels=labels), _allowed=None if allowed is None else allowed.tolist(),
-                               score_threshold=threshold, top_k=top_k)
-        got = [tuple(c) for c in C._categories(fake, probs.tolist())]
+        fake = SimpleNamespace(spec=SimpleNamespace(labels=labels), _allowed=None if allowed is None else allowed.tolist())
+        got = [tuple(c) for c in C._categories(fake, probs.tolist(), top_k, threshold)]
         assert got == _reference_categories(probs, labels, allowed, threshold, top_k)
     with pytest.raises(Exception, match="non-finite"):
-        C._categories(fake, [float("nan")] + [0.0] * (classes - 1))
+        C._categories(fake, [float("nan")] + [0.0] * (classes - 1), 1, 0.0)
 
 
 @pytest.mark.parametrize("scale, zero_point, identity", [(1 / 255, 0, True), (1 / 255, 3, False), (1 / 128, 0, False)])
