@@ -39,6 +39,17 @@ def model_rows(results: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+PLOT_FILE = "latency_accuracy.png"
+
+
+def latency_accuracy_points(results: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """``(model format runtime, latency p50 ms, accuracy)`` of every measured file with an accuracy,
+    at the first thread count: the points of the report's plot."""
+    t = str(results["settings"]["threads"][0])
+    return [(f"{m['model']} {m['format']} ({m['runtime']})", m["threads"][t]["latency_ms"]["p50"], m["accuracy"])
+            for m in results["models"] if "accuracy" in m and t in m["threads"]]
+
+
 def overhead_rows(results: dict[str, Any]) -> list[list[Any]]:
     """SDK ``classify`` vs the runtime's own call, per SDK model file, at the first thread count."""
     t = str(results["settings"]["threads"][0])
@@ -80,6 +91,8 @@ def render(results: dict[str, Any]) -> str:
               *[f"latency ms p50 / p90 / p99, {t} thread{'s' if t > 1 else ''}" for t in threads],
               f"images/s at batch {s['batch']} ({' / '.join(map(str, threads))} thread{'s' if threads != [1] else ''})", "peak RSS MB", "test accuracy"]
     out += _table(header, model_rows(results), "lllrr" + "r" * len(threads) + "rrr")
+    if results.get("plot"):
+        out += [f"![batch-1 latency against test accuracy, {threads[0]} thread]({results['plot']})", ""]
     if not results.get("tflite_runtime_installed"):
         out += ["`tflite-runtime` is not installed here (its last release, 2.14, needs numpy < 2 and has no "
                 "Python 3.11 ARM64 wheel), so it has no rows; the SDK uses it only as a fallback.", ""]

@@ -35,7 +35,7 @@ from edge_sdk.formats import FORMATS
 
 from . import footprint
 from .host import cpu_name
-from .report import render
+from .report import PLOT_FILE, latency_accuracy_points, render
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = {  # format -> (file inside a model folder, runtime): the Keras source, then the export table's formats
@@ -142,7 +142,8 @@ def before_after(ref: str, opts: argparse.Namespace) -> dict[str, Any]:
     """SDK latency and overhead of the default int8 model, 1 thread: ``ref``'s edge_sdk vs this checkout, interleaved."""
     path = str(default_model_path())  # the bundled default int8 TFLite (a test keeps it equal to models/default's)
     before, after = [], []
-    with tempfile.TemporaryDirectory(prefix="cifar-edge-baseline-") as tmp:
+    Path(opts.out).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".baseline-", dir=opts.out) as tmp:
         sdk = str(baseline_checkout(ref, Path(tmp)))
         for _ in range(opts.repeats):
             before.append(run_worker(path, "litert", 1, opts, sdk_path=sdk))
@@ -167,15 +168,18 @@ def measure_imports(opts: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure_camera(opts: argparse.Namespace) -> dict[str, Any]:
-    """Headless camera pipeline FPS on a 640x480 video (see :mod:`camera_demo.bench_headless`)."""
-    video = Path(tempfile.gettempdir()) / "cifar-edge-bench-640x480.mp4"
-    cmd = [sys.executable, "-m", "camera_demo.bench_headless", "--video", str(video), "--json",
-           "--repeats", str(opts.repeats), "--threads", *map(str, opts.threads)]
-    if opts.camera_frames:
-        cmd += ["--max-frames", str(opts.camera_frames)]
-    if opts.data:
-        cmd += ["--data", opts.data]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    """Headless camera pipeline FPS on a 640x480 video (see :mod:`camera_demo.bench_headless`), made in a
+    temporary folder under ``--out`` (nothing is written outside it) and removed afterwards."""
+    Path(opts.out).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".camera-", dir=opts.out) as tmp:
+        video = Path(tmp) / "bench-640x480.mp4"
+        cmd = [sys.executable, "-m", "camera_demo.bench_headless", "--video", str(video), "--json",
+               "--repeats", str(opts.repeats), "--threads", *map(str, opts.threads)]
+        if opts.camera_frames:
+            cmd += ["--max-frames", str(opts.camera_frames)]
+        if opts.data:
+            cmd += ["--data", opts.data]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
         raise SystemExit(f"benchmarks: the camera benchmark failed:\n{proc.stderr.strip()[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -231,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     results["camera"] = measure_camera(opts)
     results["wall_s"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
     out = Path(opts.out)
+    points = latency_accuracy_points(results)
+    if points:
+        from train.plots import plot_latency_accuracy
+
+        plot_latency_accuracy(points, out / PLOT_FILE, title=f"{results['machine']['cpu']}, {opts.threads[0]} thread")
+        results["plot"] = PLOT_FILE  # beside RESULTS.md, which links it
+        results["plot_path"] = str(out / PLOT_FILE)
     write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
     write_text_atomic(out / "RESULTS.md", render(results))
     print(f"benchmarks: wrote {out / 'RESULTS.md'} and {out / 'results.json'} in {results['wall_s']} s", file=sys.stderr)

@@ -23,7 +23,7 @@ from matplotlib.ticker import MaxNLocator
 
 from edge_sdk._atomic import atomic_path
 
-__all__ = ["plot_confusion_matrix", "plot_curves", "plot_predictions"]
+__all__ = ["plot_confusion_matrix", "plot_curves", "plot_latency_accuracy", "plot_predictions"]
 
 PathLike = str | os.PathLike[str]
 
@@ -264,3 +264,24 @@ def plot_predictions(
                         color="black" if v < 0.75 else "white")
     fig.suptitle(f"Predictions (top-{k}; green = true class)", fontsize=10)
     return _save(fig, path)
+
+
+def plot_latency_accuracy(points: Sequence[tuple[str, float, float]], path: PathLike, title: str = "") -> Path:
+    """A scatter of ``(label, batch-1 latency p50 in ms, accuracy in [0, 1])`` points, latency on a
+    log axis: the trade-off between model files and runtimes at a glance. Raises ``ValueError``
+    when no point is given."""
+    if not points:
+        raise ValueError("no (label, latency, accuracy) point to plot")
+    fig = _new_figure((7.5, 4.8))
+    ax = fig.add_subplot()
+    for i, (label, latency_ms, accuracy) in enumerate(points):
+        ax.scatter([latency_ms], [100.0 * accuracy], color=f"C{i % 10}", s=40, zorder=3)
+        ax.annotate(label, (latency_ms, 100.0 * accuracy), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("batch-1 latency p50 (ms, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(True, which="both", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
