@@ -129,10 +129,17 @@ def test_photo_augmentation_softens_or_sharpens_within_range_and_is_seeded():
     plain, photo, again = batch(), batch(photo=True), batch(photo=True)
     np.testing.assert_array_equal(photo, again)  # same seed, same pictures
     assert photo.min() >= 0.0 and photo.max() <= 1.0
-    assert np.abs(photo - plain).mean() > 0.01  # every batch changes
-    # local contrast (neighbour differences) both falls (blur) and rises (sharpen) across images
+    # each position holds the same source image in both (same shuffle seed), but the flip draws of the two
+    # seed streams differ: compare every photo image with the plain one in its own orientation
+    diff = lambda a, b: np.abs(a - b).mean(axis=(1, 2, 3))  # noqa: E731
+    mirrored = diff(photo, plain[:, :, ::-1]) < diff(photo, plain)
+    plain = np.where(mirrored[:, None, None, None], plain[:, :, ::-1], plain)
+    changed = diff(photo, plain) > 1e-6
+    # about PHOTO_PROBABILITY of the images change (binomial, 64 draws), the others stay exactly as they were
+    assert 0.25 < changed.mean() < 0.75
+    # local contrast (neighbour differences) both falls (blur) and rises (sharpen) across the changed images
     roughness = lambda b: np.abs(np.diff(b, axis=2)).mean(axis=(1, 2, 3))  # noqa: E731
-    ratio = roughness(photo) / roughness(plain)
+    ratio = roughness(photo[changed]) / roughness(plain[changed])
     assert ratio.min() < 0.8 and ratio.max() > 1.05
 
 

@@ -16,18 +16,22 @@ BRIGHTNESS_DELTA = 0.08 * 255.0  # additive, on 0-255 pixels
 CONTRAST_RANGE = (0.85, 1.15)
 SATURATION_RANGE = (0.85, 1.15)
 _BLUR_121 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
+#: share of training images (drawn per image and epoch) that get the photo changes; the rest stay
+#: as they are, so the model also learns the crisp JPEG pixels of the test split
+PHOTO_PROBABILITY = 0.5
 
 
 def _augment(image: tf.Tensor, seeds: tf.Tensor, pad: int, cutout: int, photo: bool) -> tf.Tensor:
     """Random crop from a ``pad``-pixel reflected border, a random horizontal flip, when ``photo``
-    the deployment-path changes of :func:`_photo` and, when ``cutout`` > 0, a ``cutout``-pixel
+    the deployment-path changes of :func:`_photo` (on a :data:`PHOTO_PROBABILITY` share) and, when ``cutout`` > 0, a ``cutout``-pixel
     square set to zero at a random centre (stateless, seeded)."""
     h, w = image.shape[0], image.shape[1]
     padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
     image = tf.image.stateless_random_crop(padded, (h, w, 3), seed=seeds[0])
     image = tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
     if photo:
-        image = _photo(image, seeds[-1])
+        chosen = tf.random.stateless_uniform((), seed=seeds[-1][::-1]) < PHOTO_PROBABILITY
+        image = tf.where(chosen, _photo(image, seeds[-1]), tf.cast(image, tf.float32))
     if cutout:
         image = _cutout(image, seeds[2], cutout)
     return image
