@@ -86,13 +86,14 @@ def _run_info(model_path: Path) -> dict[str, Any]:
     return {}
 
 
-def portable_dataset(description: str | None) -> str:
-    """The training data's description without machine-local paths (each path becomes its last component):
-    ``"image-folder /home/me/data/cifar10 (from $CIFAR10_DIR)"`` -> ``"image-folder cifar10 (from $CIFAR10_DIR)"``."""
-    if not description:
-        return "CIFAR-10"
-    return re.sub(r"(?:[A-Za-z]:)?[\\/~][^\s()]*", lambda m: re.split(r"[\\/]", m.group(0).rstrip("\\/"))[-1] or "/",
-                  description)
+def portable_dataset(description: str | None, train_sha256: str | None = None) -> str:
+    """The training data's description without machine-local paths (each path becomes its last component),
+    and the content hash of the training split when given:
+    ``"image-folder /home/me/data/cifar10 (from $CIFAR10_DIR)"`` -> ``"image-folder cifar10 (from $CIFAR10_DIR)"``
+    (+ ``"; train split sha256 1a2b..."``, see :meth:`ImageSet.content_sha256`)."""
+    name = "CIFAR-10" if not description else re.sub(
+        r"(?:[A-Za-z]:)?[\\/~][^\s()]*", lambda m: re.split(r"[\\/]", m.group(0).rstrip("\\/"))[-1] or "/", description)
+    return f"{name}; train split sha256 {train_sha256}" if train_sha256 else name
 
 
 def calibration_record(config: ConvertConfig, images: int, fmt: ExportFormat) -> dict[str, Any]:
@@ -109,8 +110,9 @@ def calibration_record(config: ConvertConfig, images: int, fmt: ExportFormat) ->
     return record
 
 
-def load_eval_data(config: ConvertConfig, spec: PreprocessSpec) -> tuple[ImageSet, ImageSet]:
-    """Calibration images (stratified from the training split) and validation images (test split)."""
+def load_eval_data(config: ConvertConfig, spec: PreprocessSpec) -> tuple[ImageSet, ImageSet, str]:
+    """Calibration images (stratified from the training split), validation images (test split) and the
+    content hash of the whole training split they come from."""
     source = resolve_source(config.data, cache_dir=config.cache_dir, progress=False)
     train = source.load("train", spec.labels)
     if not 1 <= config.calib_size <= len(train):
@@ -119,7 +121,7 @@ def load_eval_data(config: ConvertConfig, spec: PreprocessSpec) -> tuple[ImageSe
     test = source.load("test", spec.labels)
     if config.limit is not None and config.limit < len(test):
         test = test.subset(stratified_indices(test.labels, config.limit, config.seed))
-    return calib, test
+    return calib, test, train.content_sha256()
 
 
 def convert(config: ConvertConfig) -> dict[str, Any]:
@@ -131,7 +133,7 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     source = load_keras_model(model_path)
     model = with_tta(source, config.tta)  # validated against the same wrapped model
     spec = load_spec_beside(model_path)
-    calib, test = load_eval_data(config, spec)
+    calib, test, train_sha256 = load_eval_data(config, spec)
     calib_inputs = spec.normalize(calib.images)
     test_inputs = spec.normalize(test.images)
     keras_probs = keras_probabilities(model, test.images, spec)
@@ -158,7 +160,7 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
             model_version=version,
             format=fmt.name,
             source_sha256=source_sha,
-            dataset=portable_dataset(run.get("data")),
+            dataset=portable_dataset(run.get("data"), train_sha256),
             created=created,
             converter=_versions(),
             extra={"tta": config.tta, **figures, **({"calibration": calibration} if calibration else {})},

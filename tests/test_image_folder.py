@@ -38,6 +38,24 @@ def test_shared_tree_second_load_comes_from_cache_identically(cifar10_dir, sessi
     assert second.from_cache
     np.testing.assert_array_equal(first.images, second.images)
     np.testing.assert_array_equal(first.labels, second.labels)
+    assert first.content_sha256() == second.content_sha256()  # decoded or cached: the same content
+
+
+def test_content_hash_follows_pixels_labels_and_class_names(tmp_path):
+    from dataclasses import replace
+
+    from train.data import ImageSet
+
+    rng = np.random.default_rng(0)
+    base = ImageSet(rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), np.arange(6) % 3, ("a", "b", "c"),
+                    "train", "here")
+    same_elsewhere = replace(base, images=base.images.copy(), source="image-folder /other/place", split="x")
+    assert base.content_sha256() == same_elsewhere.content_sha256() and len(base.content_sha256()) == 64
+    one_pixel = base.images.copy()
+    one_pixel[5, 31, 31, 2] ^= 1
+    changes = [replace(base, images=one_pixel), replace(base, labels=(np.arange(6) + 1) % 3),
+               replace(base, class_names=("a", "c", "b"))]
+    assert len({base.content_sha256(), *(c.content_sha256() for c in changes)}) == 4
 
 
 def test_pixels_match_direct_decode(cifar10_dir, session_cache):

@@ -54,8 +54,11 @@ def test_converter_metadata_has_no_machine_paths_nor_other_formats_options():
     assert portable_dataset(r"official C:\data\cifar-10-batches-py (from --data)") == (
         "official cifar-10-batches-py (from --data)")
     assert portable_dataset(None) == "CIFAR-10"
+    assert portable_dataset("image-folder /home/me/cifar10 (from --data)", "ab" * 32) == (
+        f"image-folder cifar10 (from --data); train split sha256 {'ab' * 32}")
     config = ConvertConfig(model="m.keras", out="o", calib_method="entropy", onnx_reduce_range=False, seed=3)
     tflite = calibration_record(config, 500, FORMATS["tflite-int8"])
     onnx = calibration_record(config, 500, FORMATS["onnx-int8"])
-    assert tflite == {"split": "train", "images": 500, "stratified": True, "seed": 3}
-    assert onnx == {**tflite, "onnx_method": "entropy", "onnx_activations": "uint8", "onnx_weight_bits": 8}
+    common = {"split": "train", "images": 500, "stratified": True, "seed": 3}
+    assert tflite == {**common, "tflite_input_type": "int8"}  # each format records only its own options
+    assert onnx == {**common, "onnx_method": "entropy", "onnx_activations": "uint8", "onnx_weight_bits": 8}

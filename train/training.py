@@ -452,6 +452,8 @@ def write_report(run_dir: Path, config: TrainConfig, state: dict[str, Any], data
         "config": asdict(config),
         "command": config.command,
         "data": data.source,
+        "data_sha256": {name: split.content_sha256() for name, split in (("train", data.train), ("val", data.val),
+                                                                         ("test", eval_set)) if split is not None},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
     }
     write_json(run_dir / "summary.json", summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -51,6 +52,15 @@ class ImageSet:
             split=split or self.split,
             skipped=(),
         )
+
+    def content_sha256(self) -> str:
+        """SHA-256 of the decoded pixels, labels and class names: the same for the same data wherever
+        it lives and whatever its container (image folder, official batches, cache)."""
+        digest = hashlib.sha256()
+        digest.update("\n".join(self.class_names).encode() + b"\0")
+        digest.update(np.ascontiguousarray(self.labels, dtype="<i8").tobytes())
+        digest.update(np.ascontiguousarray(self.images).tobytes())
+        return digest.hexdigest()
 
     def class_counts(self) -> dict[str, int]:
         """Number of images per class name, in class order."""
