@@ -127,11 +127,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
     with quiet_runtime(args):
         result = benchmark(args.model, backend=args.backend, num_threads=args.threads, runs=args.runs,
                            warmup=args.warmup, batch=args.batch)
-    emit(result, args.json, _render_benchmark)
+    emit(result, args.json, render_benchmark)
     return 0
 
 
-def _render_benchmark(r: dict[str, Any]) -> str:
+def render_benchmark(r: dict[str, Any]) -> str:
+    """The text report of one :func:`edge_sdk.benchmark` result (what ``cifar-edge benchmark`` prints)."""
     lat, bare = r["latency_ms"], r["runtime_latency_ms"]
     rss = "unknown on this platform" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.1f} MiB"
     return "\n".join([
