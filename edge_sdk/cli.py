@@ -51,6 +51,18 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
 
 EXIT_USAGE = 2
 
+#: The ``Exit status`` paragraph of each subcommand's --help (commands whose description already
+#: states it keep theirs); every command: 2 for bad input or an error, 130 when interrupted.
+EXIT_STATUS_HELP: dict[str, str] = {
+    "convert": "Exit status: 0 every file passed its checks, 1 a file missed a bar (files and manifest are still "
+               "written; the FAIL lines name it), 2 bad input or an error, 130 interrupted.",
+    "parity": "Exit status: 0 every file passed its checks, 1 a file missed a bar, 2 bad input or an error, "
+              "130 interrupted.",
+    "predict": "Exit status: 0 every image classified, 2 bad input, or an image (or empty folder) that could not be "
+               "classified (the others are still reported), 130 interrupted.",
+}
+DEFAULT_EXIT_STATUS_HELP = "Exit status: 0 done, 2 bad input or an error (one line on stderr), 130 interrupted."
+
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     """Add ``--json``: print the result as one JSON object on stdout."""
@@ -123,7 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for module in dict.fromkeys(module for _name, module in SUBCOMMANDS):
         importlib.import_module(module).register(sub)
+    for name, subparser in sub.choices.items():
+        _add_exit_status(subparser, EXIT_STATUS_HELP.get(name, DEFAULT_EXIT_STATUS_HELP))
     return parser
+
+
+def _add_exit_status(parser: argparse.ArgumentParser, text: str) -> None:
+    """Give ``parser`` and its own subcommands (``data stats``) ``text`` as epilog, unless they state it."""
+    if "Exit status" not in (parser.description or "") and not parser.epilog:
+        parser.epilog = text
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_exit_status(child, text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

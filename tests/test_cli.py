@@ -125,6 +125,24 @@ def test_require_raises_missing_extra_only_for_absent_modules():
         require("surely_not_installed_module_xyz", "litert")
 
 
+def test_every_subcommand_help_states_its_exit_status():
+    import argparse
+
+    from edge_sdk.cli import SUBCOMMANDS, build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) == {name for name, _module in SUBCOMMANDS}
+    helps = {name: p.format_help() for name, p in commands.items()}
+    helps.update({f"data {name}": p.format_help() for name, p in next(
+        a for a in commands["data"]._actions if isinstance(a, argparse._SubParsersAction)).choices.items()})
+    for name, text in helps.items():
+        flat = " ".join(text.split())
+        assert "Exit status: 0" in flat and " 2 " in flat.split("Exit status:")[1], name
+    for checked in ("convert", "parity"):
+        assert "1 a file missed a bar" in " ".join(helps[checked].split())
+
+
 def test_no_subcommand_prints_help_and_exits_2():
     proc = run_cli()
     assert proc.returncode == 2 and "usage: cifar-edge" in proc.stderr
