@@ -15,7 +15,7 @@ from typing import Any
 
 from edge_sdk import __version__
 from edge_sdk._atomic import remove_stale_parts, write_bytes_atomic, write_text_atomic
-from edge_sdk.runtimes import open_backend
+from edge_sdk.classifier import Classifier
 from edge_sdk.errors import DatasetError, EdgeSDKError
 from edge_sdk.formats import EXPORTER_OPTIONS, FILE_NAMES, NAMES, ExportFormat, exported_files, parse_formats
 from edge_sdk.metadata import ModelMetadata, read_metadata
@@ -135,7 +135,6 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     spec = load_spec_beside(model_path)
     calib, test, train_sha256 = load_eval_data(config, spec)
     calib_inputs = spec.normalize(calib.images)
-    test_inputs = spec.normalize(test.images)
     keras_probs = keras_probabilities(model, test.images, spec)
     # what `cifar-edge models` shows for a file: its source's accuracy here and its cost per call
     figures = {"test_accuracy": round(float((keras_probs.argmax(1) == test.labels).mean()), 4),
@@ -170,15 +169,14 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
         exported = getattr(export, fmt.exporter)(model, calib_inputs if fmt.quantized else None, cache=cache, **options)
         _write_export(target, embed_metadata(exported, meta))
         seconds = time.perf_counter() - started
-        backend = open_backend(target)
-        validation = compare(backend, test_inputs, test.labels, keras_probs, spec.labels)
+        validation = compare(target, test.images, test.labels, keras_probs, spec)
         entry = {
             "format": fmt.name,
             "file": target.name,
             "bytes": target.stat().st_size,
             "sha256": sha256_file(target),
             "conversion_s": round(seconds, 2),
-            **backend.describe(),
+            **runtime_description(target),
             "validation": validation,
             "failures": judge(fmt.name, validation, config.thresholds),
         }
@@ -197,6 +195,12 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     }
     write_text_atomic(out / MANIFEST, strict_json(manifest, indent=2) + "\n")
     return manifest
+
+
+def runtime_description(path: Path) -> dict[str, Any]:
+    """The runtime's view of an exported file (backend, input/output shapes, dtypes, quantization)."""
+    with Classifier(path) as clf:
+        return clf.describe()
 
 
 def _write_export(target: Path, data: bytes) -> None:
@@ -229,14 +233,13 @@ def parity(model: str, directory: str, *, data: str | None = None, cache_dir: st
     test = source.load("test", spec.labels)
     if limit is not None and limit < len(test):
         test = test.subset(stratified_indices(test.labels, limit, 0))
-    inputs = spec.normalize(test.images)
     references: dict[str, Any] = {}
     rows = []
     for fmt, path in exported:
         tta = _tta_of(path)
         if tta not in references:
             references[tta] = keras_probabilities(with_tta(keras_model, tta), test.images, spec)
-        result = compare(open_backend(path), inputs, test.labels, references[tta], spec.labels)
+        result = compare(path, test.images, test.labels, references[tta], spec)
         rows.append({"format": fmt.name, "file": path.name, "bytes": path.stat().st_size, "tta": tta, **result,
                      "failures": judge(fmt.name, result, thresholds)})
     return {"model": str(model), "directory": str(directory), "images": len(test), "thresholds": vars(thresholds),

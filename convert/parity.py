@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from edge_sdk.classifier import Classifier
 from edge_sdk.formats import get_format
-from edge_sdk.runtimes import Backend, run_batched
+from edge_sdk.spec import PreprocessSpec
 from train.evaluation import classification_metrics
 
 
@@ -26,16 +28,26 @@ EPSILON = 1e-9  # accuracy differences are ratios of counts: 0.855 - 0.850 must 
 
 
 def compare(
-    backend: Backend,
-    inputs: np.ndarray,
+    path: str | os.PathLike[str],
+    images: np.ndarray,
     labels: np.ndarray,
     reference_probs: np.ndarray,
-    class_names: tuple[str, ...],
+    spec: PreprocessSpec,
 ) -> dict[str, Any]:
-    """Accuracy of ``backend`` and its agreement with the reference (Keras) probabilities."""
-    probs = run_batched(backend, inputs)
-    metrics = classification_metrics(probs, labels, class_names)
-    reference = classification_metrics(reference_probs, labels, class_names)
+    """Accuracy of the exported file at ``path`` and its agreement with the reference (Keras) probabilities,
+    measured the way users run it: :class:`edge_sdk.Classifier` opens the file, reads the labels and
+    preprocessing embedded in it, and encodes the uint8 ``images`` itself.
+
+    ``metadata_mismatch`` lists every field of the embedded spec that differs from ``spec`` (the
+    Keras model's): :func:`judge` fails such a file whatever its accuracy.
+    """
+    with Classifier(path) as clf:
+        probs = clf.probabilities_batch(images)
+        embedded = clf.spec.to_dict()
+    expected = spec.to_dict()
+    mismatch = sorted(key for key in expected.keys() | embedded.keys() if expected.get(key) != embedded.get(key))
+    metrics = classification_metrics(probs, labels, spec.labels)
+    reference = classification_metrics(reference_probs, labels, spec.labels)
     diff = np.abs(probs - reference_probs)
     return {
         "images": int(len(labels)),
@@ -46,6 +58,7 @@ def compare(
         "mean_abs_prob_diff": float(diff.mean()),
         "max_abs_prob_diff": float(diff.max()),
         "loss": metrics["loss"],
+        "metadata_mismatch": mismatch,
     }
 
 
@@ -54,7 +67,8 @@ def judge(fmt: str, result: dict[str, Any], thresholds: Thresholds) -> list[str]
 
     Raises :class:`EdgeSDKError` for an unknown format name.
     """
-    failures = []
+    failures = [f"embedded metadata differs from the model's in: {', '.join(result['metadata_mismatch'])}"] \
+        if result.get("metadata_mismatch") else []
     if get_format(fmt).quantized:
         if result["top1_agreement"] < thresholds.int8_min_agreement - EPSILON:
             failures.append(f"agreement {result['top1_agreement']:.4f} < {thresholds.int8_min_agreement}")

@@ -207,6 +207,11 @@ class Classifier:
     def backend_name(self) -> str:
         return self._backend.name
 
+    def describe(self) -> dict[str, Any]:
+        """What the runtime reports of the loaded model: backend, input shape and dtype, output dtype and
+        count, and the input/output quantization (scale, zero point) of quantized files."""
+        return self._backend.describe()
+
     @property
     def model_name(self) -> str:
         return self.metadata.model_name if self.metadata else self.model_path.stem

@@ -172,3 +172,35 @@ def test_judge_counts_exact_boundaries_as_passing():
     assert judge("tflite-int8", at_bar, Thresholds()) == []  # ...but 5 images of 1,000 is exactly 0.5 points
     below = {"top1_agreement": 989 / 1000, "accuracy_drop": 856 / 1000 - 850 / 1000}
     assert len(judge("onnx-int8", below, Thresholds())) == 2
+
+
+def test_parity_checks_the_metadata_users_read_back(tmp_path, cifar10_dir, session_cache):
+    # Validation goes through edge_sdk.Classifier: a file whose embedded labels are wrong (a
+    # metadata-embedding bug) fails its check even though its tensors are the right ones.
+    from dataclasses import replace
+    from pathlib import Path
+
+    from convert.embed import embed_metadata
+
+    edge = Path(__file__).resolve().parents[1] / "models" / "edge"
+    source = edge / "export" / "model_float32.onnx"
+    meta = read_metadata(source)
+    labels = list(meta.spec.labels)
+    labels[3], labels[5] = labels[5], labels[3]  # cat <-> dog
+    broken = replace(meta, spec=replace(meta.spec, labels=tuple(labels)))
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "model_float32.onnx").write_bytes(embed_metadata(source.read_bytes(), broken))
+    proc = _cli("parity", str(edge / "best.keras"), str(out), "--limit", "200", "--data", str(cifar10_dir), "--json",
+                cache=session_cache)
+    assert proc.returncode == 1, proc.stderr
+    row = json.loads(proc.stdout)["files"][0]
+    assert row["metadata_mismatch"] == ["labels"]
+    assert any("embedded metadata differs from the model's in: labels" in f for f in row["failures"])
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "model_float32.onnx").write_bytes(source.read_bytes())
+    ok = _cli("parity", str(edge / "best.keras"), str(good), "--limit", "200", "--data", str(cifar10_dir), "--json",
+              cache=session_cache)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)["files"][0]["metadata_mismatch"] == []
