@@ -10,12 +10,13 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit
 from edge_sdk.cli_types import float_range, non_negative_int, positive_int, probability
 from edge_sdk.formats import CALIBRATION_OPTIONS, EXPORTER_OPTIONS, FORMATS, NAMES, ExportFormat, parse_formats
+from edge_sdk.progress import wanted
 from train.model_file import check_keras_file
 from train.cli_options import add_data_options, check_data_early
 
@@ -112,11 +113,12 @@ def run_convert(args: argparse.Namespace) -> int:
     from .converter import ConvertConfig, convert
 
     # TensorFlow and Keras print export chatter on stdout; keep stdout for the result.
-    with contextlib.redirect_stdout(sys.stderr), _without_native_log_lines():
+    bars = wanted(args.json)  # asked before fd 2 is redirected
+    with contextlib.redirect_stdout(sys.stderr), _without_native_log_lines() as terminal:
         manifest = convert(ConvertConfig(
             model=args.model, out=args.out, formats=tuple(f.name for f in formats), data=args.data,
             cache_dir=args.cache_dir, limit=args.limit, model_version=args.model_version, tta=args.tta,
-            thresholds=_thresholds(args), **options,
+            thresholds=_thresholds(args), progress=terminal if bars else None, **options,
         ))
     emit(manifest, args.json, lambda m: _render_rows(m["files"], f"exported {m['source']['path']} to {args.out}"))
     return 0 if all(not f["failures"] for f in manifest["files"]) else 1  # as parity: a failed check is exit 1
@@ -130,16 +132,17 @@ NATIVE_LOG_LINE = re.compile(
 
 
 @contextlib.contextmanager
-def _without_native_log_lines() -> Iterator[None]:
+def _without_native_log_lines() -> Iterator[IO[str]]:
     """Send file descriptor 2 to a temporary file while converting, then pass on every line but the
-    toolkits' informational log lines. (A CLI may change process state; the library does not.)"""
+    toolkits' informational log lines. (A CLI may change process state; the library does not.)
+    Yields a stream that still reaches the original stderr at once (for progress bars)."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with tempfile.TemporaryFile() as captured:
+        with tempfile.TemporaryFile() as captured, os.fdopen(os.dup(saved), "w", buffering=1) as terminal:
             os.dup2(captured.fileno(), 2)
             try:
-                yield
+                yield terminal
             finally:
                 sys.stderr.flush()
                 os.dup2(saved, 2)
@@ -158,9 +161,10 @@ def run_parity(args: argparse.Namespace) -> int:
     _require_conversion_stack()
     from .converter import parity
 
-    with _without_native_log_lines():
+    bars = wanted(args.json)  # asked before fd 2 is redirected
+    with _without_native_log_lines() as terminal:
         result = parity(args.model, args.directory, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
-                        thresholds=_thresholds(args))
+                        thresholds=_thresholds(args), progress=terminal if bars else None)
     emit(result, args.json, lambda r: _render_rows(r["files"], f"parity of {r['directory']} vs {r['model']} on {r['images']:,} test images"))
     return 0 if result["passed"] else 1
 

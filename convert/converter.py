@@ -11,7 +11,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from edge_sdk import __version__
 from edge_sdk._atomic import remove_stale_parts, write_bytes_atomic, write_text_atomic
@@ -19,6 +19,7 @@ from edge_sdk.classifier import Classifier
 from edge_sdk.errors import DatasetError, EdgeSDKError
 from edge_sdk.formats import EXPORTER_OPTIONS, FILE_NAMES, NAMES, ExportFormat, exported_files, parse_formats
 from edge_sdk.metadata import ModelMetadata, read_metadata
+from edge_sdk.progress import progress_bar
 from edge_sdk.spec import PreprocessSpec
 from edge_sdk.terminal import strict_json
 from train.data import ImageSet, resolve_source, stratified_indices
@@ -53,6 +54,7 @@ class ConvertConfig:
     model_version: str | None = None
     tta: str = "none"  # test-time augmentation built into every export (convert.tta)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    progress: IO[str] | None = None  # where to draw a progress bar over the formats (None: no bar)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -150,39 +152,42 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     remove_stale_parts(out, [*FILE_NAMES, MANIFEST])  # left by a conversion killed mid-write
     files = []
     cache: dict[str, Any] = {}  # shared by the exporters of this conversion (ONNX int8 reuses the float ONNX)
-    for fmt in formats:
-        started = time.perf_counter()
-        calibration = calibration_record(config, len(calib), fmt) if fmt.quantized else None
-        meta = ModelMetadata(
-            spec=spec,
-            model_name=model_name,
-            model_version=version,
-            format=fmt.name,
-            source_sha256=source_sha,
-            dataset=portable_dataset(run.get("data"), train_sha256),
-            created=created,
-            converter=_versions(),
-            extra={"tta": config.tta, **figures, **({"calibration": calibration} if calibration else {})},
-        )
-        target = out / fmt.file_name
-        options = {name: getattr(config, name) for name in fmt.options if name in EXPORTER_OPTIONS}
-        exported = getattr(export, fmt.exporter)(model, calib_inputs if fmt.quantized else None, cache=cache, **options)
-        _write_export(target, embed_metadata(exported, meta))
-        seconds = time.perf_counter() - started
-        validation = compare(target, test.images, test.labels, keras_probs, spec)
-        entry = {
-            "format": fmt.name,
-            "file": target.name,
-            "bytes": target.stat().st_size,
-            "sha256": sha256_file(target),
-            "conversion_s": round(seconds, 2),
-            **runtime_description(target),
-            "validation": validation,
-            "failures": judge(fmt.name, validation, config.thresholds),
-        }
-        if calibration:
-            entry["calibration"] = calibration
-        files.append(entry)
+    with progress_bar(len(formats), "export + validate", config.progress is not None, unit="file",
+                      file=config.progress) as bar:
+        for fmt in formats:
+            started = time.perf_counter()
+            calibration = calibration_record(config, len(calib), fmt) if fmt.quantized else None
+            meta = ModelMetadata(
+                spec=spec,
+                model_name=model_name,
+                model_version=version,
+                format=fmt.name,
+                source_sha256=source_sha,
+                dataset=portable_dataset(run.get("data"), train_sha256),
+                created=created,
+                converter=_versions(),
+                extra={"tta": config.tta, **figures, **({"calibration": calibration} if calibration else {})},
+            )
+            target = out / fmt.file_name
+            options = {name: getattr(config, name) for name in fmt.options if name in EXPORTER_OPTIONS}
+            exported = getattr(export, fmt.exporter)(model, calib_inputs if fmt.quantized else None, cache=cache, **options)
+            _write_export(target, embed_metadata(exported, meta))
+            seconds = time.perf_counter() - started
+            validation = compare(target, test.images, test.labels, keras_probs, spec)
+            entry = {
+                "format": fmt.name,
+                "file": target.name,
+                "bytes": target.stat().st_size,
+                "sha256": sha256_file(target),
+                "conversion_s": round(seconds, 2),
+                **runtime_description(target),
+                "validation": validation,
+                "failures": judge(fmt.name, validation, config.thresholds),
+            }
+            if calibration:
+                entry["calibration"] = calibration
+            files.append(entry)
+            bar.update()
     manifest = {
         "source": {"path": str(model_path), "sha256": source_sha, "model": model_name, "version": version},
         "spec": spec.to_dict(),
@@ -216,11 +221,12 @@ def _write_export(target: Path, data: bytes) -> None:
 
 
 def parity(model: str, directory: str, *, data: str | None = None, cache_dir: str | None = None,
-           limit: int | None = None, thresholds: Thresholds | None = None) -> dict[str, Any]:
+           limit: int | None = None, thresholds: Thresholds | None = None,
+           progress: IO[str] | None = None) -> dict[str, Any]:
     """Compare every exported file in ``directory`` with the Keras model on the test split.
 
     A file exported with test-time augmentation (its metadata's ``tta``) is compared with the Keras
-    model wrapped the same way.
+    model wrapped the same way. ``progress``: a stream to draw a bar over the files on.
     """
     thresholds = thresholds or Thresholds()
     directory_path = Path(directory)
@@ -235,13 +241,15 @@ def parity(model: str, directory: str, *, data: str | None = None, cache_dir: st
         test = test.subset(stratified_indices(test.labels, limit, 0))
     references: dict[str, Any] = {}
     rows = []
-    for fmt, path in exported:
-        tta = _tta_of(path)
-        if tta not in references:
-            references[tta] = keras_probabilities(with_tta(keras_model, tta), test.images, spec)
-        result = compare(path, test.images, test.labels, references[tta], spec)
-        rows.append({"format": fmt.name, "file": path.name, "bytes": path.stat().st_size, "tta": tta, **result,
-                     "failures": judge(fmt.name, result, thresholds)})
+    with progress_bar(len(exported), "parity", progress is not None, unit="file", file=progress) as bar:
+        for fmt, path in exported:
+            tta = _tta_of(path)
+            if tta not in references:
+                references[tta] = keras_probabilities(with_tta(keras_model, tta), test.images, spec)
+            result = compare(path, test.images, test.labels, references[tta], spec)
+            rows.append({"format": fmt.name, "file": path.name, "bytes": path.stat().st_size, "tta": tta, **result,
+                         "failures": judge(fmt.name, result, thresholds)})
+            bar.update()
     return {"model": str(model), "directory": str(directory), "images": len(test), "thresholds": vars(thresholds),
             "files": rows, "passed": all(not r["failures"] for r in rows)}
 

@@ -48,7 +48,7 @@ def tiny_run(tmp_path_factory, cifar10_dir, session_cache):
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     config = TrainConfig(model="resnet8", out=str(out), data=str(cifar10_dir), cache_dir=str(session_cache),
-                         epochs=1, limit=512, batch_size=64, command="test")
+                         epochs=1, limit=512, eval_limit=512, batch_size=64, command="test")
     summary = train(config)
     return out, summary
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
+
+from edge_sdk.progress import wanted
 
 from .data.sources import DATA_ENV, DataSource, resolve_source
 
@@ -29,7 +30,7 @@ def source_from_args(args: argparse.Namespace) -> DataSource:
         args.data,
         cache_dir=args.cache_dir,
         download=not args.no_download,
-        progress=sys.stderr.isatty(),
+        progress=wanted(getattr(args, "json", False)),
     )
 
 

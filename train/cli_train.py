@@ -12,6 +12,7 @@ from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit
 from edge_sdk.cli_types import float_range, int_list, int_range, non_negative_int, positive_int, probability
 from edge_sdk.errors import EdgeSDKError
+from edge_sdk.progress import progress_bar, wanted
 
 from .catalog import catalog_rows, model_names
 from .model_file import check_keras_file
@@ -207,8 +208,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model = load_keras_model(args.model)
     spec = load_spec_beside(args.model)
     data = _evaluation_data(args, spec.labels)
-    probs = keras_probabilities(model, data.images, spec, batch_size=args.batch_size)
+    probs = _in_steps(lambda images: keras_probabilities(model, images, spec, batch_size=args.batch_size), data.images,
+                      args.batch_size, wanted(args.json))
     return _report_evaluation(args, data, probs, spec.labels)
+
+
+def _in_steps(probabilities, images, step: int, bars: bool):
+    """``probabilities(images)`` computed ``step`` images at a time, with a progress bar when ``bars``."""
+    import numpy as np
+
+    parts = []
+    with progress_bar(len(images), "evaluating", bars, unit="img") as bar:
+        for start in range(0, len(images), step):
+            parts.append(probabilities(images[start : start + step]))
+            bar.update(len(parts[-1]))
+    return np.concatenate(parts) if parts else probabilities(images[:0])
 
 
 def _evaluate_exported(args: argparse.Namespace) -> int:
@@ -224,7 +238,7 @@ def _evaluate_exported(args: argparse.Namespace) -> int:
     clf.batch_chunk = args.batch_size
     runtime = clf.backend_name
     with clf:
-        probs = clf.probabilities_batch(data.images)
+        probs = _in_steps(clf.probabilities_batch, data.images, args.batch_size, wanted(args.json))
     return _report_evaluation(args, data, probs, clf.labels, runtime=runtime)
 
 

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from edge_sdk._extras import require
+from edge_sdk.progress import progress_bar
 from edge_sdk.errors import DownloadError
 
 __all__ = [
@@ -61,16 +61,6 @@ class _SafeRedirectHandler(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-class _NullBar:
-    """Stand-in for a tqdm bar when progress is off (tqdm need not be installed)."""
-
-    def update(self, n: int) -> None:
-        """Ignore progress."""
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
 def md5sum(path: Path, chunk_size: int = 1 << 20) -> str:
     """Return the hex MD5 digest of the file at ``path``, read in ``chunk_size`` chunks."""
     digest = hashlib.md5(usedforsecurity=False)
@@ -88,20 +78,8 @@ def _check_url(url: str) -> None:
 
 
 def _make_bar(progress: bool, total: int | None, desc: str) -> Any:
-    """A tqdm byte-progress bar on stderr, or a no-op bar when ``progress`` is false."""
-    if not progress:
-        return _NullBar()
-    tqdm = require("tqdm", "train", "download progress bars")
-    return tqdm.tqdm(
-        total=total,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=desc,
-        file=sys.stderr,
-        disable=not progress,
-        leave=True,
-    )
+    """A byte-progress bar on stderr (:func:`edge_sdk.progress.progress_bar`), or a no-op one."""
+    return progress_bar(total, desc, progress, bytes_=True, leave=True)
 
 
 def _open(url: str, timeout: float) -> Any:

@@ -18,6 +18,7 @@ import numpy as np
 from edge_sdk._atomic import atomic_path
 from edge_sdk.errors import DatasetError, InvalidImageError
 from edge_sdk.images import load_image
+from edge_sdk.progress import progress_bar
 from edge_sdk.spec import CIFAR10_CLASSES
 
 from .dataset import ImageSet, SkippedFile
@@ -109,12 +110,13 @@ def load_image_folder_split(
     class_names: Sequence[str] | None = None,
     size: tuple[int, int] = (32, 32),
     cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
 ) -> ImageSet:
     """Load one split of an image-folder tree, decoding each image to RGB ``size``.
 
     Unreadable files are skipped and listed in ``ImageSet.skipped`` (and logged),
     never fatal. With ``cache_dir`` the decoded arrays are reused while no file
-    was added, removed or changed.
+    was added, removed or changed. ``progress`` draws a bar on stderr while decoding.
     """
     root = Path(root)
     split_dir = root / split
@@ -138,14 +140,16 @@ def load_image_folder_split(
     labels = np.empty(len(entries), dtype=np.int64)
     skipped: list[SkippedFile] = []
     n = 0
-    for path, label, _, _ in entries:
-        try:
-            images[n] = load_image(path, size[0], size[1])
-        except InvalidImageError as exc:
-            skipped.append(SkippedFile(str(path), str(exc)))
-            continue
-        labels[n] = label
-        n += 1
+    with progress_bar(len(entries), f"decoding {split}", progress, unit="img") as bar:
+        for path, label, _, _ in entries:
+            bar.update()
+            try:
+                images[n] = load_image(path, size[0], size[1])
+            except InvalidImageError as exc:
+                skipped.append(SkippedFile(str(path), str(exc)))
+                continue
+            labels[n] = label
+            n += 1
     if n == 0:
         raise DatasetError(
             f"none of the {len(entries)} image files under {split_dir} could be decoded "

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edge_sdk.errors import DatasetError
@@ -33,6 +34,7 @@ class DataSource:
     path: Path
     origin: str  # "--data", "$CIFAR10_DIR", "cache" or "download"
     cache_dir: Path
+    progress: bool = False  # draw a bar on stderr while decoding an image folder
 
     def splits(self) -> list[str]:
         """Split names this source provides."""
@@ -61,7 +63,7 @@ class DataSource:
                 )
             return ImageSet(images, labels, tuple(names), split, str(self.path))
         return image_folder.load_image_folder_split(
-            self.path, split, class_names=class_names, cache_dir=self.cache_dir
+            self.path, split, class_names=class_names, cache_dir=self.cache_dir, progress=self.progress
         )
 
 
@@ -119,7 +121,16 @@ def resolve_source(
     A ``data`` path or ``$CIFAR10_DIR`` that holds no data set is an error (no
     silent fallback to another source). Without either, the cache folder is
     used, and the official archive is downloaded into it when ``download``.
+    ``progress`` draws bars on stderr (download, and decoding an image folder) when it is a terminal.
     """
+    progress = progress and sys.stderr.isatty()
+    source = _find_source(data, env, cache_dir, download, url, md5, progress)
+    return replace(source, progress=progress)
+
+
+def _find_source(data: str | os.PathLike[str] | None, env: Mapping[str, str] | None,
+                 cache_dir: str | os.PathLike[str] | None, download: bool, url: str, md5: str,
+                 progress: bool) -> DataSource:
     env = os.environ if env is None else env
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir(env)
     if data is not None and str(data) != "":
