@@ -58,7 +58,7 @@ def parse_tf_config(text: str | None) -> ClusterConfig:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DistributedTrainingError(f"{TF_CONFIG_ENV} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("cluster"), dict) or not isinstance(data.get("task"), dict):
+    if not (isinstance(data, dict) and isinstance(data.get("cluster"), dict) and isinstance(data.get("task"), dict)):
         raise DistributedTrainingError(f'{TF_CONFIG_ENV} must be a JSON object with "cluster" and "task" objects')
     cluster: dict[str, list[str]] = {}
     for job, addresses in data["cluster"].items():

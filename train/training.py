@@ -388,7 +388,8 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
     config = config.resolved()
     check_batch_split(config.batch_size, distribution)
     state["config"] = asdict(config)
-    state["distribution"] = {**distribution.describe(config.batch_size), "dtype_policy": keras.config.dtype_policy().name}
+    state["distribution"] = {**distribution.describe(config.batch_size),
+                             "dtype_policy": keras.config.dtype_policy().name}
     keras.utils.set_random_seed(config.seed)
     data = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
     spec = PreprocessSpec(labels=data.train.class_names)
@@ -397,6 +398,8 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
     if teacher is not None and tuple(teacher.output.shape)[-1] != spec.num_classes:
         raise EdgeSDKError(f"--teacher {config.teacher} has {teacher.output.shape[-1]} outputs; the data has "
                            f"{spec.num_classes} classes")
+    # the teacher predicts on this machine, outside the strategy (its predictions are not a distributed step)
+    soft_targets = None if teacher is None else distill.teacher_targets(teacher, data.train.images, spec)
     with distribution.strategy.scope():
         # a bad --init-from also fails before any write
         model = None if resuming else new_model(config, spec, data.train)
@@ -406,8 +409,7 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
         train_ds = make_dataset(
             data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=True,
             augment=config.augment, seed=config.seed, cutout=config.cutout if config.augment else 0, pad=config.pad,
-            photo=bool(config.photo_augment),
-            soft_targets=None if teacher is None else distill.teacher_targets(teacher, data.train.images, spec),
+            photo=bool(config.photo_augment), soft_targets=soft_targets,
         )
         val_ds = distribute_input(make_dataset(data.val.images, data.val.labels, spec, batch_size=512, training=False))
         steps_per_epoch = -(-len(data.train) // config.batch_size)
@@ -437,13 +439,15 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
                 "chief_final_weights_sha256": chief.get("final_weights_sha256")}
     summary = write_report(run_dir, config, state, data, spec)
     if distribution.workers > 1:
-        broadcast_from_chief(distribution, json.dumps({"final_weights_sha256": summary["final_weights_sha256"]}).encode())
+        done = {"final_weights_sha256": summary["final_weights_sha256"]}
+        broadcast_from_chief(distribution, json.dumps(done).encode())
     return summary
 
 
 def _compiled_model(model: keras.Model | None, config: TrainConfig, spec: PreprocessSpec, distilling: bool,
                     run_dir: Path, state: dict[str, Any], steps_per_epoch: int) -> keras.Model:
-    """``model`` compiled with the run's optimizer and loss, or (``None``) the run's last.keras with its optimizer state."""
+    """``model`` compiled with the run's optimizer and loss, or (``None``) the run's last.keras with
+    its optimizer state."""
     if model is None:
         log.info("resuming %s from epoch %d", run_dir, state["epochs_done"])
         return load_keras_model(run_dir / "last.keras", compile=True)
