@@ -173,7 +173,8 @@ class Cluster:
     def out(self, index: int) -> Path:
         return self.root / f"out{index}"
 
-    def start(self, *args: str, tag: str) -> None:
+    def start(self, *args: str, tag: str, extra: dict[int, list[str]] | None = None) -> None:
+        """Start every worker with ``args`` (worker ``i`` also with ``extra[i]``)."""
         self.procs, self.tag = [], tag
         for index in range(self.n):
             self.tmpdir(index).mkdir(exist_ok=True)
@@ -184,7 +185,8 @@ class Cluster:
             with open(self.root / f"{tag}{index}.out", "w") as out, open(self.root / f"{tag}{index}.err", "w") as err:
                 self.procs.append(subprocess.Popen(
                     [sys.executable, "-m", "edge_sdk", "train", "--distribute", "multiworker", "--json",
-                     "--out", str(self.out(index)), *args], env=env, stdout=out, stderr=err))
+                     "--out", str(self.out(index)), *args, *(extra or {}).get(index, [])],
+                    env=env, stdout=out, stderr=err))
 
     def wait(self, index: int, timeout: float) -> int:
         try:
@@ -289,3 +291,16 @@ def test_lost_worker_stops_the_other_and_resume_continues(cluster, cifar10_dir):
     assert worker["final_weights_sha256"] == chief["final_weights_sha256"]
     assert not cluster.out(1).exists() and worker_folders(cluster, 1) == leftover  # the resumed run's is removed
     print(f"lost worker detected after {waited:.1f} s; resumed from epoch {done + 1}")
+
+
+@pytest.mark.slow
+def test_workers_started_with_different_options_all_refuse(cluster, cifar10_dir):
+    cluster.start(*TINY, "--data", str(cifar10_dir), tag="run", extra={0: ["--epochs", "2"], 1: ["--epochs", "3"]})
+    codes = [cluster.wait(i, RUN_TIMEOUT_S) for i in range(2)]
+    assert codes == [2, 2]
+    for index, here, chief in ((0, 2, 2), (1, 3, 2)):
+        line = cluster.stderr(index, "run").strip().splitlines()[-1]
+        assert line.startswith("cifar-edge train: error: the workers were not started for the same run"), line
+        if index == 1:
+            assert f"here epochs={here} against the chief's epochs={chief}" in line
+    assert not cluster.out(0).exists() and not cluster.out(1).exists()  # refused before anything was written

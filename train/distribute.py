@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import re
 import shutil
 import tempfile
@@ -211,20 +212,23 @@ def run_folder(distribution: Distribution, out: str | Path) -> Iterator[Path]:
 
 
 @functools.lru_cache(maxsize=None)
-def _chief_sum(strategy: tf.distribute.Strategy):
-    """A function all-reducing a 1-D int64 tensor across every replica of the cluster, where only
-    global replica 0 (the chief's first device) contributes: the sum is the chief's value."""
+def _replica_sum(strategy: tf.distribute.Strategy, chief_only: bool):
+    """A function all-reducing a 1-D int64 array (SUM) across every replica of the cluster; with
+    ``chief_only`` only global replica 0 (the chief's first device) contributes, so the sum is the
+    chief's value: a broadcast."""
 
     def step(value):
-        keep = tf.equal(tf.distribute.get_replica_context().replica_id_in_sync_group, 0)
-        return tf.distribute.get_replica_context().all_reduce(
-            tf.distribute.ReduceOp.SUM, tf.where(keep, value, tf.zeros_like(value)))
+        context = tf.distribute.get_replica_context()
+        value = tf.identity(value)  # this replica's own tensor (all_reduce rejects the shared argument)
+        if chief_only:
+            value = tf.where(tf.equal(context.replica_id_in_sync_group, 0), value, tf.zeros_like(value))
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, value)
 
     @tf.function(reduce_retracing=True)
-    def chief_sum(value):
+    def replica_sum(value):
         return strategy.run(step, args=(value,))
 
-    return lambda array: strategy.experimental_local_results(chief_sum(tf.constant(array)))[0].numpy()
+    return lambda array: strategy.experimental_local_results(replica_sum(tf.constant(array)))[0].numpy()
 
 
 def broadcast_from_chief(distribution: Distribution, data: bytes | None) -> bytes | None:
@@ -234,7 +238,7 @@ def broadcast_from_chief(distribution: Distribution, data: bytes | None) -> byte
     """
     if distribution.workers == 1:
         return data
-    chief, chief_sum = distribution.is_chief, _chief_sum(distribution.strategy)
+    chief, chief_sum = distribution.is_chief, _replica_sum(distribution.strategy, True)
     size = np.array([(len(data) + 1 if data is not None else 0) if chief else 0], np.int64)
     n = int(chief_sum(size)[0]) - 1
     if n < 0:
@@ -245,9 +249,34 @@ def broadcast_from_chief(distribution: Distribution, data: bytes | None) -> byte
     return chief_sum(words).view(np.uint8)[:n].tobytes()
 
 
+def check_same_run(distribution: Distribution, run: dict[str, Any]) -> None:
+    """Raise :class:`DistributedTrainingError` on every worker unless each was started for the
+    chief's run: ``run`` describes it (the resolved options, the image counts), without what may
+    differ between machines (paths). Every worker must call it at the same point (collectives).
+
+    Workers given different options would otherwise train different schedules, or wait for each
+    other forever.
+    """
+    if distribution.workers == 1:
+        return
+    mine = json.loads(json.dumps(run, sort_keys=True, default=str))
+    chief = json.loads(broadcast_from_chief(distribution, json.dumps(mine, sort_keys=True).encode()) or b"{}")
+    differ = sorted(key for key in chief.keys() | mine.keys() if chief.get(key) != mine.get(key))
+    if _replica_sum(distribution.strategy, False)(np.array([len(differ)], np.int64))[0]:
+        here = f"; here {', '.join(f'{k}={mine.get(k)!r}' for k in differ)} against the chief's " \
+               f"{', '.join(f'{k}={chief.get(k)!r}' for k in differ)}" if differ else ""
+        raise DistributedTrainingError(
+            f"the workers were not started for the same run{here}: start every worker with the same options "
+            "and data"
+        )
+
+
 def share_run_files(distribution: Distribution, run_dir: Path, names: Iterable[str]) -> None:
     """Copy the chief's ``names`` in its ``run_dir`` into every other worker's ``run_dir`` (a file the
-    chief lacks stays absent), so ``--resume`` continues on workers whose temporary folder is gone."""
+    chief lacks stays absent), so ``--resume`` continues on workers whose temporary folder is gone.
+    Does nothing on a single worker."""
+    if distribution.workers == 1:
+        return
     for name in names:
         path = run_dir / name
         data = path.read_bytes() if distribution.is_chief and path.is_file() else None

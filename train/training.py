@@ -48,9 +48,8 @@ import tensorflow as tf  # noqa: E402
 
 from . import airbench, distill, models, plots, precision, recipes  # noqa: E402
 from .distribute import (  # noqa: E402
-    AverageMovingStatistics, Distribution, broadcast_from_chief, check_batch_split, distribute_input, fit_input,
-    local_distribution,
-    lost_worker_errors, run_folder, share_run_files,
+    AverageMovingStatistics, Distribution, broadcast_from_chief, check_batch_split, check_same_run, distribute_input,
+    fit_input, local_distribution, lost_worker_errors, run_folder, share_run_files,
 )
 from .evaluation import classification_metrics, keras_probabilities  # noqa: E402
 from .pipeline import make_dataset  # noqa: E402
@@ -340,6 +339,8 @@ def _history_columns(history: list[dict[str, Any]]) -> dict[str, list[float]]:
 
 #: What a worker needs from the chief to resume (its own temporary folder is gone).
 RESUME_FILES = (STATE_FILE, "last.keras")
+#: Options that may differ between the workers of one run (paths on each machine, the command line).
+MACHINE_KEYS = ("out", "data", "cache_dir", "command", "teacher", "init_from", "extra")
 
 
 def train(config: TrainConfig, resume: bool = False, distribution: Distribution | None = None) -> dict[str, Any]:
@@ -368,9 +369,9 @@ def _epochs_done(run_dir: Path) -> int:
 
 def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_dir: Path) -> dict[str, Any]:
     state: dict[str, Any]
+    check_same_run(distribution, {"resume": resume})  # before the collectives only a resumed run makes
     if resume:
-        if distribution.workers > 1:
-            share_run_files(distribution, run_dir, RESUME_FILES)
+        share_run_files(distribution, run_dir, RESUME_FILES)
         state_file = run_dir / STATE_FILE
         if not state_file.is_file() or not (run_dir / "last.keras").is_file():
             raise EdgeSDKError(f"nothing to resume in {config.out}: no {STATE_FILE} and last.keras from a previous run")
@@ -393,6 +394,9 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
     keras.utils.set_random_seed(config.seed)
     data = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
     spec = PreprocessSpec(labels=data.train.class_names)
+    check_same_run(distribution, {**{k: v for k, v in state["config"].items() if k not in MACHINE_KEYS},
+                                  "train_images": len(data.train), "val_images": len(data.val),
+                                  "classes": list(spec.labels), "epochs_done": state["epochs_done"]})
     resuming = resume and state["epochs_done"] > 0
     teacher = load_keras_model(config.teacher) if config.teacher else None
     if teacher is not None and tuple(teacher.output.shape)[-1] != spec.num_classes:
