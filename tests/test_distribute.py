@@ -130,6 +130,34 @@ def test_mixed_precision_model_has_float32_output_and_float32_copy():
 
 
 @pytest.mark.slow
+def test_mixed_precision_run_saves_a_float32_best_model_and_resumes_only_mixed(tmp_path, cifar10_dir, session_cache):
+    """The library under the policy the command sets (on this CPU only because the library, unlike
+    the command, does not refuse it): a loss-scale optimizer, float32 output and best.keras."""
+    import keras
+
+    from edge_sdk.errors import EdgeSDKError
+    from train.precision import MIXED_POLICY
+    from train.training import TrainConfig, load_keras_model, train
+
+    config = TrainConfig(model="resnet8", out=str(tmp_path / "run"), data=str(cifar10_dir),
+                         cache_dir=str(session_cache), epochs=1, limit=64, batch_size=32, lookahead=True)
+    previous = keras.config.dtype_policy()
+    try:
+        keras.config.set_dtype_policy(MIXED_POLICY)  # process-wide, restored below
+        summary = train(config)
+        last = load_keras_model(tmp_path / "run" / "last.keras", compile=True)
+        assert type(last.optimizer).__name__ == "LossScaleOptimizer"
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert summary["distribution"]["dtype_policy"] == MIXED_POLICY and summary["epochs"] == 1
+    assert last.layers[-1].dtype_policy.name == "float32" and last.layers[-2].dtype_policy.name == MIXED_POLICY
+    best = load_keras_model(tmp_path / "run" / "best.keras")
+    assert {layer.dtype_policy.name for layer in best.layers} == {"float32"}
+    with pytest.raises(EdgeSDKError, match="trained with the mixed_float16 dtype policy.*with --mixed-precision"):
+        train(config, resume=True)
+
+
+@pytest.mark.slow
 def test_mirrored_on_one_cpu_gives_the_same_first_epoch_loss(tmp_path, cifar10_dir, session_cache):
     from train.distribute import make_distribution
     from train.training import TrainConfig, train

@@ -376,6 +376,7 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
         if not state_file.is_file() or not (run_dir / "last.keras").is_file():
             raise EdgeSDKError(f"nothing to resume in {config.out}: no {STATE_FILE} and last.keras from a previous run")
         state = json.loads(state_file.read_text(encoding="utf-8"))
+        _check_same_dtype_policy(state, config.out)
         saved = TrainConfig.from_dict(state["config"])
         saved.command = config.command or saved.command
         saved.out = config.out  # the chief's folder, also where a worker's copy came from
@@ -446,6 +447,16 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
         done = {"final_weights_sha256": summary["final_weights_sha256"]}
         broadcast_from_chief(distribution, json.dumps(done).encode())
     return summary
+
+
+def _check_same_dtype_policy(state: dict[str, Any], out: str) -> None:
+    """Raise :class:`EdgeSDKError` unless Keras's dtype policy is the one the run was trained with:
+    last.keras holds a loss-scale optimizer only under mixed precision, and its state would be lost."""
+    saved = state.get("distribution", {}).get("dtype_policy", "float32")
+    current = keras.config.dtype_policy().name
+    if saved != current:
+        flag = "with --mixed-precision" if saved == precision.MIXED_POLICY else "without --mixed-precision"
+        raise EdgeSDKError(f"{out} was trained with the {saved} dtype policy, not {current}: resume it {flag}")
 
 
 def _compiled_model(model: keras.Model | None, config: TrainConfig, spec: PreprocessSpec, distilling: bool,
