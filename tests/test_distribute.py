@@ -22,7 +22,8 @@ from train.tf_config import parse_tf_config
 
 RUN_TIMEOUT_S = 240  # a whole two-worker run; about 50 s on 2 busy cores
 LOST_WORKER_TIMEOUT_S = 60  # the survivor must give up well within this after the kill (~10 s heartbeat)
-TINY = ["--model", "resnet8", "--limit", "256", "--batch-size", "64", "--warmup-epochs", "0", "--lookahead"]
+TINY = ["--model", "resnet8", "--limit", "256", "--eval-limit", "256", "--batch-size", "64", "--warmup-epochs", "0",
+        "--lookahead"]
 
 
 # ---------------------------------------------------------------------------------------- TF_CONFIG
@@ -81,7 +82,7 @@ def test_mixed_precision_is_refused_on_a_cpu_only_machine(tmp_path, cifar10_dir)
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("this machine has a GPU: mixed precision is accepted here")
     proc = run_cli("train", "--mixed-precision", "--data", str(cifar10_dir), "--out", str(tmp_path / "run"),
-                   "--limit", "64", "--epochs", "1")
+                   "--limit", "64", "--eval-limit", "64", "--epochs", "1")
     assert proc.returncode == 2 and "--mixed-precision needs a GPU" in proc.stderr, proc.stderr
     assert "only slower" in proc.stderr and not (tmp_path / "run").exists()
 
@@ -140,7 +141,8 @@ def test_mixed_precision_run_saves_a_float32_best_model_and_resumes_only_mixed(t
     from train.training import TrainConfig, load_keras_model, train
 
     config = TrainConfig(model="resnet8", out=str(tmp_path / "run"), data=str(cifar10_dir),
-                         cache_dir=str(session_cache), epochs=1, limit=64, batch_size=32, lookahead=True)
+                         cache_dir=str(session_cache), epochs=1, limit=64, eval_limit=64, batch_size=32,
+                         lookahead=True)
     previous = keras.config.dtype_policy()
     try:
         keras.config.set_dtype_policy(MIXED_POLICY)  # process-wide, restored below
@@ -165,7 +167,7 @@ def test_mirrored_on_one_cpu_gives_the_same_first_epoch_loss(tmp_path, cifar10_d
     losses = {}
     for kind in ("none", "mirrored"):
         config = TrainConfig(model="resnet8", out=str(tmp_path / kind), data=str(cifar10_dir),
-                             cache_dir=str(session_cache), epochs=1, limit=256, batch_size=64, seed=3)
+                             cache_dir=str(session_cache), epochs=1, limit=256, eval_limit=256, batch_size=64, seed=3)
         summary = train(config, distribution=make_distribution(kind))
         assert summary["distribution"]["kind"] == kind and summary["distribution"]["replicas"] == 1
         losses[kind] = json.loads((tmp_path / kind / "history.json").read_text())[0]["loss"]
