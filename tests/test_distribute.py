@@ -289,7 +289,7 @@ def test_two_workers_train_one_model(cluster, cifar10_dir):
 
 @pytest.mark.slow
 def test_lost_worker_stops_the_other_and_resume_continues(cluster, cifar10_dir):
-    cluster.start(*TINY, "--epochs", "3", "--data", str(cifar10_dir), tag="run")
+    cluster.start(*TINY, "--epochs", "2", "--data", str(cifar10_dir), tag="run")
     state = cluster.out(0) / "state.json"
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline and cluster.procs[0].poll() is None:
@@ -305,7 +305,7 @@ def test_lost_worker_stops_the_other_and_resume_continues(cluster, cifar10_dir):
     assert last_line.startswith("cifar-edge train: error: the training cluster lost a worker"), last_line
     assert "/job:worker/replica:0/task:1" in last_line and "--resume" in last_line
     done = json.loads(state.read_text())["epochs_done"]
-    assert 1 <= done < 3, "the worker should have been killed before the run finished"
+    assert done == 1, "the worker should have been killed during the second of two epochs"
     before = json.loads((cluster.out(0) / "history.json").read_text())
     leftover = worker_folders(cluster, 1)
     assert len(leftover) == 1  # SIGKILL leaves the killed worker no chance to remove its temporary folder
@@ -314,10 +314,10 @@ def test_lost_worker_stops_the_other_and_resume_continues(cluster, cifar10_dir):
     codes = [cluster.wait(i, RUN_TIMEOUT_S) for i in range(2)]
     assert codes == [0, 0], cluster.stderr(0, "resume")[-2000:] + cluster.stderr(1, "resume")[-2000:]
     history = json.loads((cluster.out(0) / "history.json").read_text())
-    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert [r["epoch"] for r in history] == [1, 2]
     assert history[:done] == before  # the finished epochs are kept, the others trained again
     chief, worker = cluster.output(0, "resume"), cluster.output(1, "resume")
-    assert chief["epochs"] == worker["epochs"] == 3
+    assert chief["epochs"] == worker["epochs"] == 2
     assert worker["final_weights_sha256"] == chief["final_weights_sha256"]
     assert not cluster.out(1).exists() and worker_folders(cluster, 1) == leftover  # the resumed run's is removed
     print(f"lost worker detected after {waited:.1f} s; resumed from epoch {done + 1}")
