@@ -75,3 +75,7 @@ class UnsafeDataError(DatasetError):
 
 class DownloadError(DatasetError):
     """A download failed (network error, incomplete transfer or checksum mismatch)."""
+
+
+class DistributedTrainingError(EdgeSDKError):
+    """A training cluster is misconfigured (``TF_CONFIG``, devices, batch split) or lost a worker mid-run."""

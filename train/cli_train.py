@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
     p.add_argument("--init-from", metavar="MODEL.keras",
                    help="start from this trained model's weights (same --model) instead of random ones: fine-tuning")
+    _add_distribution_options(p)
     _add_recipe_options(p)
     add_data_options(p)
     add_json_flag(p)
@@ -66,6 +68,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_data_options(c)
     add_json_flag(c)
     c.set_defaults(func=run_compare)
+
+
+def _add_distribution_options(parser: argparse.ArgumentParser) -> None:
+    """``--distribute``, ``--devices`` and ``--mixed-precision`` (README: "Training on a cluster")."""
+    parser.add_argument("--distribute", choices=("none", "mirrored", "multiworker"), default="none",
+                        help="none (default): one device; mirrored: every local GPU (or --devices) in sync; "
+                             "multiworker: the machines named by the TF_CONFIG environment variable, each running "
+                             "this same command (only the chief, worker 0, writes --out). --batch-size is the "
+                             "global batch, split evenly across the replicas")
+    parser.add_argument("--devices", metavar="DEV[,DEV...]",
+                        help="with --distribute mirrored: the local devices to use, e.g. GPU:0,GPU:1")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="float16 compute with float32 weights (GPU only; refused on a CPU-only machine); "
+                             "the output layer and best.keras stay float32")
 
 
 def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
@@ -156,9 +172,11 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     if args.model not in model_names():
         raise EdgeSDKError(f"unknown model '{args.model}'; choose one of: {', '.join(model_names())}")
+    cluster = _cluster_from_env(args)
     if not args.resume:  # a resumed run trains on the data it started with
         out = args.out or f"runs/{args.model}"
-        check_output_folder(out, f"--out {out}")
+        if cluster is None or cluster.is_chief:  # other workers write into a temporary folder
+            check_output_folder(out, f"--out {out}")
         if args.init_from:
             check_keras_file(args.init_from)
         if args.teacher:
@@ -167,10 +185,48 @@ def run_train(args: argparse.Namespace) -> int:
     _require_training_stack()
     from .training import train
 
+    distribution = _start_distribution(args, cluster)
     config = _config_from_args(args, args.model, args.epochs, args.out or f"runs/{args.model}")
-    summary = train(config, resume=args.resume)
-    emit(summary, args.json, _render_summary)
+    summary = train(config, resume=args.resume, distribution=distribution)
+    emit(summary, args.json, _render_summary if summary.get("role") != "worker" else _render_worker)
     return 0
+
+
+def _cluster_from_env(args: argparse.Namespace):
+    """The parsed ``TF_CONFIG`` of a ``--distribute multiworker`` run (checked before TensorFlow loads), else None."""
+    if args.devices and args.distribute != "mirrored":
+        raise EdgeSDKError("--devices applies to --distribute mirrored only")
+    if args.distribute != "multiworker" or args.list_models:
+        return None
+    from .tf_config import TF_CONFIG_ENV, parse_tf_config
+
+    return parse_tf_config(os.environ.get(TF_CONFIG_ENV))
+
+
+def _start_distribution(args: argparse.Namespace, cluster):
+    """The run's strategy, and the mixed-precision policy when asked for.
+
+    Both are process-wide (a multi-worker strategy starts this process's gRPC server and waits for
+    the cluster; the dtype policy is global in Keras), so the command sets them, not the library.
+    """
+    import keras
+
+    from .distribute import make_distribution
+    from .precision import MIXED_POLICY, check_mixed_precision
+
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()] if args.devices else None
+    if args.mixed_precision:
+        check_mixed_precision(devices)
+    distribution = make_distribution(args.distribute, devices, cluster)
+    if args.mixed_precision:
+        keras.mixed_precision.set_global_policy(MIXED_POLICY)
+    return distribution
+
+
+def _render_worker(s: dict[str, Any]) -> str:
+    d = s["distribution"]
+    return (f"worker {s['task_index']} of {d['workers']}: {s['epochs']} epochs done; the chief wrote the run folder\n"
+            f"final weights sha256 {s['final_weights_sha256']}")
 
 
 def _render_models(result: dict[str, Any]) -> str:

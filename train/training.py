@@ -9,12 +9,17 @@ A run folder holds everything a run produced::
     history.csv/.json   per-epoch metrics, learning rate, wall and CPU time
     curves.png, confusion_matrix.png/.json, per_class_accuracy.json, predictions.png
     summary.json, model_summary.txt
+
+A distributed run (:mod:`train.distribute`) writes these files on its chief only; every other
+worker writes the same files into a temporary folder that is removed when it ends, and returns a
+short summary (its role and the digest of its final weights) instead of the report.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -41,7 +46,11 @@ log = logging.getLogger(__name__)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from . import airbench, distill, models, plots, recipes  # noqa: E402
+from . import airbench, distill, models, plots, precision, recipes  # noqa: E402
+from .distribute import (  # noqa: E402
+    AverageMovingStatistics, Distribution, broadcast_from_chief, check_batch_split, check_same_run, distribute_input,
+    fit_input, local_distribution, lost_worker_errors, run_folder, share_run_files,
+)
 from .evaluation import classification_metrics, keras_probabilities  # noqa: E402
 from .pipeline import make_dataset  # noqa: E402
 from .schedule import WarmupCosine  # noqa: E402
@@ -205,6 +214,7 @@ def new_model(config: TrainConfig, spec: PreprocessSpec, train_images: ImageSet 
     A model with a whitening layer takes its filters from a class-stratified sample of ``train_images``.
     """
     model = models.build_model(config.model, input_shape=(*spec.input_size, 3), num_classes=spec.num_classes)
+    model = precision.with_float32_output(model)  # a model built under a mixed-precision policy
     if config.init_from:
         copy_weights(load_keras_model(config.init_from), model, config.init_from)
     elif airbench.has_whitening(model) and train_images is not None:
@@ -298,7 +308,7 @@ class RunRecorder(keras.callbacks.Callback):
         if row.get("val_accuracy", -1.0) > self.state.get("best_val_accuracy", -1.0):
             self.state["best_val_accuracy"] = row["val_accuracy"]
             self.state["best_epoch"] = epoch + 1
-            save_keras_atomic(self.model, self.run_dir / "best.keras")
+            save_keras_atomic(precision.float32_copy(self.model), self.run_dir / "best.keras")
         save_keras_atomic(self.model, self.run_dir / "last.keras")
         self.state["epochs_done"] = epoch + 1
         write_history(self.run_dir, history)
@@ -327,17 +337,49 @@ def _history_columns(history: list[dict[str, Any]]) -> dict[str, list[float]]:
     return {k: [row.get(k, float("nan")) for row in history] for k in keys if k != "epoch"}
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Train (or resume) a run into ``config.out``; return the summary that is also written to summary.json."""
-    run_dir = Path(config.out)
+#: What a worker needs from the chief to resume (its own temporary folder is gone).
+RESUME_FILES = (STATE_FILE, "last.keras")
+#: Options that may differ between the workers of one run (paths on each machine, the command line).
+MACHINE_KEYS = ("out", "data", "cache_dir", "command", "teacher", "init_from", "extra")
+
+
+def train(config: TrainConfig, resume: bool = False, distribution: Distribution | None = None) -> dict[str, Any]:
+    """Train (or resume) a run into ``config.out``; return the summary that is also written to summary.json.
+
+    ``distribution`` (:func:`train.distribute.make_distribution`; default: one device) runs it on
+    several devices or workers: the model, its compilation, the optimizer, the callbacks' state and
+    the input pipelines are all created under its strategy's scope, ``config.batch_size`` is the
+    global batch, and only the chief writes ``config.out``; every other worker returns
+    ``{"role": "worker", ...}`` with the digest of its final weights instead of the report.
+
+    Raises :class:`EdgeSDKError` for a bad configuration or data (before anything is written),
+    :class:`~edge_sdk.errors.DistributedTrainingError` for a batch that does not split across the
+    replicas or a worker lost mid-run (every epoch finished before it is kept for ``resume``).
+    """
+    distribution = distribution or local_distribution()
+    with run_folder(distribution, config.out) as run_dir:
+        with lost_worker_errors(distribution, lambda: _epochs_done(run_dir)):
+            return _train(config, resume, distribution, run_dir)
+
+
+def _epochs_done(run_dir: Path) -> int:
+    state_file = run_dir / STATE_FILE
+    return json.loads(state_file.read_text(encoding="utf-8")).get("epochs_done", 0) if state_file.is_file() else 0
+
+
+def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_dir: Path) -> dict[str, Any]:
     state: dict[str, Any]
+    check_same_run(distribution, {"resume": resume})  # before the collectives only a resumed run makes
     if resume:
+        share_run_files(distribution, run_dir, RESUME_FILES)
         state_file = run_dir / STATE_FILE
         if not state_file.is_file() or not (run_dir / "last.keras").is_file():
-            raise EdgeSDKError(f"nothing to resume in {run_dir}: no {STATE_FILE} and last.keras from a previous run")
+            raise EdgeSDKError(f"nothing to resume in {config.out}: no {STATE_FILE} and last.keras from a previous run")
         state = json.loads(state_file.read_text(encoding="utf-8"))
+        _check_same_dtype_policy(state, config.out)
         saved = TrainConfig.from_dict(state["config"])
         saved.command = config.command or saved.command
+        saved.out = config.out  # the chief's folder, also where a worker's copy came from
         config = saved
     else:
         if (run_dir / STATE_FILE).exists():
@@ -346,66 +388,117 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     if not 0 <= config.cutout < 32:
         raise EdgeSDKError(f"--cutout must be between 0 (off) and 31 pixels, got {config.cutout}")
     config = config.resolved()
+    check_batch_split(config.batch_size, distribution)
     state["config"] = asdict(config)
+    state["distribution"] = {**distribution.describe(config.batch_size),
+                             "dtype_policy": keras.config.dtype_policy().name}
     keras.utils.set_random_seed(config.seed)
     data = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
     spec = PreprocessSpec(labels=data.train.class_names)
+    check_same_run(distribution, {**{k: v for k, v in state["config"].items() if k not in MACHINE_KEYS},
+                                  "train_images": len(data.train), "val_images": len(data.val),
+                                  "classes": list(spec.labels), "epochs_done": state["epochs_done"]})
     resuming = resume and state["epochs_done"] > 0
     teacher = load_keras_model(config.teacher) if config.teacher else None
     if teacher is not None and tuple(teacher.output.shape)[-1] != spec.num_classes:
         raise EdgeSDKError(f"--teacher {config.teacher} has {teacher.output.shape[-1]} outputs; the data has "
                            f"{spec.num_classes} classes")
-    # a bad --init-from also fails before any write
-    model = None if resuming else new_model(config, spec, data.train)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(run_dir, RUN_FILES)  # temporary files of a run killed while saving
-    write_text_atomic(run_dir / "spec.json", spec.to_json() + "\n")
-    train_ds = make_dataset(
-        data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=True, augment=config.augment,
-        seed=config.seed, cutout=config.cutout if config.augment else 0, pad=config.pad,
-        photo=bool(config.photo_augment),
-        soft_targets=None if teacher is None else distill.teacher_targets(teacher, data.train.images, spec),
-    )
-    val_ds = make_dataset(data.val.images, data.val.labels, spec, batch_size=512, training=False)
-    steps_per_epoch = -(-len(data.train) // config.batch_size)
-
-    if model is None:
-        model = load_keras_model(run_dir / "last.keras", compile=True)
-        log.info("resuming %s from epoch %d", run_dir, state["epochs_done"])
-    else:
-        model.compile(
-            optimizer=build_optimizer(config, steps_per_epoch),
-            loss=distill.DistillationLoss(spec.num_classes, config.distill_temperature,
-                                          config.distill_alpha if teacher is not None else 0.0, config.label_smoothing),
-            metrics=[distill.accuracy_metric()],
-            jit_compile=False,  # XLA costs 55-75% more CPU here
+    # the teacher predicts on this machine, outside the strategy (its predictions are not a distributed step)
+    soft_targets = None if teacher is None else distill.teacher_targets(teacher, data.train.images, spec)
+    with distribution.strategy.scope():
+        # a bad --init-from also fails before any write
+        model = None if resuming else new_model(config, spec, data.train)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(run_dir, RUN_FILES)  # temporary files of a run killed while saving
+        write_text_atomic(run_dir / "spec.json", spec.to_json() + "\n")
+        train_ds = make_dataset(
+            data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=True,
+            augment=config.augment, seed=config.seed, cutout=config.cutout if config.augment else 0, pad=config.pad,
+            photo=bool(config.photo_augment), soft_targets=soft_targets,
         )
+        val_ds = distribute_input(make_dataset(data.val.images, data.val.labels, spec, batch_size=512, training=False))
+        steps_per_epoch = -(-len(data.train) // config.batch_size)
+        model = _compiled_model(model, config, spec, teacher is not None, run_dir, state, steps_per_epoch)
+        callbacks = _callbacks(config, data, spec, run_dir, state, steps_per_epoch, distribution)
+        start = time.perf_counter()
+        if state["epochs_done"] < config.epochs:
+            # Progress bars go to stderr so stdout carries only the result (one JSON object with --json).
+            with contextlib.redirect_stdout(sys.stderr):
+                model.fit(
+                    fit_input(train_ds),
+                    validation_data=val_ds,
+                    epochs=config.epochs,
+                    initial_epoch=state["epochs_done"],
+                    callbacks=callbacks,
+                    verbose=1 if sys.stderr.isatty() else 2,
+                    shuffle=False,  # the dataset shuffles itself, seeded
+                )
+    state["train_wall_s"] = state.get("train_wall_s", 0.0) + (time.perf_counter() - start)
+    state["final_weights_sha256"] = weights_sha256(model)
+    write_json(run_dir / STATE_FILE, state)
+    if not distribution.is_chief:
+        # wait for the chief's report, so that no worker leaves while the chief may still need it
+        chief = json.loads(broadcast_from_chief(distribution, None) or b"{}")
+        return {"role": "worker", "task_index": distribution.task_index, "epochs": len(state["history"]),
+                "final_weights_sha256": state["final_weights_sha256"], "distribution": state["distribution"],
+                "chief_final_weights_sha256": chief.get("final_weights_sha256")}
+    summary = write_report(run_dir, config, state, data, spec)
+    if distribution.workers > 1:
+        done = {"final_weights_sha256": summary["final_weights_sha256"]}
+        broadcast_from_chief(distribution, json.dumps(done).encode())
+    return summary
+
+
+def _check_same_dtype_policy(state: dict[str, Any], out: str) -> None:
+    """Raise :class:`EdgeSDKError` unless Keras's dtype policy is the one the run was trained with:
+    last.keras holds a loss-scale optimizer only under mixed precision, and its state would be lost."""
+    saved = state.get("distribution", {}).get("dtype_policy", "float32")
+    current = keras.config.dtype_policy().name
+    if saved != current:
+        flag = "with --mixed-precision" if saved == precision.MIXED_POLICY else "without --mixed-precision"
+        raise EdgeSDKError(f"{out} was trained with the {saved} dtype policy, not {current}: resume it {flag}")
+
+
+def _compiled_model(model: keras.Model | None, config: TrainConfig, spec: PreprocessSpec, distilling: bool,
+                    run_dir: Path, state: dict[str, Any], steps_per_epoch: int) -> keras.Model:
+    """``model`` compiled with the run's optimizer and loss, or (``None``) the run's last.keras with
+    its optimizer state."""
+    if model is None:
+        log.info("resuming %s from epoch %d", run_dir, state["epochs_done"])
+        return load_keras_model(run_dir / "last.keras", compile=True)
+    model.compile(
+        optimizer=build_optimizer(config, steps_per_epoch),
+        loss=distill.DistillationLoss(spec.num_classes, config.distill_temperature,
+                                      config.distill_alpha if distilling else 0.0, config.label_smoothing),
+        metrics=[distill.accuracy_metric()],
+        jit_compile=False,  # XLA costs 55-75% more CPU here
+    )
+    return model
+
+
+def _callbacks(config: TrainConfig, data: SplitData, spec: PreprocessSpec, run_dir: Path, state: dict[str, Any],
+               steps_per_epoch: int, distribution: Distribution) -> list[keras.callbacks.Callback]:
+    """Lookahead, BatchNorm re-estimation, the replicas' moving statistics, the run recorder, early stopping."""
     callbacks: list[keras.callbacks.Callback] = []
     if config.lookahead:
         callbacks.append(recipes.Lookahead(config.epochs * steps_per_epoch))
     if config.bn_recalibrate:
         sample = sample_images(data.train, RECALIBRATION_IMAGES, config.seed)
         callbacks.append(BatchNormRecalibration(np.asarray(spec.normalize(sample))))
+    if distribution.replicas > 1:
+        callbacks.append(AverageMovingStatistics(distribution.strategy))
     callbacks.append(RunRecorder(run_dir, config, len(data.train), state))
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"))
+    return callbacks
 
-    start = time.perf_counter()
-    if state["epochs_done"] < config.epochs:
-        # Progress bars go to stderr so stdout carries only the result (one JSON object with --json).
-        with contextlib.redirect_stdout(sys.stderr):
-            model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=config.epochs,
-                initial_epoch=state["epochs_done"],
-                callbacks=callbacks,
-                verbose=1 if sys.stderr.isatty() else 2,
-                shuffle=False,  # the dataset shuffles itself, seeded
-            )
-    state["train_wall_s"] = state.get("train_wall_s", 0.0) + (time.perf_counter() - start)
-    write_json(run_dir / STATE_FILE, state)
-    return write_report(run_dir, config, state, data, spec)
+
+def weights_sha256(model: keras.Model) -> str:
+    """SHA-256 of every weight's bytes in order: equal digests mean bit-identical weights."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 def write_report(run_dir: Path, config: TrainConfig, state: dict[str, Any], data: SplitData, spec: PreprocessSpec) -> dict[str, Any]:
@@ -454,6 +547,8 @@ def write_report(run_dir: Path, config: TrainConfig, state: dict[str, Any], data
         "data": data.source,
         "data_sha256": {name: split.content_sha256() for name, split in (("train", data.train), ("val", data.val),
                                                                          ("test", eval_set)) if split is not None},
+        "distribution": state.get("distribution"),
+        "final_weights_sha256": state.get("final_weights_sha256"),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
     }
     write_json(run_dir / "summary.json", summary)
