@@ -97,10 +97,11 @@ def _one_step_offset_change(bias_lr_scale: float) -> tuple[np.ndarray, np.ndarra
     x = keras.layers.GlobalMaxPooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(2, name="head")(x))
     model.compile(BiasScaledSGD(0.01, bias_lr_scale=bias_lr_scale), keras.losses.CategoricalCrossentropy(from_logits=True))
-    beta0, kernel0 = (np.array(v) for v in (model.get_layer("bn").beta, model.get_layer("conv").kernel))
+    value = keras.ops.convert_to_numpy
+    beta0, kernel0 = value(model.get_layer("bn").beta), value(model.get_layer("conv").kernel)
     rng = np.random.default_rng(0)
     model.train_on_batch(rng.random((8, 4, 4, 3), dtype=np.float32), np.eye(2, dtype=np.float32)[np.arange(8) % 2])
-    return np.array(model.get_layer("bn").beta) - beta0, np.array(model.get_layer("conv").kernel) - kernel0
+    return value(model.get_layer("bn").beta) - beta0, value(model.get_layer("conv").kernel) - kernel0
 
 
 def test_bias_lr_scale_multiplies_only_the_batchnorm_offsets_step():
