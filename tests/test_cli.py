@@ -47,6 +47,9 @@ def test_data_stats_json_on_shared_tree(cifar10_dir, session_cache):
     px = result["splits"]["train"]["pixels"]
     assert px["min"] == 0 and px["max"] == 255 and all(100 < m < 140 for m in px["mean"])
     assert len(result["splits"]["test"]["first_labels"]) == 20
+    # in file order (0000.jpg of each class, then 0001.jpg, ...), not 20 x airplane from the class-major arrays
+    assert result["splits"]["test"]["first_labels"] == [*range(10), *range(10)]
+    assert result["splits"]["test"]["first_labels_order"] == "file name across class folders"
 
 
 def test_data_stats_text_reports_skipped_files(tmp_path):

@@ -46,6 +46,7 @@ def _report_skipped(data: ImageSet) -> list[dict[str, str]]:
 
 def run_stats(args: argparse.Namespace) -> int:
     from .data.explore import label_order_report, split_stats
+    from .data.image_folder import labels_in_file_order
 
     source = source_from_args(args)
     splits = [args.split] if args.split else source.splits()
@@ -57,6 +58,12 @@ def run_stats(args: argparse.Namespace) -> int:
         class_names = data.class_names
         per_split[split] = split_stats(data)
         per_split[split]["skipped"] = _report_skipped(data)
+        if source.kind == "image-folder":  # the arrays hold one class after another: show the files' own order
+            head = labels_in_file_order(source.path, split, data.class_names, len(per_split[split]["first_labels"]))
+            per_split[split]["first_labels"] = head
+            per_split[split]["first_label_names"] = [data.class_names[i] for i in head]
+        per_split[split]["first_labels_order"] = ("file name across class folders" if source.kind == "image-folder"
+                                                  else "batch order")
     result["label_order"] = label_order_report(class_names)
     result["splits"] = per_split
     emit(result, args.json, _render_stats)
@@ -84,7 +91,7 @@ def _render_stats(result: dict[str, Any]) -> str:
             "",
             f"[{split}] shape {tuple(st['shape'])} {st['dtype']}, pixels {px['min']}..{px['max']}",
             f"  mean (R,G,B) {', '.join(f'{v:.2f}' for v in px['mean'])}   std {', '.join(f'{v:.2f}' for v in px['std'])}",
-            f"  first labels: {' '.join(map(str, st['first_labels']))}",
+            f"  first labels ({st['first_labels_order']}): {' '.join(map(str, st['first_labels']))}",
             f"                {' '.join(st['first_label_names'])}",
             f"  skipped files: {st['skipped_files']}",
         ]

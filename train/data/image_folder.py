@@ -103,6 +103,14 @@ def _cache_key(split_dir: Path, entries, class_names, size: tuple[int, int]) -> 
     return h.hexdigest()[:24]
 
 
+def labels_in_file_order(root: str | os.PathLike[str], split: str, class_names: Sequence[str], n: int) -> list[int]:
+    """The labels of the first ``n`` image files of a split ordered by file name across the class folders
+    (``0000.jpg`` of every class, then ``0001.jpg``, ...): the order a folder tree has, unlike the loaded
+    arrays, which hold one class after the other. Decodes nothing."""
+    entries = sorted(_scan(Path(root) / split, class_names), key=lambda e: (e[0].name, e[1]))
+    return [label for _path, label, _size, _mtime in entries[:n]]
+
+
 def load_image_folder_split(
     root: str | os.PathLike[str],
     split: str,
