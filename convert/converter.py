@@ -173,14 +173,16 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
             exported = getattr(export, fmt.exporter)(model, calib_inputs if fmt.quantized else None, cache=cache, **options)
             _write_export(target, embed_metadata(exported, meta))
             seconds = time.perf_counter() - started
-            validation = compare(target, test.images, test.labels, keras_probs, spec)
+            with Classifier(target) as clf:  # one load: the user's path for the check, the runtime's facts
+                validation = compare(clf, test.images, test.labels, keras_probs, spec)
+                runtime = clf.describe()
             entry = {
                 "format": fmt.name,
                 "file": target.name,
                 "bytes": target.stat().st_size,
                 "sha256": sha256_file(target),
                 "conversion_s": round(seconds, 2),
-                **runtime_description(target),
+                **runtime,
                 "validation": validation,
                 "failures": judge(fmt.name, validation, config.thresholds),
             }
@@ -200,12 +202,6 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     }
     write_text_atomic(out / MANIFEST, strict_json(manifest, indent=2) + "\n")
     return manifest
-
-
-def runtime_description(path: Path) -> dict[str, Any]:
-    """The runtime's view of an exported file (backend, input/output shapes, dtypes, quantization)."""
-    with Classifier(path) as clf:
-        return clf.describe()
 
 
 def _write_export(target: Path, data: bytes) -> None:
@@ -246,7 +242,8 @@ def parity(model: str, directory: str, *, data: str | None = None, cache_dir: st
             tta = _tta_of(path)
             if tta not in references:
                 references[tta] = keras_probabilities(with_tta(keras_model, tta), test.images, spec)
-            result = compare(path, test.images, test.labels, references[tta], spec)
+            with Classifier(path) as clf:
+                result = compare(clf, test.images, test.labels, references[tta], spec)
             rows.append({"format": fmt.name, "file": path.name, "bytes": path.stat().st_size, "tta": tta, **result,
                          "failures": judge(fmt.name, result, thresholds)})
             bar.update()

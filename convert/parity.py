@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,22 +27,21 @@ EPSILON = 1e-9  # accuracy differences are ratios of counts: 0.855 - 0.850 must 
 
 
 def compare(
-    path: str | os.PathLike[str],
+    clf: Classifier,
     images: np.ndarray,
     labels: np.ndarray,
     reference_probs: np.ndarray,
     spec: PreprocessSpec,
 ) -> dict[str, Any]:
-    """Accuracy of the exported file at ``path`` and its agreement with the reference (Keras) probabilities,
-    measured the way users run it: :class:`edge_sdk.Classifier` opens the file, reads the labels and
-    preprocessing embedded in it, and encodes the uint8 ``images`` itself.
+    """Accuracy of an exported file and its agreement with the reference (Keras) probabilities,
+    measured the way users run it: ``clf`` (an :class:`edge_sdk.Classifier` on the file) reads the
+    labels and preprocessing embedded in it and encodes the uint8 ``images`` itself.
 
     ``metadata_mismatch`` lists every field of the embedded spec that differs from ``spec`` (the
     Keras model's): :func:`judge` fails such a file whatever its accuracy.
     """
-    with Classifier(path) as clf:
-        probs = clf.probabilities_batch(images)
-        embedded = clf.spec.to_dict()
+    probs = clf.probabilities_batch(images)
+    embedded = clf.spec.to_dict()
     expected = spec.to_dict()
     mismatch = sorted(key for key in expected.keys() | embedded.keys() if expected.get(key) != embedded.get(key))
     metrics = classification_metrics(probs, labels, spec.labels)
