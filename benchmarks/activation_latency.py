@@ -29,8 +29,8 @@ VARIANTS = {  # label -> (widths, activation)
 
 
 def int8_file(widths: tuple[int, int, int], activation: str) -> bytes:
-    from convert import export
-    from train.airbench import build_airbench
+    from cifar_edge.convert import export
+    from cifar_edge.train.airbench import build_airbench
 
     model = build_airbench(widths=widths, activation=activation)
     calibration = np.random.default_rng(0).random((32, 32, 32, 3), dtype=np.float32)

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     from edge_sdk.errors import EdgeSDKError
-    from train.data import resolve_source, stratified_indices
+    from cifar_edge.train.data import resolve_source, stratified_indices
 
     try:
         test = resolve_source(args.data, progress=False).load("test")

@@ -132,7 +132,7 @@ def render(results: dict[str, Any]) -> str:
                    "TensorFlow imported"], rows, "lrrrrl")
     cam = results["camera"]
     out += ["## Camera pipeline", "",
-            f"`python -m camera_demo.bench_headless` on `{cam['video']}` (640x480, CIFAR test images upscaled): decode + "
+            f"`python -m cifar_edge.camera_demo.bench_headless` on `{cam['video']}` (640x480, CIFAR test images upscaled): decode + "
             "preprocess + inference + overlay + MP4 encode, headless, bundled int8 default model on LiteRT.", ""]
     rows = [[r["threads"], r["frames"], f"{r['fps_median']:.1f}", f"{r['mean_inference_ms']:.2f}",
              f"{r['mean_latency_ms']:.2f}"] for r in cam["results"]]

@@ -7,7 +7,7 @@ file, runtime, thread count) runs ``--repeats`` times in a fresh process (see
 :mod:`benchmarks.worker`); the report gives the median of each figure over
 those runs. Also measured: import time and memory of ``edge_sdk`` with each
 runtime vs ``import tensorflow`` (:mod:`benchmarks.footprint`), the headless
-camera pipeline (:mod:`camera_demo.bench_headless`), and with
+camera pipeline (:mod:`cifar_edge.camera_demo.bench_headless`), and with
 ``--baseline-ref`` the SDK path of an older commit against this checkout,
 interleaved in the same run.
 """
@@ -168,12 +168,12 @@ def measure_imports(opts: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure_camera(opts: argparse.Namespace) -> dict[str, Any]:
-    """Headless camera pipeline FPS on a 640x480 video (see :mod:`camera_demo.bench_headless`), made in a
+    """Headless camera pipeline FPS on a 640x480 video (see :mod:`cifar_edge.camera_demo.bench_headless`), made in a
     temporary folder under ``--out`` (nothing is written outside it) and removed afterwards."""
     Path(opts.out).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".camera-", dir=opts.out) as tmp:
         video = Path(tmp) / "bench-640x480.mp4"
-        cmd = [sys.executable, "-m", "camera_demo.bench_headless", "--video", str(video), "--json",
+        cmd = [sys.executable, "-m", "cifar_edge.camera_demo.bench_headless", "--video", str(video), "--json",
                "--repeats", str(opts.repeats), "--threads", *map(str, opts.threads)]
         if opts.camera_frames:
             cmd += ["--max-frames", str(opts.camera_frames)]
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(opts.out)
     points = latency_accuracy_points(results)
     if points:
-        from train.plots import plot_latency_accuracy
+        from cifar_edge.train.plots import plot_latency_accuracy
 
         plot_latency_accuracy(points, out / PLOT_FILE, title=f"{results['machine']['cpu']}, {opts.threads[0]} thread")
         results["plot"] = PLOT_FILE  # beside RESULTS.md, which links it

@@ -105,19 +105,21 @@ def bare_runtime(path: Path, backend: str, threads: int) -> tuple[Callable[[np.n
     return call, {"dtype": dtype, "quantization": None if dtype == np.float32 else inp["quantization"]}
 
 
-def encode_like_runtime(spec: Any, pixels: np.ndarray, details: dict[str, Any]) -> np.ndarray:
-    """The tensor the model takes for uint8 pixels, computed with numpy only (normalize, then quantize)."""
-    x = (pixels.astype(np.float32) - np.float32(spec.mean)) / np.float32(spec.std)
-    if details["quantization"] is None:
-        return x
-    scale, zero_point = details["quantization"]
-    info = np.iinfo(details["dtype"])
-    return np.clip(np.rint(x / scale + zero_point), info.min, info.max).astype(details["dtype"])
+def runtime_tensor(clf: Any, image: np.ndarray) -> np.ndarray:
+    """The tensor the model takes for uint8 ``image``, from the SDK's own encoder (``Classifier.encode``),
+    so the bare call is fed exactly what the SDK feeds its runtime. Checkouts from before ``encode``
+    existed (``--sdk-path``) quantize their ``preprocess`` output with their own ``quantize``."""
+    if hasattr(clf, "encode"):
+        return clf.encode(image)
+    from edge_sdk.runtimes.base import quantize
+
+    x, backend = clf.preprocess(image), clf._backend
+    return x if backend.input_quantization is None else quantize(x, *backend.input_quantization, backend.input_dtype)
 
 
 def test_images(data: str | None, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """uint8 test images and labels (the whole split when ``limit`` is 0, else a stratified subset)."""
-    from train.data import load_split, stratified_indices
+    from cifar_edge.train.data import load_split, stratified_indices
 
     test = load_split("test", data)
     if limit and limit < len(test):
@@ -142,7 +144,7 @@ def measure_sdk(args: argparse.Namespace) -> dict[str, Any]:
     rss = peak_rss_mb()  # before the second (bare) runtime instance exists
 
     bare, details = bare_runtime(Path(args.model), clf.backend_name, args.threads)
-    tensor = encode_like_runtime(clf.spec, image[None], details)
+    tensor = runtime_tensor(clf, image)
     sdk_s, bare_s = alternate(lambda: clf.classify(image), lambda: bare(tensor), args.runs, args.warmup)
     result = {
         "backend": clf.backend_name,

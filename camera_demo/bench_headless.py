@@ -1,6 +1,6 @@
 """Headless demo throughput: decode + preprocess + inference + overlay + encode, per thread count.
 
-    python -m camera_demo.bench_headless --video /tmp/bench640.mp4 --threads 1 2 [--model M] [--json]
+    python -m cifar_edge.camera_demo.bench_headless --video /tmp/bench640.mp4 --threads 1 2 [--model M] [--json]
 
 When ``--video`` does not exist it is built first from CIFAR-10 test images
 (``--data`` or ``$CIFAR10_DIR``), each upscaled to ``--size`` and held for

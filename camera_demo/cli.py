@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from edge_sdk.cli import add_json_flag, emit, quiet_runtime
+from edge_sdk.cli import add_json_flag, emit, quiet_runtime, summary
 from edge_sdk.cli_predict import add_model_options
 from edge_sdk.cli_types import float_range, int_range, probability
 from edge_sdk.terminal import safe_text
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def register_camera(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "camera",
-        help="live demo: classify a webcam, stream, video, image or folder, with an annotated window or video",
+        help=summary("camera"),
         description=(
             "Classify frames from a webcam, Raspberry Pi camera, RTSP/HTTP stream, video file, image or folder of "
             "images and show them annotated with the top-k labels, FPS, inference time, model and backend. Keys: q/ESC quit, "
@@ -118,7 +118,7 @@ def _render(s: dict[str, Any]) -> str:
 
 
 def register_gui(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("gui", help="a window to open an image, classify it and see the top-3 as bars")
+    p = subparsers.add_parser("gui", help=summary("gui"))
     p.add_argument("image", nargs="?", metavar="IMAGE", help="an image to open (and classify) at start")
     add_model_options(p)
     p.add_argument("--screenshot", metavar="PNG",

@@ -1,6 +1,6 @@
 """Soak test of the headless camera pipeline: thousands of frames, memory at start and end, every error.
 
-    python -m camera_demo.soak [--frames 20000] [--data DIR] [--size 640x480] [--live] [--json]
+    python -m cifar_edge.camera_demo.soak [--frames 20000] [--data DIR] [--size 640x480] [--live] [--json]
 
 Builds a synthetic video (CIFAR-10 test images from ``--data`` or ``$CIFAR10_DIR``, each
 upscaled and held for ``--hold`` frames; random pictures when no data set is found), then runs

@@ -14,7 +14,7 @@
 * a FIFO (named pipe) or another character device: a *live* source too (``kind="pipe"``), read by
   the reader thread, and its end is the normal end of the source.
 * ``picamera2`` or ``picamera2:N``: the Raspberry Pi camera N through the ``picamera2`` package
-  (:mod:`camera_demo.picam`, imported only then), a *live* source read like a webcam.
+  (:mod:`cifar_edge.camera_demo.picam`, imported only then), a *live* source read like a webcam.
 
 Every capture is opened in a helper thread while the caller waits in short slices, so Ctrl-C
 interrupts an open that blocks (a FIFO without a writer, a hung device) and an open that blocks
@@ -172,7 +172,7 @@ def _valid_fps(value: float) -> float | None:
 
 def open_capture(spec: SourceSpec, width: int | None = None, height: int | None = None) -> Capture:
     """An opened ``cv2.VideoCapture`` for a camera, stream, pipe or video file (a
-    :class:`~camera_demo.picam.Picamera2Capture` for a Pi camera); :class:`SourceError` if it will not open.
+    :class:`~cifar_edge.camera_demo.picam.Picamera2Capture` for a Pi camera); :class:`SourceError` if it will not open.
 
     The open runs in a helper thread (see :func:`call_interruptibly`): Ctrl-C interrupts it, and one
     that blocks longer than :data:`OPEN_STALL_S` fails.

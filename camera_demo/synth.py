@@ -1,6 +1,6 @@
 """Build test videos from real pictures: each image upscaled and held for several frames.
 
-Used by the tests and by :mod:`camera_demo.bench_headless`.
+Used by the tests and by :mod:`cifar_edge.camera_demo.bench_headless`.
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from edge_sdk._extras import require
-from edge_sdk.cli import add_json_flag, check_output_folder, emit
+from edge_sdk.cli import add_json_flag, check_output_folder, emit, summary
 from edge_sdk.cli_types import float_range, non_negative_int, positive_int, probability
 from edge_sdk.formats import CALIBRATION_OPTIONS, EXPORTER_OPTIONS, FORMATS, NAMES, ExportFormat, parse_formats
 from edge_sdk.progress import wanted
-from train.model_file import check_keras_file
-from train.cli_options import add_data_options, check_data_early
+from cifar_edge.train.model_file import check_keras_file
+from cifar_edge.train.cli_options import add_data_options, check_data_early
 
 
 def _require_conversion_stack() -> None:
@@ -28,7 +28,7 @@ def _require_conversion_stack() -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``convert`` and ``parity`` subcommands."""
-    c = subparsers.add_parser("convert", help="export a .keras model to TFLite and ONNX (float32 and int8), validated")
+    c = subparsers.add_parser("convert", help=summary("convert"))
     c.add_argument("model", metavar="MODEL.keras", help="trained model (spec.json beside it gives its preprocessing)")
     c.add_argument("--out", required=True, metavar="DIR", help="folder for the exported files and manifest.json")
     c.add_argument("--formats", default=",".join(NAMES), help=f"comma-separated subset of {', '.join(NAMES)} (default all)")
@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_json_flag(c)
     c.set_defaults(func=run_convert)
 
-    p = subparsers.add_parser("parity", help="compare every export in a folder with the Keras model")
+    p = subparsers.add_parser("parity", help=summary("parity"))
     p.add_argument("model", metavar="MODEL.keras")
     p.add_argument("directory", metavar="DIR", help="folder written by cifar-edge convert")
     p.add_argument("--limit", type=positive_int, help="compare on N test images (default: the whole test split)")

@@ -22,10 +22,10 @@ from edge_sdk.metadata import ModelMetadata, read_metadata
 from edge_sdk.progress import progress_bar
 from edge_sdk.spec import PreprocessSpec
 from edge_sdk.terminal import strict_json
-from train.data import ImageSet, resolve_source, stratified_indices
-from train.evaluation import keras_probabilities
-from train.models import count_macs
-from train.training import load_keras_model, load_spec_beside
+from cifar_edge.train.data import ImageSet, resolve_source, stratified_indices
+from cifar_edge.train.evaluation import keras_probabilities
+from cifar_edge.train.models import count_macs
+from cifar_edge.train.training import load_keras_model, load_spec_beside
 
 from . import export
 from .embed import embed_metadata
@@ -116,11 +116,11 @@ def load_eval_data(config: ConvertConfig, spec: PreprocessSpec) -> tuple[ImageSe
     """Calibration images (stratified from the training split), validation images (test split) and the
     content hash of the whole training split they come from."""
     source = resolve_source(config.data, cache_dir=config.cache_dir, progress=False)
-    train = source.load("train", spec.labels)
+    train = source.load("train", spec.labels, spec=spec)
     if not 1 <= config.calib_size <= len(train):
         raise DatasetError(f"--calib-size must be between 1 and {len(train)}, got {config.calib_size}")
     calib = train.subset(stratified_indices(train.labels, config.calib_size, config.seed), "calibration")
-    test = source.load("test", spec.labels)
+    test = source.load("test", spec.labels, spec=spec)
     if config.limit is not None and config.limit < len(test):
         test = test.subset(stratified_indices(test.labels, config.limit, config.seed))
     return calib, test, train.content_sha256()
@@ -232,7 +232,7 @@ def parity(model: str, directory: str, *, data: str | None = None, cache_dir: st
     keras_model = load_keras_model(model)
     spec = load_spec_beside(model)
     source = resolve_source(data, cache_dir=cache_dir, progress=False)
-    test = source.load("test", spec.labels)
+    test = source.load("test", spec.labels, spec=spec)
     if limit is not None and limit < len(test):
         test = test.subset(stratified_indices(test.labels, limit, 0))
     references: dict[str, Any] = {}

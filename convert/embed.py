@@ -1,7 +1,7 @@
 """Embed :class:`edge_sdk.metadata.ModelMetadata` into TFLite and ONNX models.
 
 A TFLite file gets two ``Model.metadata`` entries: ours (``cifar_edge``, the JSON the SDK reads) and
-the standard TFLite Model Metadata (``TFLITE_METADATA``, :mod:`convert.standard_metadata`), whose
+the standard TFLite Model Metadata (``TFLITE_METADATA``, :mod:`cifar_edge.convert.standard_metadata`), whose
 label file follows the flatbuffer as a zip archive, as MediaPipe's metadata populator writes it.
 """
 

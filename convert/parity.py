@@ -10,7 +10,7 @@ import numpy as np
 from edge_sdk.classifier import Classifier
 from edge_sdk.formats import get_format
 from edge_sdk.spec import PreprocessSpec
-from train.evaluation import classification_metrics
+from cifar_edge.train.evaluation import classification_metrics
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ tensor with its label file. Each tensor's metadata comes from MediaPipe's own bu
 MediaPipe's ``MetadataWriter.populate()`` itself cannot run with the MediaPipe releases that
 install beside NumPy 2 (0.10.30 to 1.2.3): its ``metadata`` module imports the native
 ``mediapipe.tasks.cc.metadata.python._pywrap_metadata_version``, which those wheels do not ship.
-:func:`convert.embed.embed_tflite_metadata` therefore does the populator's two steps: it stores
+:func:`cifar_edge.convert.embed.embed_tflite_metadata` therefore does the populator's two steps: it stores
 the buffer as the model's ``TFLITE_METADATA`` entry and appends the label file as a zip archive
 after the flatbuffer, as MediaPipe's populator lays a file out.
 """

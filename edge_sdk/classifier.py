@@ -135,15 +135,17 @@ class Classifier:
         self._backend: Backend = load_backend(data, self.model_path, backend, num_threads)
         self.metadata: ModelMetadata | None = parse_model_metadata(data, self.model_path)
         standard = None
-        if self.metadata is None and preprocess is None:  # a file with the standard TFLite metadata only?
-            standard = standard_spec(data, self._backend.input_shape, self.model_path,
-                                     None if labels is None else tuple(labels))
+        if self.metadata is None and not isinstance(preprocess, PreprocessSpec):  # standard TFLite metadata only?
+            try:
+                standard = standard_spec(data, self._backend.input_shape, self.model_path,
+                                         None if labels is None else tuple(labels))
+            except MetadataError:
+                if preprocess is None:  # nothing else says how to feed it
+                    raise
         del data
-        self.spec = self._resolve_spec(labels, preprocess, standard)
-        if resize is not None:
-            self.spec = PreprocessSpec.from_dict({**self.spec.to_dict(), "resize": resize})
+        self.spec = self._resolve_spec(labels, preprocess, standard, resize)
         self._check_model_matches_spec()
-        self._encoder = InputEncoder(self.spec, self._backend)
+        self._encoder = InputEncoder.for_backend(self.spec, self._backend)
         self.top_k = top_k
         self.score_threshold = score_threshold
         mask = self._class_mask(allowlist, denylist)
@@ -154,31 +156,39 @@ class Classifier:
 
     # ----------------------------------------------------------------- set-up
     def _resolve_spec(self, labels: Sequence[str] | None, preprocess: PreprocessSpec | dict | None,
-                      standard: PreprocessSpec | None) -> PreprocessSpec:
-        if isinstance(preprocess, dict):
-            preprocess = PreprocessSpec.from_dict(preprocess)
-        spec = preprocess or (self.metadata.spec if self.metadata else standard)
-        if spec is None:
-            if labels is None:
+                      standard: PreprocessSpec | None, resize: str | None) -> PreprocessSpec:
+        """The model's own spec (embedded, or standard TFLite metadata) merged key by key with
+        ``preprocess``, then ``labels`` and ``resize`` (:meth:`PreprocessSpec.merged`)."""
+        base = self.metadata.spec if self.metadata else standard
+        if base is None:
+            if labels is None and not (isinstance(preprocess, PreprocessSpec)
+                                       or (isinstance(preprocess, dict) and "labels" in preprocess)):
                 raise MetadataError(
                     f"{self.model_path} carries no cifar-edge metadata; pass labels= (and preprocess= "
                     "if it does not take RGB scaled to [0, 1]); it has no standard TFLite metadata either"
                 )
-            shape = self._backend.input_shape
-            spec = PreprocessSpec(labels=tuple(labels), input_height=int(shape[1]), input_width=int(shape[2]))
-        elif labels is not None:
-            spec = PreprocessSpec.from_dict({**spec.to_dict(), "labels": list(labels)})
-        return spec
+            shape = tuple(self._backend.input_shape)
+            channels_first = len(shape) == 4 and shape[1] == 3 and shape[3] != 3
+            h, w = (shape[2], shape[3]) if channels_first else (shape[1], shape[2])
+            base = PreprocessSpec(input_height=int(h), input_width=int(w), layout="NCHW" if channels_first else "NHWC")
+        named = {key: value for key, value in (("labels", labels), ("resize", resize)) if value is not None}
+        return base.merged(preprocess).merged(named)
 
     def _check_model_matches_spec(self) -> None:
-        shape = self._backend.input_shape
-        if len(shape) != 4 or shape[3] != 3:
+        shape = tuple(self._backend.input_shape)
+        want = self.spec.input_shape(batch=shape[0] if shape else 1)
+        if len(shape) != 4 or 3 not in (shape[1], shape[3]):
             raise ModelLoadError(
-                f"{self.model_path}: the SDK supports NHWC RGB inputs of shape (N, H, W, 3); this model takes {shape}"
+                f"{self.model_path}: the SDK supports RGB image inputs of shape (N, H, W, 3) or, with layout "
+                f"NCHW in the spec, (N, 3, H, W); this model takes {shape}"
             )
-        if tuple(shape[1:3]) != self.spec.input_size and -1 not in shape[1:3]:
+        if any(got != wanted and got != -1 for got, wanted in zip(shape[1:], want[1:])):
+            other = "NCHW" if self.spec.layout == "NHWC" else "NHWC"
+            hint = (f" (a {other} model: give it layout {other} in preprocess=)"
+                    if self.spec.merged({"layout": other}).input_shape()[1:] == shape[1:] else "")
             raise MetadataError(
-                f"{self.model_path}: metadata says input {self.spec.input_size} but the model takes {tuple(shape[1:3])}"
+                f"{self.model_path}: the spec says input {want[1:]} ({self.spec.layout}) but the model takes "
+                f"{shape[1:]}{hint}"
             )
         outputs = self._backend.num_outputs
         if outputs and outputs != self.spec.num_classes:

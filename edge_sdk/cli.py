@@ -26,28 +26,49 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import __version__
 from ._extras import silenced_stderr_fd
 from .errors import EdgeSDKError, OutputError
 from .terminal import safe_text, safe_tree, strict_json
 
-# (subcommand, module providing register(subparsers)); listed in --help order.
-SUBCOMMANDS: tuple[tuple[str, str], ...] = (
-    ("data", "train.cli_data"),
-    ("train", "train.cli_train"),
-    ("evaluate", "train.cli_train"),
-    ("compare", "train.cli_train"),
-    ("convert", "convert.cli"),
-    ("parity", "convert.cli"),
-    ("models", "edge_sdk.cli_models"),
-    ("predict", "edge_sdk.cli_predict"),
-    ("benchmark", "edge_sdk.cli_predict"),
-    ("camera", "camera_demo.cli"),
-    ("gui", "camera_demo.cli"),
-    ("serve", "camera_demo.web.cli"),
+class Subcommand(NamedTuple):
+    """One row of the command table: the name, the module whose ``register(subparsers)`` adds it, the
+    one-line summary ``cifar-edge --help`` shows (the module registers it with this same text)."""
+
+    name: str
+    module: str
+    summary: str
+
+
+#: Every subcommand, in --help order. Only the chosen command's module is imported (``cifar-edge predict``
+#: never imports the training or conversion tools); the others appear in --help from this table alone.
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("data", "cifar_edge.train.cli_data", "inspect the data set (statistics, image grid)"),
+    Subcommand("train", "cifar_edge.train.cli_train", "train a model into a run folder (checkpoints, history, report)"),
+    Subcommand("evaluate", "cifar_edge.train.cli_train",
+               "accuracy, loss, per-class accuracy and confusion matrix of a model"),
+    Subcommand("compare", "cifar_edge.train.cli_train",
+               "train several models / epoch budgets on one split and tabulate them"),
+    Subcommand("convert", "cifar_edge.convert.cli", "export a .keras model to TFLite and ONNX (float32 and int8), validated"),
+    Subcommand("parity", "cifar_edge.convert.cli", "compare every export in a folder with the Keras model"),
+    Subcommand("models", "edge_sdk.cli_models",
+               "list the bundled models (names for --model) with file size, accuracy and MACs"),
+    Subcommand("predict", "edge_sdk.cli_predict", "classify image files with a .tflite or .onnx model"),
+    Subcommand("benchmark", "edge_sdk.cli_predict", "load time, latency percentiles, throughput and peak RSS of a model"),
+    Subcommand("camera", "cifar_edge.camera_demo.cli",
+               "live demo: classify a webcam, stream, video, image or folder, with an annotated window or video"),
+    Subcommand("gui", "cifar_edge.camera_demo.cli", "a window to open an image, classify it and see the top-3 as bars"),
+    Subcommand("serve", "cifar_edge.camera_demo.web.cli",
+               "web page with the live annotated stream and an upload form, and an HTTP API (headless boards)"),
 )
+_BY_NAME = {command.name: command for command in SUBCOMMANDS}
+
+
+def summary(name: str) -> str:
+    """The one-line help of subcommand ``name`` from :data:`SUBCOMMANDS` (``KeyError`` if unknown)."""
+    return _BY_NAME[name].summary
 
 EXIT_USAGE = 2
 
@@ -124,8 +145,11 @@ def quiet_runtime(args: argparse.Namespace) -> contextlib.AbstractContextManager
     return contextlib.nullcontext() if getattr(args, "verbose", False) else silenced_stderr_fd()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available subcommand registered."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser. With ``argv`` (the arguments about to be parsed) only the chosen
+    subcommand's module is imported and registers its options; every other command is listed from
+    :data:`SUBCOMMANDS`. Without ``argv`` every module registers (to inspect every parser).
+    Raises ``ImportError`` only if a listed module is missing from the installation."""
     parser = OneLineParser(
         prog="cifar-edge",
         description="Train, convert, verify and run CIFAR-10 image classifiers on edge devices.",
@@ -133,8 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cifar-edge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    for module in dict.fromkeys(module for _name, module in SUBCOMMANDS):
-        importlib.import_module(module).register(sub)
+    if argv is None:
+        modules = dict.fromkeys(command.module for command in SUBCOMMANDS)
+    else:
+        chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+        modules = [_BY_NAME[chosen].module] if chosen in _BY_NAME else []
+    for command in SUBCOMMANDS:  # a module's commands are adjacent in the table, so --help keeps its order
+        if command.name in sub.choices:
+            continue
+        if command.module in modules:
+            importlib.import_module(command.module).register(sub)
+        else:
+            sub.add_parser(command.name, help=command.summary)
     for name, subparser in sub.choices.items():
         _add_exit_status(subparser, EXIT_STATUS_HELP.get(name, DEFAULT_EXIT_STATUS_HELP))
     return parser
@@ -157,7 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (``TF_CPP_MIN_LOG_LEVEL=2`` unless set) before any subcommand imports TensorFlow.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed on one line

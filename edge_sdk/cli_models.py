@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .cli import add_json_flag, emit
+from .cli import add_json_flag, emit, summary
 
 MISSING = "-"
 
@@ -13,7 +13,7 @@ MISSING = "-"
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``models`` subcommand."""
     p = subparsers.add_parser(
-        "models", help="list the bundled models (names for --model) with file size, accuracy and MACs",
+        "models", help=summary("models"),
         description="List each bundled model with its files: size, and the accuracy, MACs, model name and version "
                     "read from the metadata embedded in each file ('-' where the metadata does not say). '*' marks "
                     "the file a plain --model NAME opens here: the .tflite where a TFLite runtime is installed, "

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from .cli import add_json_flag, emit, quiet_runtime
+from .cli import add_json_flag, emit, quiet_runtime, summary
 from .cli_types import int_range, probability
 from .errors import InferenceError, InvalidImageError
 from .images import IMAGE_SUFFIXES, image_files
@@ -37,7 +37,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def register_predict(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
-    p = subparsers.add_parser("predict", help="classify image files with a .tflite or .onnx model")
+    p = subparsers.add_parser("predict", help=summary("predict"))
     p.add_argument("images", nargs="+", metavar="IMAGE|FOLDER",
                    help="image files (jpg, png, bmp, webp, ...) or folders, searched recursively for them")
     add_model_options(p)
@@ -112,7 +112,7 @@ def _render(out: dict[str, Any]) -> str:
 
 def register_benchmark(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``benchmark`` subcommand."""
-    p = subparsers.add_parser("benchmark", help="load time, latency percentiles, throughput and peak RSS of a model")
+    p = subparsers.add_parser("benchmark", help=summary("benchmark"))
     add_model_options(p)
     p.add_argument("--batch", type=int_range(1, 4096), default=64, help="batch size for the throughput figure (default 64)")
     p.add_argument("--runs", type=int_range(1, 10_000_000), default=200, help="timed batch-1 calls (default 200)")

@@ -24,16 +24,22 @@ _IDENTITY = np.arange(256, dtype=np.uint8)
 
 
 class InputEncoder:
-    """Encode ``(N, H, W, 3)`` uint8 RGB pixels for one model (float or quantized input)."""
+    """Turn ``(N, H, W, 3)`` uint8 RGB pixels into one model's input tensor: colour order, normalization,
+    quantization (for an integer input) and layout, all from the spec and the input's dtype and
+    ``(scale, zero_point)``. The SDK encodes every image with it; training, evaluation, calibration and
+    validation use the same :meth:`PreprocessSpec.normalize <edge_sdk.spec.PreprocessSpec.normalize>`
+    it is built from (tests/test_encoder.py checks the two agree bit for bit)."""
 
-    def __init__(self, spec: PreprocessSpec, backend: Backend) -> None:
-        self.dtype = backend.input_dtype
+    def __init__(self, spec: PreprocessSpec, input_dtype: np.dtype | type = np.float32,
+                 input_quantization: tuple[float, int] | None = None) -> None:
+        self.dtype = np.dtype(input_dtype)
         self._spec = spec
         self._bgr = spec.color_order == "BGR"
+        self._nchw = spec.layout == "NCHW"
         levels = np.broadcast_to(np.arange(256, dtype=np.float32)[:, None], (256, 3))
-        table = spec.normalize(levels)
-        if backend.input_quantization is not None:
-            table = quantize(table, *backend.input_quantization, self.dtype)
+        table = spec.normalize(levels)  # row v: what pixel value v becomes in each model channel
+        if input_quantization is not None:
+            table = quantize(table, *input_quantization, self.dtype)
         table = np.ascontiguousarray(table.T)  # (3, 256)
         # one table serves every channel when the channels are normalized alike (the usual case)
         self._lut = table[0].copy() if (table == table[0]).all() else table
@@ -41,20 +47,25 @@ class InputEncoder:
         self._xor = self._lut.dtype == np.int8 and np.array_equal(self._lut, _MINUS_128)
         self._identity = self._lut.dtype == np.uint8 and np.array_equal(self._lut, _IDENTITY)
 
+    @classmethod
+    def for_backend(cls, spec: PreprocessSpec, backend: Backend) -> InputEncoder:
+        """The encoder for the model ``backend`` has loaded (its input dtype and quantization)."""
+        return cls(spec, backend.input_dtype, backend.input_quantization)
+
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
-        """Normalized float32 values (the model's input before any quantization)."""
-        if self._bgr:
-            pixels = pixels[..., ::-1]
-        return self._spec.normalize(pixels)
+        """Normalized float32 values in the model's layout (its input before any quantization)."""
+        return self._spec.to_layout(self._spec.normalize(pixels))
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
-        """The model input tensor for uint8 RGB pixels of the model's input size."""
+        """The model input tensor for a ``(N, H, W, 3)`` batch of uint8 RGB pixels of the model's input size."""
         if self._bgr:
-            pixels = pixels[..., ::-1]
+            pixels = pixels[..., ::-1]  # the table's columns are the model's channels
         if self._xor:
-            return np.bitwise_xor(pixels, _SIGN_BIT).view(np.int8)
-        if self._identity:
-            return np.ascontiguousarray(pixels)
-        if self._lut.ndim == 1:
-            return np.take(self._lut, pixels)
-        return self._lut[self._channel, pixels]
+            x = np.bitwise_xor(pixels, _SIGN_BIT).view(np.int8)
+        elif self._identity:
+            x = np.ascontiguousarray(pixels)
+        elif self._lut.ndim == 1:
+            x = np.take(self._lut, pixels)
+        else:
+            x = self._lut[self._channel, pixels]
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if self._nchw else x

@@ -1,4 +1,4 @@
-"""Exception hierarchy shared by the SDK, the data layer and the command line.
+"""The SDK's exception hierarchy (the tools add theirs in ``cifar_edge.train.errors``).
 
 Every error the product raises for a problem with its input derives from
 :class:`EdgeSDKError`, so callers can catch one class and the CLI can turn any
@@ -68,14 +68,3 @@ class MetadataError(EdgeSDKError):
 class DatasetError(EdgeSDKError):
     """A data set cannot be found, read or trusted."""
 
-
-class UnsafeDataError(DatasetError):
-    """A data file tried something a trusted data file never does (code in a pickle, path traversal in an archive)."""
-
-
-class DownloadError(DatasetError):
-    """A download failed (network error, incomplete transfer or checksum mismatch)."""
-
-
-class DistributedTrainingError(EdgeSDKError):
-    """A training cluster is misconfigured (``TF_CONFIG``, devices, batch split) or lost a worker mid-run."""

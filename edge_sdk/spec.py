@@ -12,6 +12,7 @@ The normalization is ``(pixel - mean) / std`` per channel, with ``mean`` and
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -91,20 +92,58 @@ class PreprocessSpec:
         return (self.input_height, self.input_width)
 
     def normalize(self, pixels: Any) -> Any:
-        """Map RGB pixels in 0-255 (numpy or TensorFlow, channels last) to model input values.
+        """Map RGB pixels in 0-255 (numpy or TensorFlow, channels last) to model input values: the
+        channels put in ``color_order``, then ``(pixel - mean) / std`` per channel (``mean`` and ``std``
+        in the model's channel order).
 
-        Arithmetic only, so the same function serves numpy in the SDK and
-        ``tf.data`` in training.
+        Arithmetic and slicing only, so the same function serves numpy in the SDK and ``tf.data`` in
+        training, Keras evaluation, calibration and validation alike. The result stays channels last:
+        :meth:`to_layout` makes it the model's layout.
         """
+        if self.color_order == "BGR":
+            pixels = pixels[..., ::-1]
         mean, inv_std = self._affine
         if isinstance(pixels, np.ndarray):
             return (pixels.astype(np.float32, copy=False) - mean) * inv_std
         return (pixels - mean) * inv_std
 
+    def to_layout(self, batch: np.ndarray) -> np.ndarray:
+        """A channels-last ``(N, H, W, C)`` numpy batch in the model's ``layout`` (``NCHW``: transposed)."""
+        return batch if self.layout == "NHWC" else np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        """The model input's shape for ``batch`` images in the spec's ``layout``."""
+        h, w = self.input_size
+        return (batch, h, w, 3) if self.layout == "NHWC" else (batch, 3, h, w)
+
+    def require_channels_last(self, what: str) -> None:
+        """Raise :class:`MetadataError` unless ``layout`` is ``NHWC``: Keras models (``what`` names one)
+        take channels-last inputs, so a spec saying otherwise does not describe them."""
+        if self.layout != "NHWC":
+            raise MetadataError(f"{what}: the spec says layout {self.layout} but Keras models take NHWC inputs")
+
     @cached_property
     def _affine(self) -> tuple[np.ndarray, np.ndarray]:
         """``mean`` and ``1 / std`` as float32 arrays, built once per spec (normalize is on the hot path)."""
         return np.asarray(self.mean, dtype=np.float32), np.asarray([1.0 / s for s in self.std], dtype=np.float32)
+
+    def merged(self, overrides: PreprocessSpec | Mapping[str, Any] | None) -> PreprocessSpec:
+        """This spec with ``overrides`` applied key by key (as timm's ``resolve_data_config`` merges a
+        model's config): a mapping replaces only the keys it names, a whole :class:`PreprocessSpec`
+        replaces everything, ``None`` changes nothing. ``labels=``, ``resize=`` and ``preprocess=`` of
+        the SDK all go through here, so ``{"resize": "center-crop"}`` keeps the model's own labels.
+        Raises :class:`MetadataError` for an unknown key or a value the spec refuses."""
+        if overrides is None:
+            return self
+        if isinstance(overrides, PreprocessSpec):
+            return overrides
+        if not isinstance(overrides, Mapping):
+            raise MetadataError(f"preprocessing overrides must be a PreprocessSpec or a dict, got {type(overrides).__name__}")
+        unknown = sorted(set(overrides) - set(self.__dataclass_fields__))
+        if unknown:
+            raise MetadataError(f"preprocessing spec has unknown keys: {', '.join(map(str, unknown))}")
+        changes = {k: list(v) if k == "labels" and not isinstance(v, (str, bytes)) else v for k, v in overrides.items()}
+        return PreprocessSpec.from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""

@@ -9,7 +9,7 @@ The model (8x8 RGB input) averages its normalized input over pixels and channels
 ``bright`` against ``dark`` by the sign of that mean, so a classifier that applies the metadata's
 normalization (mean 110, std 40, pixel units) calls a gray 100 image ``dark`` and a gray 200 image
 ``bright``; one that scaled pixels to [0, 1], or swapped mean and std, would call both ``bright``.
-The metadata comes from :mod:`convert.standard_metadata` (MediaPipe's writer builders), so this
+The metadata comes from :mod:`cifar_edge.convert.standard_metadata` (MediaPipe's writer builders), so this
 script needs the ``train`` extra; the SDK tests that read the fixture need neither TensorFlow nor
 MediaPipe. Exit status 0 on success, 1 when the file does not read back, 2 when a dependency is
 missing.
@@ -40,9 +40,9 @@ def build() -> bytes:
     require("tensorflow", "train", "building the fixture model", quiet=True)
     import keras
 
-    from convert.embed import with_associated_files, with_metadata_entries
-    from convert.export import tflite_float
-    from convert.standard_metadata import build_standard_metadata
+    from cifar_edge.convert.embed import with_associated_files, with_metadata_entries
+    from cifar_edge.convert.export import tflite_float
+    from cifar_edge.convert.standard_metadata import build_standard_metadata
     from edge_sdk.spec import PreprocessSpec
     from edge_sdk.standard_metadata import METADATA_NAME
 

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from edge_sdk.spec import CIFAR10_CLASSES
-from train.data.cifar_official import BATCHES_DIRNAME, TEST_BATCHES, TRAIN_BATCHES
+from cifar_edge.train.data.cifar_official import BATCHES_DIRNAME, TEST_BATCHES, TRAIN_BATCHES
 
 META_NAMES = [f"class_{i}".encode() for i in range(10)]
 

@@ -56,7 +56,7 @@ def shipped_export() -> Path:
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory, source_model, cifar10_dir, session_cache):
-    from convert.converter import ConvertConfig, convert
+    from cifar_edge.convert.converter import ConvertConfig, convert
 
     out = tmp_path_factory.mktemp("export")
     manifest = convert(ConvertConfig(model=str(source_model), out=str(out), limit=VALIDATION_IMAGES,

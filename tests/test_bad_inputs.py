@@ -26,12 +26,13 @@ from builders import make_image_tree, make_official_folder, write_pickle
 from PIL import Image
 
 from edge_sdk import Classifier
-from edge_sdk.errors import DatasetError, InvalidImageError, MetadataError, ModelLoadError, UnsafeDataError
+from edge_sdk.errors import DatasetError, InvalidImageError, MetadataError, ModelLoadError
+from cifar_edge.train.errors import UnsafeDataError
 from edge_sdk.formats import FORMATS
 from edge_sdk.inputs import to_rgb_array
 from edge_sdk.metadata import METADATA_KEY, tflite_metadata
-from train.data import load_split, resolve_source
-from train.data.cifar_official import BATCHES_DIRNAME
+from cifar_edge.train.data import load_split, resolve_source
+from cifar_edge.train.data.cifar_official import BATCHES_DIRNAME
 
 # Pillow warns about the corrupt pictures made here on purpose
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.*")
@@ -419,8 +420,9 @@ def test_ndarray_subclass_is_accepted(clf):
         ("truncated.onnx", ModelLoadError, "cannot load the ONNX model"),
         ("empty.onnx", ModelLoadError, "model file is empty"),
         ("text.onnx", ModelLoadError, "cannot load the ONNX model"),
-        ("input64.onnx", MetadataError, r"metadata says input \(32, 32\) but the model takes \(64, 64\)"),
-        ("nchw.onnx", ModelLoadError, r"supports NHWC RGB inputs .* this model takes \(1, 3, 32, 32\)"),
+        ("input64.onnx", MetadataError, r"spec says input \(32, 32, 3\) \(NHWC\) but the model takes \(64, 64, 3\)$"),
+        ("nchw.onnx", MetadataError, r"spec says input \(32, 32, 3\) \(NHWC\) but the model takes \(3, 32, 32\) "
+                                    r"\(a NCHW model: give it layout NCHW in preprocess=\)"),
         ("external_init.onnx", ModelLoadError, "keeps tensor\\(s\\) .*Squeeze.* in external data files"),
         ("external_const.onnx", ModelLoadError, "keeps tensor\\(s\\) leak in external data files"),
         ("no_metadata.onnx", MetadataError, "carries no cifar-edge metadata; pass labels="),
@@ -549,7 +551,7 @@ CLI_CASES = [
     (["predict", "{one_pixel.png}", "--model", "{no_metadata.tflite}"], "carries no cifar-edge metadata", []),
     (["predict", "{one_pixel.png}", "--model", "{bad_json.onnx}"], "model metadata is not valid JSON", []),
     (["predict", "{one_pixel.png}", "--model", "{labels3.onnx}"], "3 labels but the model has 10 outputs", []),
-    (["predict", "{one_pixel.png}", "--model", "{input64.onnx}"], "but the model takes (64, 64)", []),
+    (["predict", "{one_pixel.png}", "--model", "{input64.onnx}"], "but the model takes (64, 64, 3)", []),
     (["evaluate", "{random.keras}", "--data", "{good}"], "not a zip archive (3,000 bytes", []),
     (["evaluate", "{empty.keras}", "--data", "{good}"], "the file is empty (0 bytes)", []),
     (["evaluate", "{keras}", "--data", "{one_class}"], "found only 'cat'", []),

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camera_demo.demo import DemoConfig, key_action, run_demo, save_snapshot
-from camera_demo.overlay import FpsMeter, OverlayInfo, draw_overlay
-from camera_demo.sources import (
+from cifar_edge.camera_demo.demo import DemoConfig, key_action, run_demo, save_snapshot
+from cifar_edge.camera_demo.overlay import FpsMeter, OverlayInfo, draw_overlay
+from cifar_edge.camera_demo.sources import (
     LiveSource,
     SourceSpec,
     VideoFileSource,
     open_source,
     parse_source,
 )
-from camera_demo.synth import build_video, cifar_test_images
+from cifar_edge.camera_demo.synth import build_video, cifar_test_images
 from edge_sdk import Classifier
 from edge_sdk.cli import main
 from edge_sdk.errors import SourceError

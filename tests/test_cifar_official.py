@@ -22,9 +22,10 @@ from builders import (
     write_pickle,
 )
 
-from edge_sdk.errors import DatasetError, UnsafeDataError
+from edge_sdk.errors import DatasetError
+from cifar_edge.train.errors import UnsafeDataError
 from edge_sdk.spec import CIFAR10_CLASSES
-from train.data.cifar_official import (
+from cifar_edge.train.data.cifar_official import (
     BATCHES_DIRNAME,
     TRAIN_BATCHES,
     RestrictedUnpickler,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_sdk import Category, Classifier
+from edge_sdk import CIFAR10_CLASSES, Category, Classifier, PreprocessSpec
 from edge_sdk.formats import FORMATS
 from edge_sdk.errors import (
     BackendUnavailableError,
@@ -220,6 +220,30 @@ def test_model_without_metadata_needs_labels(tmp_path, shipped_export):
     image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     np.testing.assert_allclose(clf.probabilities(image), reference.probabilities(image), atol=1e-6)
     assert clf.classify(image).top.label.startswith("c")
+
+
+def test_partial_preprocess_overrides_merge_key_by_key_and_keep_the_files_labels(tmp_path, shipped_export):
+    onnx = pytest.importorskip("onnx")  # the train extra's; absent from an SDK-only install
+    import json
+
+    proto = onnx.load(shipped_export / "model_float32.onnx")
+    (entry,) = [p for p in proto.metadata_props if p.key == "cifar_edge"]
+    meta = json.loads(entry.value)
+    own = [f"kind{i}" for i in range(10)]  # a 10-class model that is not CIFAR-10
+    meta["spec"]["labels"] = own
+    entry.value = json.dumps(meta)
+    relabelled = tmp_path / "relabelled.onnx"
+    onnx.save(proto, relabelled)
+
+    cropped = Classifier(relabelled, preprocess={"resize": "center-crop"})
+    assert cropped.labels == tuple(own) and cropped.spec.resize == "center-crop"
+    assert Classifier(relabelled, preprocess={"std": [127.5] * 3}, resize="center-crop").spec.mean == (0.0,) * 3
+    both = Classifier(relabelled, preprocess={"resize": "center-crop"}, labels=[f"x{i}" for i in range(10)])
+    assert both.labels[0] == "x0" and both.spec.resize == "center-crop"
+    whole = Classifier(relabelled, preprocess=PreprocessSpec(resize="center-crop"))  # a whole spec replaces all
+    assert whole.labels == CIFAR10_CLASSES
+    with pytest.raises(MetadataError, match="unknown keys: colour"):
+        Classifier(relabelled, preprocess={"colour": "BGR"})
 
 
 def test_context_manager_closes(shipped_export):

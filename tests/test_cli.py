@@ -25,7 +25,7 @@ def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedPr
 def test_help_lists_subcommands_and_each_has_help():
     top = run_cli("--help")
     assert top.returncode == 0 and "data" in top.stdout
-    for name, _module in cli.SUBCOMMANDS:
+    for name, _module, _summary in cli.SUBCOMMANDS:
         sub = run_cli(name, "--help")
         assert sub.returncode == 0, sub.stderr
         assert "usage: cifar-edge " + name in sub.stdout
@@ -135,7 +135,7 @@ def test_every_subcommand_help_states_its_exit_status():
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    assert set(commands) == {name for name, _module in SUBCOMMANDS}
+    assert set(commands) == {command.name for command in SUBCOMMANDS}
     helps = {name: p.format_help() for name, p in commands.items()}
     helps.update({f"data {name}": p.format_help() for name, p in next(
         a for a in commands["data"]._actions if isinstance(a, argparse._SubParsersAction)).choices.items()})

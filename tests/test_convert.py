@@ -66,7 +66,7 @@ def test_int8_exports_stay_close_to_keras(exported):
 
 
 def test_metadata_round_trips_in_every_format(exported, source_model):
-    from convert.converter import sha256_file
+    from cifar_edge.convert.converter import sha256_file
 
     out, manifest = exported
     spec = json.loads((source_model.parent / "spec.json").read_text())
@@ -165,7 +165,7 @@ def test_convert_errors_are_one_line_and_write_nothing(tmp_path, source_model, s
 
 
 def test_judge_counts_exact_boundaries_as_passing():
-    from convert.parity import Thresholds, judge
+    from cifar_edge.convert.parity import Thresholds, judge
 
     at_bar = {"top1_agreement": 990 / 1000, "accuracy_drop": 855 / 1000 - 850 / 1000}
     assert at_bar["accuracy_drop"] > 0.005  # the float subtraction overshoots the bar...
@@ -180,7 +180,7 @@ def test_parity_checks_the_metadata_users_read_back(tmp_path, cifar10_dir, sessi
     from dataclasses import replace
     from pathlib import Path
 
-    from convert.embed import embed_metadata
+    from cifar_edge.convert.embed import embed_metadata
 
     edge = Path(__file__).resolve().parents[1] / "models" / "edge"
     source = edge / "export" / "model_float32.onnx"

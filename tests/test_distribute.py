@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_sdk.errors import DistributedTrainingError
-from train.tf_config import parse_tf_config
+from cifar_edge.train.errors import DistributedTrainingError
+from cifar_edge.train.tf_config import parse_tf_config
 
 RUN_TIMEOUT_S = 240  # a whole two-worker run; about 50 s on 2 busy cores
 LOST_WORKER_TIMEOUT_S = 60  # the survivor must give up well within this after the kill (~10 s heartbeat)
@@ -93,7 +93,7 @@ def test_mixed_precision_is_refused_on_a_cpu_only_machine(tmp_path, cifar10_dir)
 def test_batch_must_split_evenly_across_replicas():
     from types import SimpleNamespace
 
-    from train.distribute import Distribution, check_batch_split
+    from cifar_edge.train.distribute import Distribution, check_batch_split
 
     two = Distribution(SimpleNamespace(num_replicas_in_sync=2))
     check_batch_split(64, two)
@@ -102,7 +102,7 @@ def test_batch_must_split_evenly_across_replicas():
 
 
 def test_unknown_device_is_named():
-    from train.distribute import make_distribution
+    from cifar_edge.train.distribute import make_distribution
 
     with pytest.raises(DistributedTrainingError, match="no device 'GPU:7' here; TensorFlow sees .*CPU:0"):
         make_distribution("mirrored", ["GPU:7"])
@@ -111,8 +111,8 @@ def test_unknown_device_is_named():
 def test_mixed_precision_model_has_float32_output_and_float32_copy():
     import keras
 
-    from train import models
-    from train.precision import MIXED_POLICY, float32_copy, with_float32_output
+    from cifar_edge.train import models
+    from cifar_edge.train.precision import MIXED_POLICY, float32_copy, with_float32_output
 
     previous = keras.config.dtype_policy()
     try:
@@ -137,8 +137,8 @@ def test_mixed_precision_run_saves_a_float32_best_model_and_resumes_only_mixed(t
     import keras
 
     from edge_sdk.errors import EdgeSDKError
-    from train.precision import MIXED_POLICY
-    from train.training import TrainConfig, load_keras_model, train
+    from cifar_edge.train.precision import MIXED_POLICY
+    from cifar_edge.train.training import TrainConfig, load_keras_model, train
 
     config = TrainConfig(model="resnet8", out=str(tmp_path / "run"), data=str(cifar10_dir),
                          cache_dir=str(session_cache), epochs=1, limit=64, eval_limit=64, batch_size=32,
@@ -161,8 +161,8 @@ def test_mixed_precision_run_saves_a_float32_best_model_and_resumes_only_mixed(t
 
 @pytest.mark.slow
 def test_mirrored_on_one_cpu_gives_the_same_first_epoch_loss(tmp_path, cifar10_dir, session_cache):
-    from train.distribute import make_distribution
-    from train.training import TrainConfig, train
+    from cifar_edge.train.distribute import make_distribution
+    from cifar_edge.train.training import TrainConfig, train
 
     losses = {}
     for kind in ("none", "mirrored"):
@@ -240,7 +240,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path, session_cache, cifar10_dir) -> Iterator[Cluster]:
-    from train.data import load_split
+    from cifar_edge.train.data import load_split
 
     for split in ("train", "test"):  # decode once here, not in two workers at the same time
         load_split(split, cifar10_dir, cache_dir=session_cache)
@@ -255,9 +255,9 @@ def worker_folders(cluster: Cluster, index: int) -> list[str]:
 
 @pytest.mark.slow
 def test_two_workers_train_one_model(cluster, cifar10_dir):
-    from train.data import load_split
-    from train.evaluation import classification_metrics, keras_probabilities
-    from train.training import RUN_FILES, load_keras_model, load_spec_beside, weights_sha256
+    from cifar_edge.train.data import load_split
+    from cifar_edge.train.evaluation import classification_metrics, keras_probabilities
+    from cifar_edge.train.training import RUN_FILES, load_keras_model, load_spec_beside, weights_sha256
 
     start = time.monotonic()
     cluster.start(*TINY, "--epochs", "2", "--data", str(cifar10_dir), tag="run")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_sdk.errors import DownloadError
-from train.data import download
-from train.data.download import ARCHIVE_NAME, download_cifar10, download_file, md5sum
+from cifar_edge.train.errors import DownloadError
+from cifar_edge.train.data import download
+from cifar_edge.train.data.download import ARCHIVE_NAME, download_cifar10, download_file, md5sum
 
 
 def _make_archive() -> bytes:

@@ -9,6 +9,8 @@ import pytest
 
 from edge_sdk import Classifier, PreprocessSpec
 from edge_sdk.formats import FILE_NAMES, FORMATS
+from edge_sdk.encoder import InputEncoder
+from edge_sdk.errors import MetadataError
 from edge_sdk.runtimes import quantize
 
 EXPORT = Path(__file__).resolve().parents[1] / "models" / "resnet8" / "export"
@@ -134,9 +136,70 @@ def test_uint8_inputs_encode_from_the_files_quantization(scale, zero_point, iden
 
     spec = PreprocessSpec()
     backend = SimpleNamespace(input_dtype=np.dtype(np.uint8), input_quantization=(scale, zero_point))
-    encoder = InputEncoder(spec, backend)
+    encoder = InputEncoder.for_backend(spec, backend)
     got = encoder.encode(PIXELS)
     assert got.dtype == np.uint8 and encoder._identity is identity
     np.testing.assert_array_equal(got, quantize(spec.normalize(PIXELS), scale, zero_point, np.dtype(np.uint8)))
     if identity:
         np.testing.assert_array_equal(got, PIXELS)
+
+
+def _channel_mean_model(path: Path, channels_first: bool) -> Path:
+    """A 3-class ONNX model whose scores are the softmax of its three input channels' means."""
+    onnx = pytest.importorskip("onnx")  # the train extra's; absent from an SDK-only install
+    from onnx import TensorProto, helper
+
+    shape, axes = (["N", 3, 4, 4], [2, 3]) if channels_first else (["N", 4, 4, 3], [1, 2])
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["x"], ["m"], axes=axes, keepdims=0),
+         helper.make_node("Mul", ["m", "k"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["probs"], axis=1)],
+        "channel_means",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor("k", TensorProto.FLOAT, [], [10.0])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+RED = np.zeros((4, 4, 3), np.uint8)
+RED[..., 0] = 255
+
+
+def test_nchw_models_get_channels_first_tensors_and_colour_order_is_applied(tmp_path):
+    pytest.importorskip("onnxruntime")
+    nchw = _channel_mean_model(tmp_path / "nchw.onnx", channels_first=True)
+    nhwc = _channel_mean_model(tmp_path / "nhwc.onnx", channels_first=False)
+    labels = ["first", "second", "third"]
+    first = Classifier(nchw, labels=labels)  # no metadata: the layout comes from the input shape
+    assert first.spec.layout == "NCHW" and first.spec.input_size == (4, 4)
+    assert first.classify(RED).top.label == "first"
+    assert first.encode(RED).shape == (1, 3, 4, 4)
+    np.testing.assert_array_equal(first.encode(PIXELS[0][:4, :4]),
+                                  Classifier(nhwc, labels=labels).encode(PIXELS[0][:4, :4]).transpose(0, 3, 1, 2))
+    for model in (nchw, nhwc):  # a BGR model sees red in its last channel, whatever the layout
+        bgr = Classifier(model, labels=labels, preprocess={"color_order": "BGR"})
+        assert bgr.classify(RED).top.label == "third"
+        assert bgr.classify(RED[..., ::-1], color="bgr").top.label == "third"
+    with pytest.raises(MetadataError, match="NHWC"):
+        Classifier(nchw, labels=labels, preprocess={"layout": "NHWC"})
+
+
+@pytest.mark.parametrize("spec", [PreprocessSpec(), PreprocessSpec(mean=(10.0, 120.0, 250.0), std=(40.0, 90.0, 20.0),
+                                                                   color_order="BGR")], ids=["default", "bgr"])
+def test_the_training_pipeline_feeds_keras_what_the_sdk_encoder_feeds_the_runtime(spec):
+    pytest.importorskip("tensorflow")  # the train extra's
+    from cifar_edge.train.pipeline import make_dataset
+
+    labels = np.arange(len(PIXELS)) % spec.num_classes
+    (batch, _), = make_dataset(PIXELS, labels, spec, batch_size=len(PIXELS), training=False).as_numpy_iterator()
+    np.testing.assert_array_equal(batch, InputEncoder(spec).encode(PIXELS))  # float input: bit for bit
+
+
+def test_keras_paths_refuse_a_channels_first_spec():
+    with pytest.raises(MetadataError, match="Keras models take NHWC"):
+        PreprocessSpec(layout="NCHW").require_channels_last("spec.json")
+    assert PreprocessSpec(layout="NCHW").input_shape(2) == (2, 3, 32, 32)

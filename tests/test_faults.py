@@ -29,8 +29,8 @@ from builders import make_image_tree
 from test_camera import FakeCapture
 
 import edge_sdk._atomic as atomic
-from camera_demo.demo import DemoConfig, run_demo
-from camera_demo.sources import MAX_CORRUPT_FRAMES, Frame, FrameSource, LiveSource, SourceSpec
+from cifar_edge.camera_demo.demo import DemoConfig, run_demo
+from cifar_edge.camera_demo.sources import MAX_CORRUPT_FRAMES, Frame, FrameSource, LiveSource, SourceSpec
 from edge_sdk import Classifier
 from edge_sdk.cli import main
 from edge_sdk.errors import SourceError
@@ -144,7 +144,7 @@ class CheckpointSampler(threading.Thread):
 
 @pytest.mark.slow
 def test_training_killed_in_epoch_2_resumes_and_checkpoints_are_never_half_written(tmp_path):
-    from train.training import load_keras_model
+    from cifar_edge.train.training import load_keras_model
 
     # 70 random pictures per CIFAR-10 class: 512 to train on, 128 held out, decoded in a second (the fault
     # is in the run, not in the data)
@@ -186,7 +186,7 @@ def tiny(tmp_path_factory):
     """A tiny Keras model with its spec.json, a tiny CIFAR-10-shaped image tree, and one complete export."""
     import keras
 
-    from train.training import save_keras_atomic
+    from cifar_edge.train.training import save_keras_atomic
 
     root = tmp_path_factory.mktemp("tiny")
     make_image_tree(root / "data", classes=CIFAR10_CLASSES, per_class=3)
@@ -208,7 +208,7 @@ def tiny(tmp_path_factory):
 
 def export_states(folder: Path, new: dict[str, str], old: dict[str, str]) -> dict[str, str]:
     """Each export file: "new" (this run's complete bytes), "old" (the previous complete file), "absent" or "BROKEN"."""
-    from convert.converter import sha256_file
+    from cifar_edge.convert.converter import sha256_file
     from edge_sdk.runtimes import open_backend
 
     states = {}
@@ -225,7 +225,7 @@ def export_states(folder: Path, new: dict[str, str], old: dict[str, str]) -> dic
 
 def assert_finished_export(folder: Path) -> None:
     """A manifest, no temporary file, and every listed file exactly the bytes the manifest describes."""
-    from convert.converter import sha256_file
+    from cifar_edge.convert.converter import sha256_file
 
     assert parts(folder) == []
     files = json.loads((folder / "manifest.json").read_text())["files"]
@@ -238,7 +238,7 @@ def intended_writes(monkeypatch) -> dict[str, str]:
     """Record the sha256 of every export the converter hands to its atomic writer (what a complete file holds)."""
     import hashlib
 
-    import convert.converter as converter
+    import cifar_edge.convert.converter as converter
 
     intended: dict[str, str] = {}
     real = converter.write_bytes_atomic
@@ -374,7 +374,7 @@ def test_keras_file_carrying_python_code_is_refused_and_never_runs(tmp_path, cap
     import keras
 
     from edge_sdk.errors import ModelLoadError
-    from train.training import load_keras_model
+    from cifar_edge.train.training import load_keras_model
 
     marker = tmp_path / "code-ran"
     monkeypatch.setenv("CIFAR_EDGE_TEST_MARKER", str(marker))
@@ -440,7 +440,7 @@ def fake_device(monkeypatch, *captures):
             raise SourceError(f"cannot open {spec}: gone")
         return pending.pop(0)
 
-    monkeypatch.setattr("camera_demo.sources.open_capture", open_capture)
+    monkeypatch.setattr("cifar_edge.camera_demo.sources.open_capture", open_capture)
 
 
 def camera(tmp_path, capsys, source, *extra):
@@ -567,10 +567,10 @@ def test_demo_skips_corrupt_frames_from_a_callers_source_and_stops_on_endless_ga
     assert f"{MAX_CORRUPT_FRAMES} corrupt frames in a row" in garbage.incomplete
 
 
-# =========================================================================== soak, short (the long one: python -m camera_demo.soak)
+# =========================================================================== soak, short (the long one: python -m cifar_edge.camera_demo.soak)
 def test_short_soak_of_the_headless_pipeline(cifar10_dir):
     frames = 1500
-    proc = subprocess.run([sys.executable, "-m", "camera_demo.soak", "--frames", str(frames), "--warmup", "300",
+    proc = subprocess.run([sys.executable, "-m", "cifar_edge.camera_demo.soak", "--frames", str(frames), "--warmup", "300",
                            "--size", "320x240", "--data", str(cifar10_dir), "--json"],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     report = json.loads(proc.stdout)

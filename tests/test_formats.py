@@ -70,7 +70,7 @@ def test_committed_exports_are_what_the_table_says(fmt):
 
 
 def test_convert_cli_takes_its_choices_from_the_table_and_warns_of_unused_options(caplog):
-    from convert.cli import format_options, register
+    from cifar_edge.convert.cli import format_options, register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
@@ -88,7 +88,7 @@ def test_convert_cli_takes_its_choices_from_the_table_and_warns_of_unused_option
 
 def test_every_exporter_exists_and_takes_its_formats_options():
     pytest.importorskip("tensorflow")
-    from convert import export
+    from cifar_edge.convert import export
 
     for fmt in FORMATS.values():
         params = inspect.signature(getattr(export, fmt.exporter)).parameters

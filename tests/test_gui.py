@@ -51,7 +51,7 @@ def clf() -> Classifier:
 
 @pytest.fixture
 def app(display, clf):
-    from camera_demo.gui import ClassifierApp, new_root
+    from cifar_edge.camera_demo.gui import ClassifierApp, new_root
 
     root = new_root()
     app = ClassifierApp(root, clf)
@@ -142,8 +142,8 @@ def test_camera_window_opens_on_the_display(display, tmp_path, cifar10_dir):
     """The real OpenCV window (not --headless) shows and records frames on the X display."""
     import cv2
 
-    from camera_demo.demo import DemoConfig, run_demo
-    from camera_demo.synth import build_video, cifar_test_images
+    from cifar_edge.camera_demo.demo import DemoConfig, run_demo
+    from cifar_edge.camera_demo.synth import build_video, cifar_test_images
 
     video = tmp_path / "w.avi"
     build_video(cifar_test_images(cifar10_dir)[:2], video, hold=4)

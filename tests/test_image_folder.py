@@ -13,9 +13,9 @@ from PIL import Image
 
 from edge_sdk.errors import DatasetError
 from edge_sdk.spec import CIFAR10_CLASSES
-from train.data import load_split, train_val_split
-from train.data.image_folder import discover_classes, load_image_folder_split
-from train.data.splits import stratified_indices
+from cifar_edge.train.data import load_split, train_val_split
+from cifar_edge.train.data.image_folder import discover_classes, load_image_folder_split
+from cifar_edge.train.data.splits import stratified_indices
 
 
 @pytest.mark.parametrize("split, total, per_class", [("train", 50_000, 5_000), ("test", 10_000, 1_000)])
@@ -44,7 +44,7 @@ def test_shared_tree_second_load_comes_from_cache_identically(cifar10_dir, sessi
 def test_content_hash_follows_pixels_labels_and_class_names(tmp_path):
     from dataclasses import replace
 
-    from train.data import ImageSet
+    from cifar_edge.train.data import ImageSet
 
     rng = np.random.default_rng(0)
     base = ImageSet(rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), np.arange(6) % 3, ("a", "b", "c"),
@@ -206,3 +206,29 @@ def test_stratified_quotas_add_up_for_uneven_classes():
     assert counts.tolist() in ([4, 1, 0], [3, 1, 1])
     with pytest.raises(DatasetError, match="cannot draw 11"):
         stratified_indices(labels, 11)
+
+
+def test_sources_load_at_the_specs_size_with_the_sdks_resize(tmp_path):
+    from builders import make_official_folder
+
+    from edge_sdk.images import load_image, resize_rgb
+    from edge_sdk.spec import PreprocessSpec
+    from cifar_edge.train.data.sources import locate
+
+    written = make_image_tree(tmp_path / "tree", per_class=2, size=(40, 24))  # tall pictures
+    spec = PreprocessSpec(input_height=16, input_width=16, resize="center-crop")
+    folder = locate(tmp_path / "tree", "--data", tmp_path / "cache")
+    data = folder.load("test", spec=spec)
+    assert data.images.shape == (6, 16, 16, 3)
+    by_file = {Path(path).name + str(label): load_image(path, 16, 16, "center-crop") for path, _, label in written["test"]}
+    for image, label, (path, _, _) in zip(data.images, data.labels, sorted(written["test"], key=lambda e: (e[2], e[0].name))):
+        np.testing.assert_array_equal(image, by_file[path.name + str(label)])
+    stretched = folder.load("test", spec=PreprocessSpec(input_height=16, input_width=16))
+    assert not np.array_equal(stretched.images, data.images)  # the resize mode is honoured, not assumed
+    assert folder.load("test").images.shape[1:3] == (32, 32)  # the default spec: CIFAR-10's size
+
+    batches, originals = make_official_folder(tmp_path / "official")
+    official = locate(batches, "--data", tmp_path / "cache").load("test", spec=spec)
+    (images, _), = [v for k, v in originals.items() if k == "test_batch"]
+    np.testing.assert_array_equal(official.images, np.stack([resize_rgb(Image.fromarray(i), 16, 16, "center-crop")
+                                                              for i in images]))

@@ -15,7 +15,7 @@ HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
     [
         "import edge_sdk",
         "import edge_sdk.cli; edge_sdk.cli.build_parser()",
-        "import train.data; import train.cli_data",
+        "import cifar_edge.train.data; import cifar_edge.train.cli_data",
     ],
 )
 def test_import_does_not_pull_heavy_packages(code):

@@ -32,7 +32,7 @@ AGREEMENT_IMAGES = 1000
 @pytest.fixture(scope="module")
 def export(tmp_path_factory, cifar10_dir, session_cache) -> Path:
     """``cifar-edge convert models/edge/best.keras --formats tflite,tflite-int8 --tflite-input-type uint8``."""
-    from convert.converter import ConvertConfig, convert
+    from cifar_edge.convert.converter import ConvertConfig, convert
 
     out = tmp_path_factory.mktemp("edge-uint8")
     convert(ConvertConfig(model=str(EDGE / "best.keras"), out=str(out), formats=("tflite", "tflite-int8"),
@@ -43,7 +43,7 @@ def export(tmp_path_factory, cifar10_dir, session_cache) -> Path:
 
 @pytest.fixture(scope="module")
 def test_images(cifar10_dir, session_cache) -> np.ndarray:
-    from train.data import resolve_source
+    from cifar_edge.train.data import resolve_source
 
     test = resolve_source(str(cifar10_dir), cache_dir=str(session_cache), progress=False).load("test", CIFAR10_CLASSES)
     return test.images[:AGREEMENT_IMAGES]
@@ -90,7 +90,7 @@ def test_both_metadata_survive_beside_the_converters_entries(export):
 
 def test_mediapipe_refuses_int8_inputs(tmp_path):
     """Why the uint8 variant exists: MediaPipe's ImageClassifier takes uint8 or float32 inputs only."""
-    from convert.embed import embed_metadata
+    from cifar_edge.convert.embed import embed_metadata
 
     int8 = (EDGE / "export" / "model_int8.tflite").read_bytes()
     path = tmp_path / "int8.tflite"
@@ -118,8 +118,8 @@ def test_fixture_script_still_builds_what_is_committed():
 
 
 def test_writer_stores_one_value_for_alike_channels_three_otherwise_and_refuses_bgr():
-    from convert.embed import with_associated_files, with_metadata_entries
-    from convert.standard_metadata import build_standard_metadata
+    from cifar_edge.convert.embed import with_associated_files, with_metadata_entries
+    from cifar_edge.convert.standard_metadata import build_standard_metadata
     from edge_sdk.errors import MetadataError
     from edge_sdk.spec import PreprocessSpec
 

@@ -47,7 +47,7 @@ def test_a_backend_must_run_the_files_suffix(fmt):
 
 def test_converter_metadata_has_no_machine_paths_nor_other_formats_options():
     pytest.importorskip("tensorflow")
-    from convert.converter import ConvertConfig, calibration_record, portable_dataset
+    from cifar_edge.convert.converter import ConvertConfig, calibration_record, portable_dataset
 
     assert portable_dataset("image-folder /work/shared/datasets/cifar10 (from $CIFAR10_DIR)") == (
         "image-folder cifar10 (from $CIFAR10_DIR)")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge_sdk.errors import EdgeSDKError
-from train import models
+from cifar_edge.train import models
 
 ALLOWED_LAYERS = {
     "InputLayer",
@@ -176,7 +176,7 @@ def test_deterministic_construction() -> None:
 
 
 def test_describe_models_matches_the_tensorflow_free_catalog() -> None:
-    from train.catalog import catalog_rows
+    from cifar_edge.train.catalog import catalog_rows
 
     rows = models.describe_models()
     assert [row["name"] for row in rows] == models.model_names()

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from camera_demo.picam import APT_PACKAGE, PIXEL_FORMAT, parse_picamera2
-from camera_demo.sources import SourceSpec, open_source, parse_source
+from cifar_edge.camera_demo.picam import APT_PACKAGE, PIXEL_FORMAT, parse_picamera2
+from cifar_edge.camera_demo.sources import SourceSpec, open_source, parse_source
 from edge_sdk import BackendUnavailableError, Classifier
 from edge_sdk.cli import main
 from edge_sdk.errors import SourceError

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from train.plots import plot_confusion_matrix, plot_curves, plot_predictions
+from cifar_edge.train.plots import plot_confusion_matrix, plot_curves, plot_predictions
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -38,7 +38,7 @@ def test_image_folder_decode_shows_a_bar(tmp_path, capfd):
     pytest.importorskip("tqdm")
     from builders import make_image_tree
 
-    from train.data.image_folder import load_image_folder_split
+    from cifar_edge.train.data.image_folder import load_image_folder_split
 
     root = tmp_path / "tree"
     make_image_tree(root, classes=("a", "b"), per_class=3)

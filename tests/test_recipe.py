@@ -14,7 +14,7 @@ from test_training import RUN_FILES
 @pytest.fixture(scope="module")
 def airbench_run(tmp_path_factory, cifar10_dir, session_cache):
     """A 1-epoch run of the registered default (airbench net and recipe) on 2,048 images."""
-    from train.training import TrainConfig, train
+    from cifar_edge.train.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("runs") / "airbench"
     config = TrainConfig(model="default", out=str(out), data=str(cifar10_dir), cache_dir=str(session_cache),
@@ -30,7 +30,7 @@ def _patch_covariance(x: np.ndarray) -> np.ndarray:
 
 
 def test_whitening_filters_whiten_patches():
-    from train.airbench import _patches, whitening_filters
+    from cifar_edge.train.airbench import _patches, whitening_filters
 
     rng = np.random.default_rng(0)
     # correlated, unequal-variance images (a smooth random field), as natural images are
@@ -48,7 +48,7 @@ def test_whitening_filters_whiten_patches():
 
 
 def test_whitening_layer_is_set_from_training_images_and_frozen(airbench_run):
-    from train.training import load_keras_model
+    from cifar_edge.train.training import load_keras_model
 
     out, _ = airbench_run
     model = load_keras_model(out / "best.keras")
@@ -74,7 +74,7 @@ def test_airbench_tiny_run_writes_every_artifact(airbench_run):
 
 
 def test_classic_models_keep_their_recipe():
-    from train.training import TrainConfig
+    from cifar_edge.train.training import TrainConfig
 
     classic = TrainConfig(model="resnet8", out="x").resolved()
     assert (classic.recipe, classic.batch_size, classic.lr, classic.photo_augment) == ("classic", 128, 0.1, False)
@@ -88,7 +88,7 @@ def _one_step_offset_change(bias_lr_scale: float) -> tuple[np.ndarray, np.ndarra
     """(BatchNorm offset change, conv kernel change) after one SGD step of a tiny net."""
     import keras
 
-    from train.recipes import BiasScaledSGD
+    from cifar_edge.train.recipes import BiasScaledSGD
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4, 4, 3))
@@ -117,7 +117,7 @@ def test_bias_lr_scale_multiplies_only_the_batchnorm_offsets_step():
 # --------------------------------------------------------------------------- photo augmentation
 def test_photo_augmentation_softens_or_sharpens_within_range_and_is_seeded():
     from edge_sdk.spec import PreprocessSpec
-    from train.pipeline import make_dataset
+    from cifar_edge.train.pipeline import make_dataset
 
     rng = np.random.default_rng(1)
     images = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
@@ -148,7 +148,7 @@ def test_photo_augmentation_softens_or_sharpens_within_range_and_is_seeded():
 def test_distillation_loss_uses_the_teacher_columns():
     import keras
 
-    from train.distill import DistillationLoss
+    from cifar_edge.train.distill import DistillationLoss
 
     labels = np.eye(10, dtype=np.float32)[[0, 1, 2, 3]]
     student = keras.ops.softmax(np.random.default_rng(0).normal(size=(4, 10)).astype(np.float32))
@@ -168,7 +168,7 @@ def test_teacher_targets_average_the_image_and_its_mirror():
     import keras
 
     from edge_sdk.spec import PreprocessSpec
-    from train.distill import teacher_targets
+    from cifar_edge.train.distill import teacher_targets
 
     inputs = keras.Input((32, 32, 3))
     # a teacher that looks only at the left half: its mirror view differs
@@ -185,7 +185,7 @@ def test_teacher_targets_average_the_image_and_its_mirror():
 
 
 def test_distillation_runs_end_to_end_and_changes_the_loss(tmp_path, airbench_run, cifar10_dir, session_cache):
-    from train.training import TrainConfig, train
+    from cifar_edge.train.training import TrainConfig, train
 
     teacher = airbench_run[0] / "best.keras"
     common = dict(model="resnet8", data=str(cifar10_dir), cache_dir=str(session_cache), epochs=1, limit=256,
@@ -201,8 +201,8 @@ def test_distillation_runs_end_to_end_and_changes_the_loss(tmp_path, airbench_ru
 
 # --------------------------------------------------------------------------- flip TTA
 def test_flip_tta_model_is_the_mean_of_both_views(airbench_run):
-    from convert.tta import with_tta
-    from train.training import load_keras_model
+    from cifar_edge.convert.tta import with_tta
+    from cifar_edge.train.training import load_keras_model
 
     model = load_keras_model(airbench_run[0] / "best.keras")
     assert with_tta(model, "none") is model
@@ -215,10 +215,10 @@ def test_flip_tta_model_is_the_mean_of_both_views(airbench_run):
 
 
 def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run, cifar10_dir, session_cache):
-    from convert.converter import ConvertConfig, convert, parity
+    from cifar_edge.convert.converter import ConvertConfig, convert, parity
     from edge_sdk.metadata import read_metadata
     from edge_sdk.runtimes import open_backend
-    from train.training import load_keras_model
+    from cifar_edge.train.training import load_keras_model
 
     out = tmp_path / "export"
     manifest = convert(ConvertConfig(model=str(airbench_run[0] / "best.keras"), out=str(out),
@@ -228,7 +228,7 @@ def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run,
     model = load_keras_model(airbench_run[0] / "best.keras")
     x = np.random.default_rng(4).random((3, 32, 32, 3)).astype(np.float32)
     expected = (model.predict_on_batch(x) + model.predict_on_batch(x[:, :, ::-1])) / 2
-    from train.models import count_macs
+    from cifar_edge.train.models import count_macs
 
     for name in ("model_float32.tflite", "model_float32.onnx"):
         extra = read_metadata(out / name).extra
@@ -246,8 +246,8 @@ def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run,
 
 # --------------------------------------------------------------------------- BatchNorm statistics
 def test_sample_images_mixes_every_class():
-    from train.data import ImageSet
-    from train.training import sample_images
+    from cifar_edge.train.data import ImageSet
+    from cifar_edge.train.training import sample_images
 
     labels = np.repeat(np.arange(10), 100)  # sorted by class, as the splits are
     images = np.repeat(labels, 32 * 32 * 3).reshape(1000, 32, 32, 3).astype(np.uint8)
@@ -261,8 +261,8 @@ def test_saved_batchnorm_statistics_match_the_weights(airbench_run, cifar10_dir,
     """A short run's saved model scores what its weights deserve: re-estimating only the BatchNorm
     statistics on a fresh random sample of training images changes its accuracy by little."""
     from edge_sdk.spec import PreprocessSpec
-    from train.data import resolve_source, stratified_indices
-    from train.training import load_keras_model, recalibrate_batchnorm
+    from cifar_edge.train.data import resolve_source, stratified_indices
+    from cifar_edge.train.training import load_keras_model, recalibrate_batchnorm
 
     spec = PreprocessSpec()
     source = resolve_source(str(cifar10_dir), cache_dir=str(session_cache), progress=False)
@@ -282,8 +282,8 @@ def test_saved_batchnorm_statistics_match_the_weights(airbench_run, cifar10_dir,
 def test_airbench_ablations_change_one_ingredient_each():
     from dataclasses import asdict
 
-    from train.compare import ablation_configs
-    from train.training import TrainConfig
+    from cifar_edge.train.compare import ablation_configs
+    from cifar_edge.train.training import TrainConfig
 
     pairs = dict(ablation_configs(TrainConfig(model="airbench93", out="runs/abl", epochs=4, data="d")))
     assert set(pairs) == {"recipe", "no-photo-augment", "no-lookahead", "no-label-smoothing", "bias-lr-1x",
@@ -302,7 +302,7 @@ def test_own_small_data_set_trains_with_default_options(tmp_path, session_cache)
     """A user's 3-class folder of 3 x 40 64x64 PNGs: no --val-size needed (a tenth is held out)."""
     from builders import make_image_tree
 
-    from train.training import TrainConfig, train
+    from cifar_edge.train.training import TrainConfig, train
 
     make_image_tree(tmp_path / "mydata", classes=("cat", "dog", "fox"), per_class=40, size=(64, 64))
     summary = train(TrainConfig(model="resnet8", out=str(tmp_path / "run"), data=str(tmp_path / "mydata"),

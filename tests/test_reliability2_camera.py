@@ -31,8 +31,8 @@ from PIL import Image
 from test_reliability2_images import bad_exif_jpeg, corrupt_avif, eps_bytes
 from test_reliability2_models import RESNET8_ONNX, onnx_model
 
-from camera_demo.demo import DemoConfig, run_demo
-from camera_demo.sources import Frame, FrameSource, SourceSpec
+from cifar_edge.camera_demo.demo import DemoConfig, run_demo
+from cifar_edge.camera_demo.sources import Frame, FrameSource, SourceSpec
 from edge_sdk import Classifier
 from edge_sdk.errors import OutputError
 
@@ -211,7 +211,7 @@ DRIVER = r"""
 import json, random, signal, sys, threading, time
 from pathlib import Path
 import cv2
-from camera_demo.demo import DemoConfig, run_demo
+from cifar_edge.camera_demo.demo import DemoConfig, run_demo
 from edge_sdk import Classifier
 
 folder, work, runs, seed = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])

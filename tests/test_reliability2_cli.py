@@ -159,10 +159,10 @@ def test_bad_option_values_end_the_command_in_one_line_and_write_nothing(tmp_pat
 
 
 @pytest.mark.parametrize("module, argv", [
-    ("camera_demo.soak", ["--size", "640by480"]),
-    ("camera_demo.soak", ["--threads", "0"]),
-    ("camera_demo.bench_headless", ["--size", "8x8"]),
-    ("camera_demo.bench_headless", ["--repeats", "0"]),
+    ("cifar_edge.camera_demo.soak", ["--size", "640by480"]),
+    ("cifar_edge.camera_demo.soak", ["--threads", "0"]),
+    ("cifar_edge.camera_demo.bench_headless", ["--size", "8x8"]),
+    ("cifar_edge.camera_demo.bench_headless", ["--repeats", "0"]),
 ])
 def test_the_camera_tools_range_check_their_options_too(module, argv):
     proc = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True, cwd=REPO, timeout=120)

@@ -28,7 +28,7 @@ from PIL import Image
 from edge_sdk import Classifier
 from edge_sdk.errors import InvalidImageError
 from edge_sdk.inputs import to_rgb_array
-from train.data import load_split
+from cifar_edge.train.data import load_split
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.*")  # the corrupt pictures warn on purpose
 
@@ -111,7 +111,7 @@ from pathlib import Path
 from PIL import Image
 from edge_sdk import Classifier
 from edge_sdk.inputs import to_rgb_array
-from train.data import load_split
+from cifar_edge.train.data import load_split
 path, tree = Path(sys.argv[1]), Path(sys.argv[2])
 clf = Classifier()
 outcomes = {}

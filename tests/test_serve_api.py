@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from camera_demo.sources import Frame, FrameSource, SourceSpec
-from camera_demo.web.app import create_app
-from camera_demo.web.settings import MIN_TOKEN_LENGTH, ServeSettings, is_loopback
-from camera_demo.web.stream import StreamHub
+from cifar_edge.camera_demo.sources import Frame, FrameSource, SourceSpec
+from cifar_edge.camera_demo.web.app import create_app
+from cifar_edge.camera_demo.web.settings import MIN_TOKEN_LENGTH, ServeSettings, is_loopback
+from cifar_edge.camera_demo.web.stream import StreamHub
 from edge_sdk import Classifier
 from edge_sdk.cli import main
 from edge_sdk.errors import InferenceError, SourceError

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.serve_load import start_server
-from camera_demo.synth import build_video, cifar_test_images
+from cifar_edge.camera_demo.synth import build_video, cifar_test_images
 from edge_sdk.spec import CIFAR10_CLASSES
 
 from cdp import Chromium, find_chromium

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.serve_load import load_pictures, run_load, start_server
-from camera_demo.synth import build_video, cifar_test_images
+from cifar_edge.camera_demo.synth import build_video, cifar_test_images
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def test_sdk_equals_bare_runtime_and_runtimes_agree(model, test_images):
 
 
 def test_bundled_default_is_the_shipped_default_int8_export():
-    from convert.converter import sha256_file
+    from cifar_edge.convert.converter import sha256_file
 
     manifest = json.loads((REPO / "models" / "default" / "export" / "manifest.json").read_text())
     entry = next(f for f in manifest["files"] if f["format"] == "tflite-int8")

@@ -112,7 +112,7 @@ def test_loading_and_running_a_model_touches_no_file_descriptor_or_environment()
 
 
 def test_camera_code_silences_ffmpeg_only_while_a_command_runs():
-    from camera_demo._cv2 import QUIET_NATIVE, quiet_native
+    from cifar_edge.camera_demo._cv2 import QUIET_NATIVE, quiet_native
 
     with no_process_state_changes():
         with quiet_native():  # called as a library: stderr stays as it is

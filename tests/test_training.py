@@ -44,7 +44,7 @@ def cli(*args: str, cache: Path, **kwargs) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, cifar10_dir, session_cache):
-    from train.training import TrainConfig, train
+    from cifar_edge.train.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     config = TrainConfig(model="resnet8", out=str(out), data=str(cifar10_dir), cache_dir=str(session_cache),
@@ -81,9 +81,9 @@ def test_tiny_run_writes_every_artifact(tiny_run):
 def test_evaluate_agrees_with_keras_evaluate(tiny_run, cifar10_dir, session_cache):
     import keras
 
-    from train.data import load_split
-    from train.evaluation import classification_metrics, keras_probabilities
-    from train.training import load_keras_model, load_spec_beside
+    from cifar_edge.train.data import load_split
+    from cifar_edge.train.evaluation import classification_metrics, keras_probabilities
+    from cifar_edge.train.training import load_keras_model, load_spec_beside
 
     out, _ = tiny_run
     model = load_keras_model(out / "best.keras")
@@ -107,7 +107,7 @@ def test_evaluate_agrees_with_keras_evaluate(tiny_run, cifar10_dir, session_cach
 
 
 def test_same_seed_same_first_epoch_loss(tmp_path, cifar10_dir, session_cache):
-    from train.training import TrainConfig, train
+    from cifar_edge.train.training import TrainConfig, train
 
     losses = []
     for i, seed in enumerate((7, 7, 8)):
@@ -151,8 +151,8 @@ def test_resume_after_kill_continues_from_last_finished_epoch(tmp_path, cifar10_
 
 
 def test_compare_writes_table_csv_and_plot(tmp_path, cifar10_dir, session_cache):
-    from train.compare import compare_runs
-    from train.training import TrainConfig
+    from cifar_edge.train.compare import compare_runs
+    from cifar_edge.train.training import TrainConfig
 
     configs = [
         TrainConfig(model=m, out=str(tmp_path / f"{m}-e1"), data=str(cifar10_dir), cache_dir=str(session_cache),
@@ -176,7 +176,7 @@ def test_compare_writes_table_csv_and_plot(tmp_path, cifar10_dir, session_cache)
 
 def test_cutout_zeroes_one_square_per_image_and_is_off_by_default():
     from edge_sdk.spec import PreprocessSpec
-    from train.pipeline import make_dataset
+    from cifar_edge.train.pipeline import make_dataset
 
     white = np.full((64, 32, 32, 3), 255, np.uint8)
     labels = np.zeros(64, np.int64)
@@ -198,7 +198,7 @@ def test_training_without_augmentation_still_shuffles():
     # Training splits arrive sorted by class; unshuffled batches of one class make a model that
     # "learns" the current class and scores 10% on validation (seen in a no-augment ablation).
     from edge_sdk.spec import PreprocessSpec
-    from train.pipeline import make_dataset
+    from cifar_edge.train.pipeline import make_dataset
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (500, 32, 32, 3), dtype=np.uint8)
@@ -214,8 +214,8 @@ def test_training_without_augmentation_still_shuffles():
 def test_ablation_configs_change_one_ingredient_each():
     from dataclasses import asdict
 
-    from train.compare import ablation_configs
-    from train.training import TrainConfig
+    from cifar_edge.train.compare import ablation_configs
+    from cifar_edge.train.training import TrainConfig
 
     base = TrainConfig(model="resnet8", out="runs/abl", epochs=15, data="d")
     pairs = dict(ablation_configs(base))
@@ -254,7 +254,7 @@ def test_training_cli_errors_are_one_line(tmp_path, session_cache, args, fragmen
 def test_init_from_starts_from_the_trained_weights(tmp_path, cifar10_dir, session_cache):
     """Fine-tuning the shipped resnet8 for one tiny epoch at a small learning rate keeps its accuracy;
     the same epoch from random weights is near chance."""
-    from train.training import TrainConfig, train
+    from cifar_edge.train.training import TrainConfig, train
 
     accuracy = {}
     for name, init in (("scratch", None), ("init", str(REPO / "models" / "resnet8" / "best.keras"))):
@@ -274,7 +274,7 @@ def test_list_models_prints_params_and_macs(session_cache):
 
 def test_limit_caps_training_images_only_and_eval_limit_caps_the_test_split(cifar10_dir, session_cache):
     # --limit N used to shrink the test split to N images too, silently (issue 17).
-    from train.training import TrainConfig, load_splits
+    from cifar_edge.train.training import TrainConfig, load_splits
 
     base = dict(model="resnet8", out="x", data=str(cifar10_dir), cache_dir=str(session_cache), limit=400)
     splits = load_splits(TrainConfig(**base))

@@ -1,7 +1,7 @@
 """The model registry's facts as plain data: name, description, recipe, parameters and MACs.
 
 Importable without TensorFlow or Keras, so ``cifar-edge train --list-models`` and the CLI's help
-answer at once on any install. :mod:`train.models` maps each name to its Keras builder; the tests
+answer at once on any install. :mod:`cifar_edge.train.models` maps each name to its Keras builder; the tests
 build every model and check the parameter and MAC counts recorded here.
 """
 

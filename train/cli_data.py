@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.cli import add_json_flag, check_output_folder, emit
+from edge_sdk.cli import add_json_flag, check_output_folder, emit, summary
 from edge_sdk.cli_types import int_range, non_negative_int
 from edge_sdk.terminal import safe_text
 
@@ -17,7 +17,7 @@ from .data.dataset import ImageSet
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` subcommand and its ``stats`` and ``grid`` actions."""
-    parser = subparsers.add_parser("data", help="inspect the data set (statistics, image grid)")
+    parser = subparsers.add_parser("data", help=summary("data"))
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     stats = actions.add_parser("stats", help="images per class, pixel statistics, label order")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk._extras import require
-from edge_sdk.cli import add_json_flag, check_output_folder, emit
+from edge_sdk.cli import add_json_flag, check_output_folder, emit, summary
 from edge_sdk.cli_types import float_range, int_list, int_range, non_negative_int, positive_int, probability
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.progress import progress_bar, wanted
@@ -29,7 +29,7 @@ def _require_training_stack() -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train``, ``evaluate`` and ``compare`` subcommands."""
-    p = subparsers.add_parser("train", help="train a model into a run folder (checkpoints, history, report)")
+    p = subparsers.add_parser("train", help=summary("train"))
     p.add_argument("--model", default="resnet8", help=f"model name: {MODEL_CHOICES_HELP}")
     p.add_argument("--list-models", action="store_true", help="print name, parameters and MACs of each model")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/MODEL)")
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_json_flag(p)
     p.set_defaults(func=run_train)
 
-    e = subparsers.add_parser("evaluate", help="accuracy, loss, per-class accuracy and confusion matrix of a model")
+    e = subparsers.add_parser("evaluate", help=summary("evaluate"))
     e.add_argument("model", metavar="MODEL",
                    help="a trained .keras model (spec.json beside it gives its preprocessing), or an exported "
                         ".tflite/.onnx file or bundled model name, run through the SDK (no TensorFlow needed)")
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_json_flag(e)
     e.set_defaults(func=run_evaluate)
 
-    c = subparsers.add_parser("compare", help="train several models / epoch budgets on one split and tabulate them")
+    c = subparsers.add_parser("compare", help=summary("compare"))
     c.add_argument("--models", default="ann,seed-cnn,resnet8", help="comma-separated model names (default ann,seed-cnn,resnet8)")
     c.add_argument("--epochs", type=int_list(1), default="10",
                    help="comma-separated epoch budgets, e.g. 10,20,30 (default 10)")
@@ -263,7 +263,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     model = load_keras_model(args.model)
     spec = load_spec_beside(args.model)
-    data = _evaluation_data(args, spec.labels)
+    data = _evaluation_data(args, spec)
     probs = _in_steps(lambda images: keras_probabilities(model, images, spec, batch_size=args.batch_size), data.images,
                       args.batch_size, wanted(args.json))
     return _report_evaluation(args, data, probs, spec.labels)
@@ -290,7 +290,7 @@ def _evaluate_exported(args: argparse.Namespace) -> int:
     check_data_early(args)
     with quiet_runtime(args):
         clf = Classifier(args.model, backend=args.backend)
-    data = _evaluation_data(args, clf.labels)
+    data = _evaluation_data(args, clf.spec)
     clf.batch_chunk = args.batch_size
     runtime = clf.backend_name
     with clf:
@@ -298,8 +298,9 @@ def _evaluate_exported(args: argparse.Namespace) -> int:
     return _report_evaluation(args, data, probs, clf.labels, runtime=runtime)
 
 
-def _evaluation_data(args: argparse.Namespace, labels: tuple[str, ...]):
-    """The split to evaluate, its classes in the model's label order, ``--limit`` applied.
+def _evaluation_data(args: argparse.Namespace, spec):
+    """The split to evaluate at the model's input size and resize mode (``spec``), its classes in the
+    model's label order, ``--limit`` applied.
 
     Raises :class:`DatasetError` naming the model's labels and the data set's when they do not match.
     """
@@ -308,9 +309,10 @@ def _evaluation_data(args: argparse.Namespace, labels: tuple[str, ...]):
     from .cli_options import source_from_args
     from .data import stratified_indices
 
+    labels = spec.labels
     source = source_from_args(args)
     try:
-        data = source.load(args.split, labels)
+        data = source.load(args.split, labels, spec=spec)
     except DatasetError as exc:
         raise DatasetError(
             f"{exc}. The model's labels are: {', '.join(labels)}; evaluate it on the data set it was trained "

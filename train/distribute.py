@@ -12,7 +12,7 @@ all-reduce each step and every replica applies the same update.
   with the number of replicas: a run on 4 GPUs with ``--batch-size 512`` follows the same schedule
   as one device with ``--batch-size 512``. To keep each replica's batch as it was on one device,
   multiply ``--batch-size`` by ``R``; the recipe's learning rate then scales linearly with it
-  unless ``--lr`` is given (:func:`train.recipes.resolve`).
+  unless ``--lr`` is given (:func:`cifar_edge.train.recipes.resolve`).
 - **Sharding.** The images are decoded into memory on every worker, so there are no files to
   shard (``AutoShardPolicy.FILE`` fails and ``AUTO`` falls back to ``DATA`` with a warning) and
   ``OFF`` would train every worker on the same images. :data:`AUTO_SHARD_POLICY` is therefore
@@ -23,7 +23,7 @@ all-reduce each step and every replica applies the same update.
   into ``--out``; the others write into a temporary folder removed when the run ends.
 - **Failures.** TensorFlow's coordination service notices a worker that stops sending heartbeats
   (about 10 s) and aborts the collectives on the others, which end with
-  :class:`~edge_sdk.errors.DistributedTrainingError`; ``--resume`` on every worker continues from
+  :class:`~cifar_edge.train.errors.DistributedTrainingError`; ``--resume`` on every worker continues from
   the chief's last finished epoch (:func:`share_run_files` sends its files to the other workers).
 
 Two Keras 3 caveats are handled here: its ``fit`` reduces whole ``(images, labels)`` batches and
@@ -52,7 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from edge_sdk._atomic import atomic_open
-from edge_sdk.errors import DistributedTrainingError
+from .errors import DistributedTrainingError
 
 from .tf_config import ClusterConfig
 

@@ -157,7 +157,7 @@ def build_resnet9(
 
 # --------------------------------------------------------------------------- registry
 
-#: Keras builder of every model in :data:`train.catalog.CATALOG` (its name, description, recipe and counts).
+#: Keras builder of every model in :data:`cifar_edge.train.catalog.CATALOG` (its name, description, recipe and counts).
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "default": build_airbench,
     "airbench93": lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93", **kw),

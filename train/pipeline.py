@@ -86,7 +86,10 @@ def make_dataset(
     photo: bool = False,
     soft_targets: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Batches of ``(normalized float32 images, one-hot labels)``.
+    """Batches of ``(normalized float32 images, one-hot labels)``: the images go through
+    :meth:`PreprocessSpec.normalize <edge_sdk.spec.PreprocessSpec.normalize>` (colour order and
+    normalization), the function the SDK's encoder is built from. Raises ``MetadataError`` for an
+    NCHW spec (Keras models take NHWC).
 
     Training sets are shuffled each epoch (``augment=False`` included) and
     augmented (``photo``: also with :func:`_photo`) with per-image seeds drawn from
@@ -94,6 +97,7 @@ def make_dataset(
     so a run is reproducible whatever the number of parallel calls. ``soft_targets`` (one row per
     image, e.g. a teacher's probabilities) are appended to each one-hot label row.
     """
+    spec.require_channels_last("the training pipeline")
     num_classes = spec.num_classes
     if soft_targets is not None:
         targets = np.asarray(soft_targets, dtype=np.float32)

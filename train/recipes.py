@@ -33,7 +33,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "decay_norm_params": True, "photo_augment": True,
     },
 }
-#: Keys a user can override; ``None`` in a :class:`~train.training.TrainConfig` means "the recipe's".
+#: Keys a user can override; ``None`` in a :class:`~cifar_edge.train.training.TrainConfig` means "the recipe's".
 RECIPE_KEYS = tuple(RECIPES["classic"])
 
 LINEAR_WARMUP_FRACTION = 0.23

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from edge_sdk.errors import DistributedTrainingError
+from .errors import DistributedTrainingError
 
 TF_CONFIG_ENV = "TF_CONFIG"
 #: Jobs that train (synchronous data parallelism); ``ps`` and ``evaluator`` jobs are not supported.

@@ -10,7 +10,7 @@ A run folder holds everything a run produced::
     curves.png, confusion_matrix.png/.json, per_class_accuracy.json, predictions.png
     summary.json, model_summary.txt
 
-A distributed run (:mod:`train.distribute`) writes these files on its chief only; every other
+A distributed run (:mod:`cifar_edge.train.distribute`) writes these files on its chief only; every other
 worker writes the same files into a temporary folder that is removed when it ends, and returns a
 short summary (its role and the digest of its final weights) instead of the report.
 """
@@ -235,10 +235,15 @@ def copy_weights(source: keras.Model, target: keras.Model, source_name: str) -> 
 
 
 def load_spec_beside(model_path: str | os.PathLike[str]) -> PreprocessSpec:
-    """The preprocessing spec saved next to a model (``spec.json``), or CIFAR-10's default."""
+    """The preprocessing spec saved next to a model (``spec.json``), or CIFAR-10's default.
+
+    Raises :class:`~edge_sdk.errors.MetadataError` for a malformed spec or one whose layout is not the
+    Keras model's (NHWC)."""
     spec_file = Path(model_path).with_name("spec.json")
     if spec_file.is_file():
-        return PreprocessSpec.from_json(spec_file.read_text(encoding="utf-8"))
+        spec = PreprocessSpec.from_json(spec_file.read_text(encoding="utf-8"))
+        spec.require_channels_last(str(spec_file))
+        return spec
     log.warning("no spec.json beside %s; assuming the default CIFAR-10 preprocessing", model_path)
     return PreprocessSpec()
 
@@ -346,14 +351,14 @@ MACHINE_KEYS = ("out", "data", "cache_dir", "command", "teacher", "init_from", "
 def train(config: TrainConfig, resume: bool = False, distribution: Distribution | None = None) -> dict[str, Any]:
     """Train (or resume) a run into ``config.out``; return the summary that is also written to summary.json.
 
-    ``distribution`` (:func:`train.distribute.make_distribution`; default: one device) runs it on
+    ``distribution`` (:func:`cifar_edge.train.distribute.make_distribution`; default: one device) runs it on
     several devices or workers: the model, its compilation, the optimizer, the callbacks' state and
     the input pipelines are all created under its strategy's scope, ``config.batch_size`` is the
     global batch, and only the chief writes ``config.out``; every other worker returns
     ``{"role": "worker", ...}`` with the digest of its final weights instead of the report.
 
     Raises :class:`EdgeSDKError` for a bad configuration or data (before anything is written),
-    :class:`~edge_sdk.errors.DistributedTrainingError` for a batch that does not split across the
+    :class:`~cifar_edge.train.errors.DistributedTrainingError` for a batch that does not split across the
     replicas or a worker lost mid-run (every epoch finished before it is kept for ``resume``).
     """
     distribution = distribution or local_distribution()

@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 
-from edge_sdk.cli import quiet_runtime
+from edge_sdk.cli import quiet_runtime, summary
 from edge_sdk.cli_predict import add_model_options
 from edge_sdk.cli_types import float_range, int_range
 from edge_sdk.terminal import safe_text
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``serve`` subcommand."""
     p = subparsers.add_parser(
         "serve",
-        help="web page with the live annotated stream and an upload form, and an HTTP API (headless boards)",
+        help=summary("serve"),
         description=(
             "Serve a web page with the live annotated stream (MJPEG) of --source, its top-3 labels and FPS, and a "
             "form to classify a picture; and an HTTP API: POST /v1/classify (image bytes or a multipart form) -> "

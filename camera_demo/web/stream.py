@@ -1,7 +1,7 @@
 """The live stream: a camera-demo source, classified and annotated frame by frame, kept as the newest JPEG.
 
-One thread reads the source (:func:`camera_demo.sources.open_source`), classifies each frame, draws the
-camera demo's overlay (:mod:`camera_demo.overlay`) and encodes the newest frame as JPEG for any number
+One thread reads the source (:func:`cifar_edge.camera_demo.sources.open_source`), classifies each frame, draws the
+camera demo's overlay (:mod:`cifar_edge.camera_demo.overlay`) and encodes the newest frame as JPEG for any number
 of viewers. The stream never ends on its own: a frame that cannot be read, classified or encoded is
 counted and skipped, and a source that ends or is lost is opened again (a video file or folder replays
 from the start; a camera or stream is retried with doubling back-off up to :data:`MAX_BACKOFF_S`).

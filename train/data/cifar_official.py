@@ -31,8 +31,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from edge_sdk.errors import DatasetError, UnsafeDataError
+from edge_sdk.errors import DatasetError
 from edge_sdk.spec import CIFAR10_CLASSES
+
+from ..errors import UnsafeDataError
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct as _np_reconstruct

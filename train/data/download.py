@@ -5,7 +5,7 @@ temporary ``.NAME.XXXX.part`` file next to its destination while its MD5 is
 computed; only a complete transfer whose checksum matches is renamed into
 place, so an interrupted or corrupt download never leaves a file behind and
 never replaces a good one. Every failure raises
-:class:`~edge_sdk.errors.DownloadError`.
+:class:`~cifar_edge.train.errors.DownloadError`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.progress import progress_bar
-from edge_sdk.errors import DownloadError
+from ..errors import DownloadError
 
 __all__ = [
     "ARCHIVE_NAME",

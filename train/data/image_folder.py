@@ -19,7 +19,7 @@ from edge_sdk._atomic import atomic_path
 from edge_sdk.errors import DatasetError, InvalidImageError
 from edge_sdk.images import load_image
 from edge_sdk.progress import progress_bar
-from edge_sdk.spec import CIFAR10_CLASSES
+from edge_sdk.spec import CIFAR10_CLASSES, PreprocessSpec
 
 from .dataset import ImageSet, SkippedFile
 
@@ -95,9 +95,10 @@ def _scan(split_dir: Path, class_names: Sequence[str]) -> list[tuple[Path, int, 
     return entries
 
 
-def _cache_key(split_dir: Path, entries, class_names, size: tuple[int, int]) -> str:
+def _cache_key(split_dir: Path, entries, class_names, size: tuple[int, int], resize: str = "stretch") -> str:
     h = hashlib.sha256()
-    h.update(repr((_CACHE_FORMAT, tuple(class_names), size)).encode())
+    # a stretch cache keeps the key (and file name) it had before the resize mode was part of it
+    h.update(repr((_CACHE_FORMAT, tuple(class_names), size) + ((resize,) if resize != "stretch" else ())).encode())
     for path, label, nbytes, mtime in entries:
         h.update(f"{path.relative_to(split_dir)}\0{label}\0{nbytes}\0{mtime}\n".encode())
     return h.hexdigest()[:24]
@@ -116,16 +117,19 @@ def load_image_folder_split(
     split: str,
     *,
     class_names: Sequence[str] | None = None,
-    size: tuple[int, int] = (32, 32),
+    size: tuple[int, int] | None = None,
+    resize: str = "stretch",
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
 ) -> ImageSet:
-    """Load one split of an image-folder tree, decoding each image to RGB ``size``.
+    """Load one split of an image-folder tree, decoding each image to RGB ``size`` (``(height, width)``;
+    default: the default :class:`~edge_sdk.spec.PreprocessSpec`'s) with the SDK's ``resize`` mode.
 
     Unreadable files are skipped and listed in ``ImageSet.skipped`` (and logged),
     never fatal. With ``cache_dir`` the decoded arrays are reused while no file
     was added, removed or changed. ``progress`` draws a bar on stderr while decoding.
     """
+    size = tuple(size) if size is not None else PreprocessSpec().input_size
     root = Path(root)
     split_dir = root / split
     if not split_dir.is_dir():
@@ -138,8 +142,8 @@ def load_image_folder_split(
 
     cache_file = None
     if cache_dir is not None:
-        key = _cache_key(split_dir, entries, names, size)
-        cache_file = Path(cache_dir) / "decoded" / f"{split}-{size[0]}x{size[1]}-{key}.npz"
+        key = _cache_key(split_dir, entries, names, size, resize)
+        cache_file = Path(cache_dir) / "decoded" / f"{split}-{size[0]}x{size[1]}-{'' if resize == 'stretch' else resize + '-'}{key}.npz"
         cached = _read_cache(cache_file, split_dir, split, names)
         if cached is not None:
             return cached
@@ -152,7 +156,7 @@ def load_image_folder_split(
         for path, label, _, _ in entries:
             bar.update()
             try:
-                images[n] = load_image(path, size[0], size[1])
+                images[n] = load_image(path, size[0], size[1], resize)
             except InvalidImageError as exc:
                 skipped.append(SkippedFile(str(path), str(exc)))
                 continue

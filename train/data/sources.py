@@ -15,7 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from edge_sdk.errors import DatasetError
+from edge_sdk.images import resize_rgb
+from edge_sdk.spec import PreprocessSpec
 
 from . import cifar_official, image_folder
 from .cache import default_cache_dir
@@ -52,8 +57,12 @@ class DataSource:
             return cifar_official.load_label_names(self.path)
         return image_folder.discover_classes(self.path)
 
-    def load(self, split: str, class_names: Sequence[str] | None = None) -> ImageSet:
-        """Load one split as uint8 32x32 RGB images with labels."""
+    def load(self, split: str, class_names: Sequence[str] | None = None, *,
+             spec: PreprocessSpec | None = None) -> ImageSet:
+        """Load one split as uint8 RGB images of ``spec``'s input size, resized by its ``resize`` mode
+        with the SDK's own resize (default spec: CIFAR-10's 32x32, so the official batches stay as they
+        are), with labels. Raises :class:`DatasetError` when the data cannot be read or its classes differ."""
+        spec = spec or PreprocessSpec()
         if self.kind == "official":
             images, labels, names = cifar_official.load_official_split(self.path, split)
             if class_names is not None and tuple(class_names) != tuple(names):
@@ -61,9 +70,12 @@ class DataSource:
                     f"the official CIFAR-10 batches have classes {', '.join(names)}; "
                     "other class names cannot be imposed on them"
                 )
+            if images.shape[1:3] != spec.input_size:
+                images = np.stack([resize_rgb(Image.fromarray(image), *spec.input_size, spec.resize) for image in images])
             return ImageSet(images, labels, tuple(names), split, str(self.path))
         return image_folder.load_image_folder_split(
-            self.path, split, class_names=class_names, cache_dir=self.cache_dir, progress=self.progress
+            self.path, split, class_names=class_names, size=spec.input_size, resize=spec.resize,
+            cache_dir=self.cache_dir, progress=self.progress
         )
 
 
