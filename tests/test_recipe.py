@@ -244,6 +244,32 @@ def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run,
     assert all(r["bytes"] == (out / r["file"]).stat().st_size for r in checked["files"])
 
 
+def test_int8_onnx_flip_export_keeps_the_whitening_filters_float_after_onnx_runtime_loads_it(tmp_path, airbench_run):
+    """ONNX Runtime's WeightBiasQuantization optimization quantizes a float convolution whose input is
+    quantized: the TTA mirror/concat in front of the whitening filters must stay float too."""
+    import onnx
+    import onnxruntime as ort
+
+    from cifar_edge.convert.export import _nodes_left_in_float, onnx_int8
+    from cifar_edge.convert.tta import with_tta
+    from cifar_edge.train.training import load_keras_model
+
+    model = with_tta(load_keras_model(airbench_run[0] / "best.keras"), "flip")
+    calibration = np.random.default_rng(5).random((8, 32, 32, 3)).astype(np.float32)
+    source = tmp_path / "int8.onnx"
+    source.write_bytes(onnx_int8(model, calibration))
+    kept = _nodes_left_in_float(onnx.load(source).graph)
+    assert any("concat" in name.lower() for name in kept)
+    options = ort.SessionOptions()  # the default level, as the SDK loads it
+    options.optimized_model_filepath = str(tmp_path / "as-run.onnx")
+    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+    graph = onnx.load(options.optimized_model_filepath).graph
+    producers = {out: node.op_type for node in graph.node for out in node.output}
+    (whiten,) = [node for node in graph.node if "whiten" in node.name and "conv" in node.op_type.lower()]
+    assert whiten.input[1] not in producers  # a float initializer, not a DequantizeLinear output
+    assert producers.get(whiten.input[0]) != "DequantizeLinear"
+
+
 # --------------------------------------------------------------------------- BatchNorm statistics
 def test_sample_images_mixes_every_class():
     from cifar_edge.train.data import ImageSet
