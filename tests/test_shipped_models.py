@@ -22,8 +22,9 @@ PER_CLASS = 50
 # LiteRT vs ONNX Runtime top-1 agreement of the int8 files. resnet8's int8 files each agree with Keras on
 # only ~98.5% (its narrow layers leave many near-ties; see README), so two independent int8 quantizations
 # of it cannot be held to 99% with each other: measured 98.4% on these 500 images. The edge model is a
-# (distilled) resnet8 too.
-INT8_RUNTIME_AGREEMENT = {"resnet8": 0.98, "edge": 0.98}
+# (distilled) resnet8 too: its int8 files agree with Keras on 98.97% (TFLite) and 98.23% (ONNX) of the
+# 10,000 test images, and with each other on 97.8% of these 500 (the two files' own disagreements add up).
+INT8_RUNTIME_AGREEMENT = {"resnet8": 0.98, "edge": 0.97}
 DEFAULT_INT8_RUNTIME_AGREEMENT = 0.99
 
 
