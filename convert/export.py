@@ -7,7 +7,6 @@ quantization options) and returns the file's bytes, without metadata (:mod:`cifa
 
 from __future__ import annotations
 
-
 import contextlib
 import io
 import warnings

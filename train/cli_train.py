@@ -14,6 +14,7 @@ from edge_sdk.cli import add_json_flag, check_output_folder, emit, summary
 from edge_sdk.cli_types import float_range, int_list, int_range, non_negative_int, positive_int, probability
 from edge_sdk.errors import EdgeSDKError
 from edge_sdk.progress import progress_bar, wanted
+from edge_sdk.spec import PreprocessSpec
 
 from .catalog import catalog_rows, model_names
 from .model_file import check_keras_file
@@ -298,7 +299,7 @@ def _evaluate_exported(args: argparse.Namespace) -> int:
     return _report_evaluation(args, data, probs, clf.labels, runtime=runtime)
 
 
-def _evaluation_data(args: argparse.Namespace, spec):
+def _evaluation_data(args: argparse.Namespace, spec: PreprocessSpec):
     """The split to evaluate at the model's input size and resize mode (``spec``), its classes in the
     model's label order, ``--limit`` applied.
 

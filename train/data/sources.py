@@ -16,10 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from edge_sdk.errors import DatasetError
-from edge_sdk.images import resize_rgb
+from edge_sdk.inputs import to_rgb_array
 from edge_sdk.spec import PreprocessSpec
 
 from . import cifar_official, image_folder
@@ -71,7 +70,7 @@ class DataSource:
                     "other class names cannot be imposed on them"
                 )
             if images.shape[1:3] != spec.input_size:
-                images = np.stack([resize_rgb(Image.fromarray(image), *spec.input_size, spec.resize) for image in images])
+                images = np.stack([to_rgb_array(image, *spec.input_size, resize=spec.resize) for image in images])
             return ImageSet(images, labels, tuple(names), split, str(self.path))
         return image_folder.load_image_folder_split(
             self.path, split, class_names=class_names, size=spec.input_size, resize=spec.resize,
