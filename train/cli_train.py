@@ -118,6 +118,18 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distill-temperature", type=float_range(0.0, lo_open=True), default=4.0, help="softmax temperature of --teacher (default 4)")
     parser.add_argument("--distill-alpha", type=probability, default=0.9,
                         help="weight of the soft-target loss; 1 - alpha goes to the labels (default 0.9)")
+    parser.add_argument("--camera-augment", action="store_true",
+                        help="re-frame half the training images as a camera does: the object smaller or larger, "
+                             "shifted, another aspect ratio, another white balance (train/outliers.py)")
+    parser.add_argument("--outlier-fraction", type=probability, default=0.0, metavar="F",
+                        help="outlier exposure: add F x batch-size outlier images (none of the classes, with a uniform "
+                             "target) to every batch, made from the training images and --outliers (default 0: off)")
+    parser.add_argument("--outliers", metavar="DIR",
+                        help="with --outlier-fraction: a folder of real photos of other things; half of them (by file "
+                             "name) are trained on, the other half is left for measuring")
+    parser.add_argument("--resize", choices=("stretch", "center-crop"), default="stretch",
+                        help="how the SDK frames a picture for this model, saved in spec.json and every export "
+                             "(default stretch)")
     parser.add_argument("--val-size", type=positive_int,
                         help="validation images taken from the training split (default 5000, or a tenth of the "
                              "training split when that is smaller)")
@@ -163,6 +175,10 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
         eval_limit=args.eval_limit,
         patience=getattr(args, "patience", None),
         init_from=getattr(args, "init_from", None),
+        camera_augment=args.camera_augment,
+        outlier_fraction=args.outlier_fraction,
+        outliers=args.outliers,
+        resize=args.resize,
         command=shlex.join(["cifar-edge", *sys.argv[1:]]),
     )
 

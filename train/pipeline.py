@@ -21,14 +21,21 @@ _BLUR_121 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
 PHOTO_PROBABILITY = 0.5
 
 
-def _augment(image: tf.Tensor, seeds: tf.Tensor, pad: int, cutout: int, photo: bool) -> tf.Tensor:
-    """Random crop from a ``pad``-pixel reflected border, a random horizontal flip, when ``photo``
+def _augment(image: tf.Tensor, seeds: tf.Tensor, pad: int, cutout: int, photo: bool, camera: bool = False) -> tf.Tensor:
+    """Random crop from a ``pad``-pixel reflected border, a random horizontal flip, when ``camera``
+    a camera re-framing (:func:`~cifar_edge.train.outliers.camera_frame`, on a
+    :data:`~cifar_edge.train.outliers.CAMERA_PROBABILITY` share), when ``photo``
     the deployment-path changes of :func:`_photo` (on a :data:`PHOTO_PROBABILITY` share) and, when ``cutout`` > 0, a ``cutout``-pixel
     square set to zero at a random centre (stateless, seeded)."""
     h, w = image.shape[0], image.shape[1]
     padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
     image = tf.image.stateless_random_crop(padded, (h, w, 3), seed=seeds[0])
     image = tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
+    if camera:
+        from .outliers import CAMERA_PROBABILITY, camera_frame
+
+        framed = tf.random.stateless_uniform((), seed=seeds[1][::-1]) < CAMERA_PROBABILITY
+        image = tf.where(framed, camera_frame(tf.cast(image, tf.float32), seeds[1] + 3), tf.cast(image, tf.float32))
     if photo:
         chosen = tf.random.stateless_uniform((), seed=seeds[-1][::-1]) < PHOTO_PROBABILITY
         image = tf.where(chosen, _photo(image, seeds[-1]), tf.cast(image, tf.float32))
@@ -84,7 +91,10 @@ def make_dataset(
     pad: int = 4,
     cutout: int = 0,
     photo: bool = False,
+    camera: bool = False,
     soft_targets: np.ndarray | None = None,
+    outliers: tf.data.Dataset | None = None,
+    outlier_batch: int = 0,
 ) -> tf.data.Dataset:
     """Batches of ``(normalized float32 images, one-hot labels)``: the images go through
     :meth:`PreprocessSpec.normalize <edge_sdk.spec.PreprocessSpec.normalize>` (colour order and
@@ -95,7 +105,9 @@ def make_dataset(
     augmented (``photo``: also with :func:`_photo`) with per-image seeds drawn from
     ``tf.data.Dataset.random(seed)``,
     so a run is reproducible whatever the number of parallel calls. ``soft_targets`` (one row per
-    image, e.g. a teacher's probabilities) are appended to each one-hot label row.
+    image, e.g. a teacher's probabilities) are appended to each one-hot label row. ``outliers`` (an
+    endless stream of float 0-255 images, :func:`~cifar_edge.train.outliers.outlier_dataset`) adds
+    ``outlier_batch`` of them to every batch with uniform target rows (outlier exposure).
     """
     spec.require_channels_last("the training pipeline")
     num_classes = spec.num_classes
@@ -113,13 +125,17 @@ def make_dataset(
         n_seeds = 2 + bool(cutout) + bool(photo)  # without cutout/photo the streams stay those of earlier runs
         seeds = tf.data.Dataset.random(seed=seed).batch(2 * n_seeds).map(lambda s: tf.reshape(s, (n_seeds, 2)))
         ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda xy, s: (_augment(xy[0], s, pad, cutout, photo), xy[1]), num_parallel_calls=AUTOTUNE,
+            lambda xy, s: (_augment(xy[0], s, pad, cutout, photo, camera), xy[1]), num_parallel_calls=AUTOTUNE,
             deterministic=True,
         )
     ds = ds.batch(batch_size, drop_remainder=False)
-    ds = ds.map(
-        lambda x, y: (spec.normalize(tf.cast(x, tf.float32)), y if soft_targets is not None else tf.one_hot(y, num_classes)),
-        num_parallel_calls=AUTOTUNE,
-        deterministic=True,
-    )
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y if soft_targets is not None else tf.one_hot(y, num_classes)),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
+    if training and outliers is not None and outlier_batch > 0:
+        width = int(rows.shape[1]) if rows.ndim == 2 else num_classes
+        uniform = tf.fill((outlier_batch, width), 1.0 / num_classes)
+        ds = tf.data.Dataset.zip((ds, outliers.batch(outlier_batch))).map(
+            lambda xy, o: (tf.concat([xy[0], o], 0), tf.concat([xy[1], uniform], 0)),
+            num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.map(lambda x, y: (spec.normalize(x), y), num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.prefetch(AUTOTUNE)

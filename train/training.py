@@ -100,6 +100,10 @@ class TrainConfig:
     eval_limit: int | None = None  # score the test split on this many images (stratified); None: all of it
     patience: int | None = None
     init_from: str | None = None  # a trained .keras of the same architecture to start from (fine-tuning)
+    camera_augment: bool = False  # re-frame a share of the images as a camera does (outliers.camera_frame)
+    outlier_fraction: float = 0.0  # outliers added per batch, as a share of the batch (0: no outlier exposure)
+    outliers: str | None = None  # a folder of real photos of other things; half 0 of it is trained on
+    resize: str = "stretch"  # how the SDK frames a picture for this model (saved in spec.json, so in its exports)
     command: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -345,7 +349,7 @@ def _history_columns(history: list[dict[str, Any]]) -> dict[str, list[float]]:
 #: What a worker needs from the chief to resume (its own temporary folder is gone).
 RESUME_FILES = (STATE_FILE, "last.keras")
 #: Options that may differ between the workers of one run (paths on each machine, the command line).
-MACHINE_KEYS = ("out", "data", "cache_dir", "command", "teacher", "init_from", "extra")
+MACHINE_KEYS = ("out", "data", "cache_dir", "command", "teacher", "init_from", "outliers", "extra")
 
 
 def train(config: TrainConfig, resume: bool = False, distribution: Distribution | None = None) -> dict[str, Any]:
@@ -392,6 +396,8 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
         state = {"config": asdict(config), "epochs_done": 0, "history": []}
     if not 0 <= config.cutout < 32:
         raise EdgeSDKError(f"--cutout must be between 0 (off) and 31 pixels, got {config.cutout}")
+    if not 0.0 <= config.outlier_fraction <= 1.0:
+        raise EdgeSDKError(f"--outlier-fraction must lie in [0, 1], got {config.outlier_fraction}")
     config = config.resolved()
     check_batch_split(config.batch_size, distribution)
     state["config"] = asdict(config)
@@ -399,7 +405,8 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
                              "dtype_policy": keras.config.dtype_policy().name}
     keras.utils.set_random_seed(config.seed)
     data = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
-    spec = PreprocessSpec(labels=data.train.class_names)
+    spec = PreprocessSpec(labels=data.train.class_names, resize=config.resize)
+    outlier_stream = _outlier_stream(config, data, spec)
     check_same_run(distribution, {**{k: v for k, v in state["config"].items() if k not in MACHINE_KEYS},
                                   "train_images": len(data.train), "val_images": len(data.val),
                                   "classes": list(spec.labels), "epochs_done": state["epochs_done"]})
@@ -419,7 +426,9 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
         train_ds = make_dataset(
             data.train.images, data.train.labels, spec, batch_size=config.batch_size, training=True,
             augment=config.augment, seed=config.seed, cutout=config.cutout if config.augment else 0, pad=config.pad,
-            photo=bool(config.photo_augment), soft_targets=soft_targets,
+            photo=bool(config.photo_augment), camera=config.camera_augment and config.augment,
+            soft_targets=soft_targets, outliers=outlier_stream,
+            outlier_batch=round(config.outlier_fraction * config.batch_size),
         )
         val_ds = distribute_input(make_dataset(data.val.images, data.val.labels, spec, batch_size=512, training=False))
         steps_per_epoch = -(-len(data.train) // config.batch_size)
@@ -452,6 +461,27 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
         done = {"final_weights_sha256": summary["final_weights_sha256"]}
         broadcast_from_chief(distribution, json.dumps(done).encode())
     return summary
+
+
+def _outlier_stream(config: TrainConfig, data: SplitData, spec: PreprocessSpec) -> tf.data.Dataset | None:
+    """The outlier images of an outlier-exposure run (``outlier_fraction`` > 0), else ``None``.
+
+    Raises :class:`EdgeSDKError` when the ``outliers`` folder cannot be read or holds no picture."""
+    if config.outlier_fraction <= 0:
+        return None
+    from . import outliers
+
+    photos = np.zeros((0, *spec.input_size, 3), np.uint8)
+    if config.outliers:
+        try:
+            files = outliers.outlier_photo_files(config.outliers, half=0)
+        except OSError as exc:
+            raise EdgeSDKError(f"--outliers {config.outliers}: cannot list the folder: {exc}") from exc
+        if not files:
+            raise EdgeSDKError(f"--outliers {config.outliers}: no pictures in its training half")
+        photos = outliers.load_outlier_photos(files, *spec.input_size, spec.resize)
+        log.info("outlier exposure: %d real photos from %s and synthetic outliers", len(photos), config.outliers)
+    return outliers.outlier_dataset(data.train.images, photos, config.seed)
 
 
 def _check_same_dtype_policy(state: dict[str, Any], out: str) -> None:
