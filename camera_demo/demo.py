@@ -33,7 +33,7 @@ from typing import IO, Any
 import numpy as np
 
 from edge_sdk._atomic import atomic_open, atomic_path, check_output_file
-from edge_sdk.classifier import Category, ClassificationResult, Classifier
+from edge_sdk.classifier import ClassificationResult, Classifier
 from edge_sdk.errors import EdgeSDKError, InvalidImageError, OutputError
 from edge_sdk.live import LiveClassifier
 
@@ -153,6 +153,7 @@ def result_record(frame: Frame, result: ClassificationResult | None, error: str 
     if frame.name:
         rec["image"] = frame.name
     if result is not None:
+        rec["label"], rec["unknown"] = result.label, result.unknown
         rec["top_k"] = [{"index": c.index, "label": c.label, "score": round(c.score, 6)} for c in result.categories]
         t = result.timing
         rec["latency_ms"] = {"preprocess": round(t.preprocess_ms, 3), "inference": round(t.inference_ms, 3),
@@ -346,7 +347,7 @@ class Demo:
         self._corrupt_run = 0  # corrupt frames in a row from the source
         self._failed_run = 0  # frames in a row the classifier failed on
         self._lock = threading.Lock()
-        self._latest: tuple[tuple[Category, ...], float] | None = None  # newest (categories, inference ms)
+        self._latest: ClassificationResult | None = None  # the newest result
         self._last_canvas: np.ndarray | None = None
         self._last_index = 0
         self._size = (config.width, config.height) if config.width else DEFAULT_CANVAS
@@ -359,7 +360,7 @@ class Demo:
                 self.summary.classified += 1
                 self._latency_sums[0] += result.timing.inference_ms
                 self._latency_sums[1] += result.timing.total_ms
-                self._latest = (result.categories, result.timing.inference_ms)
+                self._latest = result
             else:
                 self.summary.bad_frames += 1
 
@@ -370,20 +371,18 @@ class Demo:
             image = fit_frame(image, self._size)  # tiny CIFAR pictures get a readable canvas
         with self._lock:
             latest = self._latest
-        info = OverlayInfo(
-            categories=latest[0] if latest else None,
-            fps=self.fps.tick(),
-            inference_ms=latest[1] if latest else None,
-            model_name=self.clf.model_name,
-            backend_name=self.clf.backend_name,
-        )
-        draw_overlay(image, info)
+        draw_overlay(image, self._overlay_info(latest, self.fps.tick()))
         self.sink.write(image)
         self.summary.frames += 1
         self._last_canvas, self._last_index = image, frame.index
         if self.window is not None:
             self.window.show(image)
             self._handle_keys(1)
+
+    def _overlay_info(self, latest: ClassificationResult | None, fps: float, status: str = "") -> OverlayInfo:
+        return OverlayInfo(categories=latest.categories if latest else None, fps=fps,
+                           inference_ms=latest.timing.inference_ms if latest else None, model_name=self.clf.model_name,
+                           backend_name=self.clf.backend_name, status=status, unknown=bool(latest and latest.unknown))
 
     def _handle_keys(self, delay_ms: int) -> None:
         if self.window is None:
@@ -396,10 +395,7 @@ class Demo:
             if self._last_canvas is not None:
                 shown = self._last_canvas.copy()
                 if self.paused:
-                    draw_overlay(shown, OverlayInfo(
-                        categories=self._latest[0] if self._latest else None, fps=self.fps.fps,
-                        inference_ms=self._latest[1] if self._latest else None, model_name=self.clf.model_name,
-                        backend_name=self.clf.backend_name, status="PAUSED (space resumes)"))
+                    draw_overlay(shown, self._overlay_info(self._latest, self.fps.fps, "PAUSED (space resumes)"))
                 self.window.show(shown)
         elif action == KEY_SNAPSHOT and self._last_canvas is not None:
             path = save_snapshot(self._last_canvas, self.config.snapshot_dir, self._last_index)

@@ -159,7 +159,8 @@ class ClassifierApp:
             text=f"latency {t.total_ms:.2f} ms (preprocess {t.preprocess_ms:.2f}, inference {t.inference_ms:.2f}, "
                  f"postprocess {t.postprocess_ms:.2f})")
         top = result.top
-        self.show_status(f"{Path(self.image_path or '').name}: {top.label if top else 'no class'}", ok=True)
+        verdict = "unknown (no known object)" if result.unknown else (top.label if top else "no class")
+        self.show_status(f"{Path(self.image_path or '').name}: {verdict}", ok=True)
 
     def shown_labels(self) -> list[str]:
         """The labels the bar chart shows, top first (read back from the canvas)."""

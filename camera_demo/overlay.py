@@ -38,16 +38,23 @@ class FpsMeter:
         return (len(self._times) - 1) / span if span > 0 else 0.0
 
 
+#: the overlay's verdict for a picture the model calls unknown
+UNKNOWN_TEXT = "no known object"
+
+
 @dataclass(frozen=True)
 class OverlayInfo:
-    """What one frame shows. ``categories`` None means no result yet."""
+    """What one frame shows. ``categories`` None means no result yet; ``unknown``: the model sees none of
+    its classes (the categories are then shown as guesses under a "no known object" line); ``fps`` None:
+    not measured yet."""
 
     categories: Sequence[Category] | None
-    fps: float
+    fps: float | None
     inference_ms: float | None
     model_name: str
     backend_name: str
     status: str = ""  # e.g. "PAUSED"
+    unknown: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,9 +102,12 @@ def draw_overlay(frame: np.ndarray, info: OverlayInfo) -> Rect:
     elif not info.categories:
         rows.append(("no class above the threshold", None))
     else:
-        rows.extend((c.label, c.score) for c in info.categories)
+        if info.unknown:
+            rows.append((UNKNOWN_TEXT, None))
+        rows.extend((("?" + c.label) if info.unknown else c.label, c.score) for c in info.categories)
     infer = f"{info.inference_ms:.1f} ms" if info.inference_ms is not None else "-"
-    footer = [f"FPS {info.fps:5.1f}   inference {infer}", f"{info.model_name} | {info.backend_name}"]
+    fps = f"{info.fps:5.1f}" if info.fps else "  -"
+    footer = [f"FPS {fps}   inference {infer}", f"{info.model_name} | {info.backend_name}"]
     if info.status:
         footer.append(info.status)
     panel_h = min(h, pad * 2 + line * (len(rows) + len(footer)))

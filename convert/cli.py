@@ -12,10 +12,12 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
+from edge_sdk.resize import RESIZE_MODES
 from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit, summary
 from edge_sdk.cli_types import float_range, non_negative_int, positive_int, probability
 from edge_sdk.formats import CALIBRATION_OPTIONS, EXPORTER_OPTIONS, FORMATS, NAMES, ExportFormat, parse_formats
+from edge_sdk.errors import EdgeSDKError
 from edge_sdk.progress import wanted
 from cifar_edge.train.model_file import check_keras_file
 from cifar_edge.train.cli_options import add_data_options, check_data_early
@@ -50,6 +52,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="test-time augmentation inside every exported file: flip = classify the image and its "
                         "mirror in one call and average (about 2x the inference time; default none)")
     c.add_argument("--model-version", help="version string stored in the metadata (default: date + source hash)")
+    c.add_argument("--resize", choices=RESIZE_MODES,
+                   help="how the SDK frames a picture for this model, stored in every file (default: spec.json's)")
+    c.add_argument("--unknown-keep", type=float_range(0.0, 1.0, lo_open=True), default=0.95, metavar="SHARE",
+                   help="calibrate the 'unknown' threshold stored in every file so that this share of known "
+                        "pictures keeps its label (default 0.95); the pictures are --unknown-calibration's, else "
+                        "the validation images")
+    c.add_argument("--unknown-calibration", metavar="DIR",
+                   help="a labelled folder of real photos (DIR/test/<class>/, only some classes needed) to "
+                        "calibrate the unknown threshold on, e.g. photos like the camera will see")
+    c.add_argument("--no-unknown", action="store_true", help="store no unknown threshold: every picture gets a label")
     _add_threshold_options(c)
     add_data_options(c)
     add_json_flag(c)
@@ -104,6 +116,8 @@ def format_options(args: argparse.Namespace, formats: tuple[ExportFormat, ...]) 
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    if args.no_unknown and args.unknown_calibration:
+        raise EdgeSDKError("--no-unknown stores no threshold: give it or --unknown-calibration, not both")
     formats = parse_formats(args.formats)
     options = format_options(args, formats)
     check_keras_file(args.model)  # the cheap checks first: TensorFlow takes seconds to import
@@ -118,7 +132,9 @@ def run_convert(args: argparse.Namespace) -> int:
         manifest = convert(ConvertConfig(
             model=args.model, out=args.out, formats=tuple(f.name for f in formats), data=args.data,
             cache_dir=args.cache_dir, limit=args.limit, model_version=args.model_version, tta=args.tta,
-            thresholds=_thresholds(args), progress=terminal if bars else None, **options,
+            thresholds=_thresholds(args), progress=terminal if bars else None, resize=args.resize,
+            unknown_keep=None if args.no_unknown else args.unknown_keep, unknown_calibration=args.unknown_calibration,
+            **options,
         ))
     emit(manifest, args.json, lambda m: _render_rows(m["files"], f"exported {m['source']['path']} to {args.out}"))
     return 0 if all(not f["failures"] for f in manifest["files"]) else 1  # as parity: a failed check is exit 1

@@ -54,6 +54,9 @@ class ConvertConfig:
     model_version: str | None = None
     tta: str = "none"  # test-time augmentation built into every export (convert.tta)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    resize: str | None = None  # framing stored in every file (None: spec.json's)
+    unknown_keep: float | None = 0.95  # share of known pictures the unknown threshold keeps (None: no threshold)
+    unknown_calibration: str | None = None  # labelled folder of photos to calibrate it on (None: the validation images)
     progress: IO[str] | None = None  # where to draw a progress bar over the formats (None: no bar)
 
 
@@ -134,10 +137,11 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     model_path = Path(config.model)
     source = load_keras_model(model_path)
     model = with_tta(source, config.tta)  # validated against the same wrapped model
-    spec = load_spec_beside(model_path)
+    spec = load_spec_beside(model_path).merged({"resize": config.resize} if config.resize else None)
     calib, test, train_sha256 = load_eval_data(config, spec)
     calib_inputs = spec.normalize(calib.images)
     keras_probs = keras_probabilities(model, test.images, spec)
+    spec, unknown = calibrate_unknown(config, model, spec, keras_probs)
     # what `cifar-edge models` shows for a file: its source's accuracy here and its cost per call
     figures = {"test_accuracy": round(float((keras_probs.argmax(1) == test.labels).mean()), 4),
                "test_images": len(test), "macs": count_macs(source) * TTA_VIEWS[config.tta]}
@@ -198,10 +202,38 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
         "converter": _versions(),
         "validation_split": {"split": "test", "images": len(test)},
         "thresholds": vars(config.thresholds),
+        "unknown": unknown,
         "files": files,
     }
     write_text_atomic(out / MANIFEST, strict_json(manifest, indent=2) + "\n")
     return manifest
+
+
+def calibrate_unknown(config: ConvertConfig, model: Any, spec: PreprocessSpec,
+                      validation_probs: Any) -> tuple[PreprocessSpec, dict[str, Any] | None]:
+    """``spec`` with its unknown threshold set, and how it was set (for the manifest).
+
+    The threshold keeps ``config.unknown_keep`` of the known pictures of ``config.unknown_calibration``
+    (its ``test/<class>/`` photos, framed as ``spec`` says, through ``model``: the exported network,
+    test-time augmentation included), else of the validation images (``validation_probs``).
+    ``unknown_keep=None`` stores none. Raises :class:`DatasetError` when the folder holds no known photo.
+    """
+    from cifar_edge.train import open_set
+
+    if config.unknown_keep is None:
+        return spec.merged({"unknown_threshold": None}), None
+    if config.unknown_calibration:
+        source = resolve_source(config.unknown_calibration, cache_dir=config.cache_dir, download=False, progress=False)
+        photos = source.load("test", spec.labels, spec=spec)
+        if not len(photos):
+            raise DatasetError(f"--unknown-calibration {config.unknown_calibration}: no photos of the model's classes")
+        probs, what = keras_probabilities(model, photos.images, spec), f"{len(photos)} photos of {config.unknown_calibration}"
+    else:
+        probs, what = validation_probs, f"{len(validation_probs)} validation images"
+    threshold = open_set.calibrate_threshold(probs.max(axis=1), config.unknown_keep)
+    record = {"score": spec.unknown_score, "threshold": threshold, "keep": config.unknown_keep,
+              "calibrated_on": portable_dataset(what)}
+    return spec.merged({"unknown_threshold": threshold}), record
 
 
 def _write_export(target: Path, data: bytes) -> None:

@@ -65,15 +65,26 @@ class Timing:
 
 @dataclass(frozen=True)
 class ClassificationResult:
-    """Categories sorted by score (highest first), after top-k, threshold and allow/deny lists."""
+    """Categories sorted by score (highest first), after top-k, threshold and allow/deny lists.
+
+    ``unknown`` is True when the model's best probability (over all classes, before any filter) is
+    below its unknown threshold: the picture shows none of the model's classes, and the categories
+    are only the model's best guesses. ``label`` gives the verdict in one value.
+    """
 
     categories: tuple[Category, ...]
     timing: Timing
+    unknown: bool = False
 
     @property
     def top(self) -> Category | None:
         """The best category, or None when every class was filtered out."""
         return self.categories[0] if self.categories else None
+
+    @property
+    def label(self) -> str | None:
+        """The verdict: the best category's label, ``None`` when the picture is unknown (or nothing passed the filters)."""
+        return None if self.unknown or not self.categories else self.categories[0].label
 
 
 def default_model_path() -> Path:
@@ -93,6 +104,11 @@ def _check_top_k(top_k: int) -> None:
         raise InvalidArgumentError(f"top_k must be an integer >= 1, got {top_k!r}")
 
 
+def _check_unknown_threshold(value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0):
+        raise InvalidArgumentError(f"unknown_threshold must lie in [0, 1] (0: off) or be None (the model's), got {value!r}")
+
+
 def _check_score_threshold(score_threshold: float) -> None:
     if isinstance(score_threshold, bool) or not isinstance(score_threshold, numbers.Real) or not 0.0 <= score_threshold <= 1.0:
         raise InvalidArgumentError(f"score_threshold must lie in [0, 1], got {score_threshold}")
@@ -105,6 +121,10 @@ class Classifier:
     Raises :class:`ModelLoadError` / :class:`MetadataError` / :class:`BackendUnavailableError` at load,
     :class:`InvalidImageError` for an image it cannot use and :class:`InferenceError` when the runtime
     fails to run the model; every one an :class:`EdgeSDKError`.
+
+    ``resize`` (:data:`~edge_sdk.resize.RESIZE_MODES`) overrides how the model file frames a picture;
+    ``unknown_threshold`` overrides the model file's "unknown" threshold (``0`` turns the verdict off;
+    ``None``: the file's, see :attr:`ClassificationResult.unknown`).
     """
 
     #: images per runtime call in :meth:`classify_batch` (see :data:`BATCH_CHUNK`)
@@ -123,9 +143,11 @@ class Classifier:
         resize: str | None = None,
         labels: Sequence[str] | None = None,
         preprocess: PreprocessSpec | dict[str, Any] | None = None,
+        unknown_threshold: float | None = None,
     ) -> None:
         self.model_path = resolve_model(model, backend)
         _check_top_k(top_k)
+        _check_unknown_threshold(unknown_threshold)
         if num_threads is not None and not 1 <= num_threads <= 1024:
             raise InvalidArgumentError(f"num_threads must lie in [1, 1024] (or None for the runtime's choice), got {num_threads}")
         _check_score_threshold(score_threshold)
@@ -143,7 +165,7 @@ class Classifier:
                 if preprocess is None:  # nothing else says how to feed it
                     raise
         del data
-        self.spec = self._resolve_spec(labels, preprocess, standard, resize)
+        self.spec = self._resolve_spec(labels, preprocess, standard, resize, unknown_threshold)
         self._check_model_matches_spec()
         self._encoder = InputEncoder.for_backend(self.spec, self._backend)
         self.top_k = top_k
@@ -156,9 +178,10 @@ class Classifier:
 
     # ----------------------------------------------------------------- set-up
     def _resolve_spec(self, labels: Sequence[str] | None, preprocess: PreprocessSpec | dict | None,
-                      standard: PreprocessSpec | None, resize: str | None) -> PreprocessSpec:
+                      standard: PreprocessSpec | None, resize: str | None,
+                      unknown_threshold: float | None) -> PreprocessSpec:
         """The model's own spec (embedded, or standard TFLite metadata) merged key by key with
-        ``preprocess``, then ``labels`` and ``resize`` (:meth:`PreprocessSpec.merged`)."""
+        ``preprocess``, then ``labels``, ``resize`` and ``unknown_threshold`` (:meth:`PreprocessSpec.merged`)."""
         base = self.metadata.spec if self.metadata else standard
         if base is None:
             if labels is None and not (isinstance(preprocess, PreprocessSpec)
@@ -171,7 +194,8 @@ class Classifier:
             channels_first = len(shape) == 4 and shape[1] == 3 and shape[3] != 3
             h, w = (shape[2], shape[3]) if channels_first else (shape[1], shape[2])
             base = PreprocessSpec(input_height=int(h), input_width=int(w), layout="NCHW" if channels_first else "NHWC")
-        named = {key: value for key, value in (("labels", labels), ("resize", resize)) if value is not None}
+        named = {key: value for key, value in (("labels", labels), ("resize", resize),
+                                               ("unknown_threshold", unknown_threshold)) if value is not None}
         return base.merged(preprocess).merged(named)
 
     def _check_model_matches_spec(self) -> None:
@@ -252,8 +276,9 @@ class Classifier:
         scores = self._infer_one(x)
         t2 = perf_counter()
         categories = self._categories(scores, top_k, score_threshold)
+        unknown = self.spec.is_unknown(max(scores))
         t3 = perf_counter()
-        return ClassificationResult(categories, Timing(1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)))
+        return ClassificationResult(categories, Timing(1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)), unknown)
 
     def classify_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR, top_k: int | None = None,
                        score_threshold: float | None = None) -> list[ClassificationResult]:
@@ -314,11 +339,13 @@ class Classifier:
         t1 = perf_counter()
         probs = self._infer(x)
         t2 = perf_counter()
-        cats = [self._categories(p, top_k, score_threshold) for p in probs.tolist()]
+        rows = probs.tolist()
+        cats = [self._categories(p, top_k, score_threshold) for p in rows]
+        unknown = [self.spec.is_unknown(max(p)) for p in rows]
         t3 = perf_counter()
         n = len(images)
         timing = Timing(1e3 * (t1 - t0) / n, 1e3 * (t2 - t1) / n, 1e3 * (t3 - t2) / n)
-        return [ClassificationResult(c, timing) for c in cats]
+        return [ClassificationResult(c, timing, u) for c, u in zip(cats, unknown)]
 
     def probabilities(self, image: Any, *, color: str = DEFAULT_COLOR) -> np.ndarray:
         """All class probabilities for one image, in label order."""

@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from .resize import RESIZE_MODES
 from .cli import add_json_flag, emit, quiet_runtime, summary
 from .cli_types import int_range, probability
 from .errors import InferenceError, InvalidImageError
@@ -44,7 +45,10 @@ def register_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int_range(1, 1000), default=3, help="categories per image (default 3)")
     p.add_argument("--score-threshold", type=probability, default=0.0,
                    help="drop categories below this probability, in [0, 1] (default 0)")
-    p.add_argument("--resize", choices=("stretch", "center-crop"), help="override the model's resize mode")
+    p.add_argument("--resize", choices=RESIZE_MODES, help="override the model's resize mode")
+    p.add_argument("--unknown-threshold", type=probability, metavar="P",
+                   help="call a picture 'unknown' when its best probability is below P (default: the model "
+                        "file's own threshold; 0 turns the verdict off)")
     add_json_flag(p)
     p.set_defaults(func=run_predict)
 
@@ -54,7 +58,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
     with quiet_runtime(args):
         clf = Classifier(args.model, backend=args.backend, num_threads=args.threads, top_k=args.top_k,
-                         score_threshold=args.score_threshold, resize=args.resize)
+                         score_threshold=args.score_threshold, resize=args.resize,
+                         unknown_threshold=args.unknown_threshold)
     results: list[dict[str, Any]] = []
     failed = 0
     paths, folders = _expand(args.images)
@@ -74,6 +79,8 @@ def run_predict(args: argparse.Namespace) -> int:
             continue
         results.append({
             "image": path,
+            "label": r.label,
+            "unknown": r.unknown,
             "categories": [c._asdict() for c in r.categories],
             "timing_ms": {"preprocess": r.timing.preprocess_ms, "inference": r.timing.inference_ms,
                           "postprocess": r.timing.postprocess_ms},
@@ -106,6 +113,8 @@ def _render(out: dict[str, Any]) -> str:
         if "error" in r:
             continue
         cats = ", ".join(f"{c['label']} {c['score']:.3f}" for c in r["categories"]) or "(no category above the threshold)"
+        if r["unknown"]:
+            cats = f"unknown (no known object; best guesses: {cats})"
         lines.append(f"{r['image']}: {cats}  [{r['timing_ms']['inference']:.2f} ms]")
     return "\n".join(lines)
 

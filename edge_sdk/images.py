@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InvalidArgumentError, InvalidImageError
+from .errors import InvalidImageError
+from .resize import check_resize_mode, draft_scale, resize_image
 
 # Larger pictures are refused before decoding (decompression-bomb guard):
 # 64 megapixels covers any camera the SDK targets.
@@ -44,7 +45,7 @@ def image_files(folder: str | os.PathLike[str], *, recursive: bool = False) -> l
 _WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16- and 32-bit grayscale
 
 
-def open_rgb(source: str | os.PathLike[str] | bytes) -> Image.Image:
+def open_rgb(source: str | os.PathLike[str] | bytes, draft: tuple[int, int, str] | None = None) -> Image.Image:
     """Decode a file path or encoded bytes into an RGB PIL image (EXIF orientation applied).
 
     Grayscale, palette, RGBA/LA, CMYK and 16-bit images are converted to RGB.
@@ -52,7 +53,8 @@ def open_rgb(source: str | os.PathLike[str] | bytes) -> Image.Image:
     before any pixel is decoded. Raises :class:`InvalidImageError` naming the
     file and the problem, whatever fails (a format outside
     :data:`ALLOWED_FORMATS`, a corrupt header, pixels or EXIF block, an
-    unreadable file).
+    unreadable file). ``draft=(height, width, mode)``: the picture is only needed at that size, so a
+    JPEG may decode at a reduced scale (:func:`~edge_sdk.resize.draft_scale`).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         name = "<bytes>"
@@ -66,6 +68,10 @@ def open_rgb(source: str | os.PathLike[str] | bytes) -> Image.Image:
     try:
         with _open_header(stream, name) as img:
             _check_size(img, name)
+            if draft is not None and img.format == "JPEG":
+                scale = draft_scale(img.height, img.width, *draft)
+                if scale < 0.5:
+                    img.draft(None, (max(1, int(img.width * scale + 0.999)), max(1, int(img.height * scale + 0.999))))
             img.load()
             return to_rgb_image(img, name)
     except InvalidImageError:
@@ -164,33 +170,16 @@ def _convert_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-REDUCING_GAP = 3.0
-
-
-def resize_rgb(img: Image.Image, height: int, width: int, mode: str = "stretch") -> np.ndarray:
-    """Resize an RGB PIL image to ``height`` x ``width``; return a uint8 HxWx3 array.
-
-    ``mode="stretch"`` scales the whole picture; ``"center-crop"`` first crops the
-    largest centred region with the target aspect ratio.
-    """
-    if mode not in ("stretch", "center-crop"):
-        raise InvalidArgumentError(f"resize mode must be 'stretch' or 'center-crop', got {mode!r}")
-    if img.size != (width, height):
-        if mode == "center-crop":
-            img = ImageOps.fit(img, (width, height), Image.Resampling.BILINEAR)
-        else:
-            # reducing_gap: a fast box reduction first when shrinking a lot (640x480 -> 32x32 in
-            # 0.5 ms instead of 1.2 ms), within a few grey levels of the full filter
-            img = img.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
-    return np.asarray(img, dtype=np.uint8)
-
-
 def load_image(
     source: str | os.PathLike[str] | bytes, height: int, width: int, mode: str = "stretch"
 ) -> np.ndarray:
-    """Decode ``source`` and return an RGB uint8 array of shape (height, width, 3)."""
-    img = open_rgb(source)
+    """Decode ``source`` and return an RGB uint8 array of shape (height, width, 3), framed by ``mode``
+    (:data:`~edge_sdk.resize.RESIZE_MODES`). A large JPEG decodes at a reduced scale (DCT scaling,
+    :func:`~edge_sdk.resize.draft_scale`). Raises :class:`InvalidImageError` as :func:`open_rgb`,
+    :class:`InvalidArgumentError` for an unknown mode."""
+    check_resize_mode(mode)
+    img = open_rgb(source, draft=(height, width, mode))
     try:
-        return resize_rgb(img, height, width, mode)
+        return resize_image(img, height, width, mode)
     finally:
         img.close()

@@ -21,25 +21,25 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import InvalidArgumentError, InvalidImageError
-from .images import ALLOWED_FORMATS, MAX_IMAGE_PIXELS, describe, load_image, resize_rgb, to_rgb_image
+from .errors import InvalidImageError
+from .images import ALLOWED_FORMATS, MAX_IMAGE_PIXELS, describe, load_image, to_rgb_image
+from .resize import check_resize_mode, resize_image, resize_pixels
 
 COLORS = ("rgb", "bgr")
 #: the channel order every SDK call assumes for a numpy array unless told (``color="bgr"`` for OpenCV frames)
 DEFAULT_COLOR = "rgb"
-RESIZE_MODES = ("stretch", "center-crop")
 
 
 def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch", color: str = DEFAULT_COLOR) -> np.ndarray:
     """An RGB uint8 ``(height, width, 3)`` array from any supported input.
 
     Raises :class:`InvalidImageError` for anything that is not a usable picture, whatever failed
-    (``ValueError`` only for a ``resize`` mode that does not exist).
+    (:class:`InvalidArgumentError` for a ``resize`` mode that does not exist,
+    :data:`~edge_sdk.resize.RESIZE_MODES`).
     """
     if color not in COLORS:
         raise InvalidImageError(f"color must be 'rgb' or 'bgr', got {color!r}")
-    if resize not in RESIZE_MODES:
-        raise InvalidArgumentError(f"resize mode must be 'stretch' or 'center-crop', got {resize!r}")
+    check_resize_mode(resize)
     try:
         return _to_rgb_array(image, height, width, resize, color)
     except InvalidImageError:
@@ -57,7 +57,7 @@ def _to_rgb_array(image: Any, height: int, width: int, resize: str, color: str) 
         pixels = _array_to_uint8(np.asarray(image))  # a plain ndarray (np.matrix cannot be 3-D)
         if pixels.shape[:2] != (height, width):
             # resize before any channel swap: 32x32 values are cheaper to reorder than a camera frame
-            pixels = resize_rgb(Image.fromarray(np.ascontiguousarray(pixels)), height, width, resize)
+            pixels = resize_pixels(pixels, height, width, resize)
         if pixels.ndim == 2:
             return np.repeat(pixels[:, :, None], 3, axis=2)
         return np.ascontiguousarray(pixels[:, :, 2::-1] if color == "bgr" else pixels)
@@ -82,7 +82,7 @@ def _pil_to_rgb_array(image: Image.Image, height: int, width: int, resize: str) 
         )
     img = to_rgb_image(image, f"PIL image (mode {image.mode})")
     try:
-        return resize_rgb(img, height, width, resize)
+        return resize_image(img, height, width, resize)
     except Exception as exc:  # noqa: BLE001 - any failure of one picture is that picture's error
         raise InvalidImageError(f"cannot resize PIL image of mode {image.mode}: {describe(exc)}") from exc
 

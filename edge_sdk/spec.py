@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MetadataError
+from .resize import RESIZE_MODES
 
 SPEC_VERSION = 1
 
@@ -38,7 +39,15 @@ CIFAR10_CLASSES: tuple[str, ...] = (
 
 _LAYOUTS = ("NHWC", "NCHW")
 _COLOR_ORDERS = ("RGB", "BGR")
-_RESIZE_MODES = ("stretch", "center-crop")
+
+
+#: scores the "unknown" rule can compare with its threshold: the top-1 probability (max-softmax,
+#: Hendrycks & Gimpel 2017), sharpened by outlier-exposure training (``cifar-edge train --outlier-fraction``)
+UNKNOWN_SCORES = ("max-probability",)
+
+
+def _is_probability(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,10 @@ class PreprocessSpec:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (255.0, 255.0, 255.0)
     resize: str = "stretch"
+    #: the "unknown" rule: an image whose :data:`unknown_score` is below this threshold shows none of the
+    #: labels (``None`` or 0: every image gets a label); calibrated by ``cifar-edge convert``
+    unknown_threshold: float | None = None
+    unknown_score: str = "max-probability"
     version: int = field(default=SPEC_VERSION)
 
     def __post_init__(self) -> None:
@@ -72,8 +85,12 @@ class PreprocessSpec:
             problems.append(f"layout must be one of {_LAYOUTS}, got {self.layout!r}")
         if self.color_order not in _COLOR_ORDERS:
             problems.append(f"color_order must be one of {_COLOR_ORDERS}, got {self.color_order!r}")
-        if self.resize not in _RESIZE_MODES:
-            problems.append(f"resize must be one of {_RESIZE_MODES}, got {self.resize!r}")
+        if self.resize not in RESIZE_MODES:
+            problems.append(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+        if self.unknown_threshold is not None and not _is_probability(self.unknown_threshold):
+            problems.append(f"unknown_threshold must be a number in [0, 1] or null, got {self.unknown_threshold!r}")
+        if self.unknown_score not in UNKNOWN_SCORES:
+            problems.append(f"unknown_score must be one of {UNKNOWN_SCORES}, got {self.unknown_score!r}")
         if any(s == 0 for s in self.std):
             problems.append("std must not contain 0")
         if self.version != SPEC_VERSION:
@@ -85,6 +102,10 @@ class PreprocessSpec:
     def num_classes(self) -> int:
         """Number of output classes."""
         return len(self.labels)
+
+    def is_unknown(self, top_probability: float) -> bool:
+        """True when an image whose best class has probability ``top_probability`` is "unknown"."""
+        return self.unknown_threshold is not None and top_probability < self.unknown_threshold
 
     @property
     def input_size(self) -> tuple[int, int]:

@@ -211,7 +211,8 @@ def test_stratified_quotas_add_up_for_uneven_classes():
 def test_sources_load_at_the_specs_size_with_the_sdks_resize(tmp_path):
     from builders import make_official_folder
 
-    from edge_sdk.images import load_image, resize_rgb
+    from edge_sdk.images import load_image
+    from edge_sdk.resize import resize_pixels
     from edge_sdk.spec import PreprocessSpec
     from cifar_edge.train.data.sources import locate
 
@@ -230,5 +231,5 @@ def test_sources_load_at_the_specs_size_with_the_sdks_resize(tmp_path):
     batches, originals = make_official_folder(tmp_path / "official")
     official = locate(batches, "--data", tmp_path / "cache").load("test", spec=spec)
     (images, _), = [v for k, v in originals.items() if k == "test_batch"]
-    np.testing.assert_array_equal(official.images, np.stack([resize_rgb(Image.fromarray(i), 16, 16, "center-crop")
+    np.testing.assert_array_equal(official.images, np.stack([resize_pixels(i, 16, 16, "center-crop")
                                                               for i in images]))

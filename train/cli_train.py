@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge_sdk.resize import RESIZE_MODES
 from edge_sdk._extras import require
 from edge_sdk.cli import add_json_flag, check_output_folder, emit, summary
 from edge_sdk.cli_types import float_range, int_list, int_range, non_negative_int, positive_int, probability
@@ -53,6 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test", help="split to evaluate (default test)")
     e.add_argument("--limit", type=positive_int, help="evaluate N images (stratified)")
     e.add_argument("--batch-size", type=positive_int, default=500)
+    e.add_argument("--unknown-half", type=int, choices=(0, 1), metavar="{0,1}",
+                   help="when the data folder has unknown/ (pictures of other things, scored as open-set figures): "
+                        "use only this half of it, by file name; 'train --outliers' trains on half 0, so 1 measures "
+                        "on pictures it did not see (default: all of it)")
     add_data_options(e)
     add_json_flag(e)
     e.set_defaults(func=run_evaluate)
@@ -127,7 +132,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outliers", metavar="DIR",
                         help="with --outlier-fraction: a folder of real photos of other things; half of them (by file "
                              "name) are trained on, the other half is left for measuring")
-    parser.add_argument("--resize", choices=("stretch", "center-crop"), default="stretch",
+    parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch",
                         help="how the SDK frames a picture for this model, saved in spec.json and every export "
                              "(default stretch)")
     parser.add_argument("--val-size", type=positive_int,
@@ -280,10 +285,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     model = load_keras_model(args.model)
     spec = load_spec_beside(args.model)
-    data = _evaluation_data(args, spec)
-    probs = _in_steps(lambda images: keras_probabilities(model, images, spec, batch_size=args.batch_size), data.images,
-                      args.batch_size, wanted(args.json))
-    return _report_evaluation(args, data, probs, spec.labels)
+    data, unknown = _evaluation_data(args, spec)
+    probabilities = lambda images: keras_probabilities(model, images, spec, batch_size=args.batch_size)  # noqa: E731
+    probs = _in_steps(probabilities, data.images, args.batch_size, wanted(args.json))
+    return _report_evaluation(args, data, probs, spec, unknown=_unknown_probabilities(unknown, probabilities))
 
 
 def _in_steps(probabilities, images, step: int, bars: bool):
@@ -307,20 +312,32 @@ def _evaluate_exported(args: argparse.Namespace) -> int:
     check_data_early(args)
     with quiet_runtime(args):
         clf = Classifier(args.model, backend=args.backend)
-    data = _evaluation_data(args, clf.spec)
+    data, unknown = _evaluation_data(args, clf.spec)
     clf.batch_chunk = args.batch_size
     runtime = clf.backend_name
     with clf:
         probs = _in_steps(clf.probabilities_batch, data.images, args.batch_size, wanted(args.json))
-    return _report_evaluation(args, data, probs, clf.labels, runtime=runtime)
+        unknown_probs = _unknown_probabilities(unknown, clf.probabilities_batch)
+    return _report_evaluation(args, data, probs, clf.spec, runtime=runtime, unknown=unknown_probs)
+
+
+def _unknown_probabilities(unknown, probabilities):
+    """``(probabilities of the unknown pictures, skipped paths)``, or None when there are none."""
+    if unknown is None:
+        return None
+    images, skipped = unknown
+    return probabilities(images), skipped
 
 
 def _evaluation_data(args: argparse.Namespace, spec: PreprocessSpec):
     """The split to evaluate at the model's input size and resize mode (``spec``), its classes in the
-    model's label order, ``--limit`` applied.
+    model's label order (a folder may hold only some of them), ``--limit`` applied; and, when the data
+    folder has ``unknown/``, its pictures (``--unknown-half`` applied) with the paths of those skipped.
 
     Raises :class:`DatasetError` naming the model's labels and the data set's when they do not match.
     """
+    from . import open_set
+
     from edge_sdk.errors import DatasetError
 
     from .cli_options import source_from_args
@@ -337,15 +354,29 @@ def _evaluation_data(args: argparse.Namespace, spec: PreprocessSpec):
         ) from exc
     if args.limit is not None and args.limit < len(data):
         data = data.subset(stratified_indices(data.labels, args.limit, 0))
-    return data
+    folder = open_set.unknown_folder(source.path if source.kind == "image-folder" else None)
+    if folder is None:
+        return data, None
+    try:
+        files = open_set.outlier_photo_files(folder, getattr(args, "unknown_half", None))
+    except OSError as exc:
+        raise DatasetError(f"cannot list {folder}: {exc}") from exc
+    return data, open_set.load_photos(files, spec)
 
 
-def _report_evaluation(args: argparse.Namespace, data, probs, labels: tuple[str, ...], runtime: str = "keras") -> int:
+def _report_evaluation(args: argparse.Namespace, data, probs, spec: PreprocessSpec, runtime: str = "keras",
+                       unknown=None) -> int:
     from .evaluation import classification_metrics
+    from .open_set import open_set_metrics
 
-    result = {"model": args.model, "runtime": runtime, "split": args.split,
-              **classification_metrics(probs, data.labels, labels)}
+    result = {"model": args.model, "runtime": runtime, "split": args.split, "resize": spec.resize,
+              **classification_metrics(probs, data.labels, spec.labels)}
     result["skipped_files"] = [s.path for s in data.skipped]
+    if unknown is not None:
+        unknown_probs, skipped = unknown
+        result["open_set"] = open_set_metrics(probs, unknown_probs, spec.unknown_threshold)
+        result["open_set"]["unknown_half"] = getattr(args, "unknown_half", None)
+        result["skipped_files"] += skipped
     emit(result, args.json, _render_evaluation)
     return 0
 
@@ -356,7 +387,7 @@ def _render_evaluation(r: dict[str, Any]) -> str:
     cell = max(5, max((len(str(v)) for row in r["confusion_matrix"] for v in row), default=1) + 1)
     lines = [
         f"{r['model']} ({r['runtime']}) on {r['split']} ({r['images']:,} images): accuracy {r['accuracy']:.4f}, "
-        f"loss {r['loss']:.4f}",
+        f"macro {r['macro_accuracy']:.4f}, loss {r['loss']:.4f}",
         "",
         f"{'':<{width}} {'':>9}   confusion matrix: rows = true class, columns = predicted class",
         f"{'class':<{width}} {'accuracy':>9}   " + " ".join(f"{n[:cell - 1]:>{cell}}" for n in names),
@@ -365,7 +396,21 @@ def _render_evaluation(r: dict[str, Any]) -> str:
         acc = r["per_class_accuracy"][name]
         row = " ".join(f"{v:>{cell}}" for v in r["confusion_matrix"][i])
         lines.append(f"{name:<{width}} {('-' if acc is None else f'{acc:.4f}'):>9}   {row}")
+    if r.get("open_set"):
+        lines += ["", render_open_set(r["open_set"])]
     return "\n".join(lines)
+
+
+def render_open_set(o: dict[str, Any]) -> str:
+    """One paragraph of open-set figures (:func:`~cifar_edge.train.open_set.open_set_metrics`)."""
+    pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
+    half = "" if o.get("unknown_half") is None else f" (half {o['unknown_half']})"
+    threshold = "none" if o["threshold"] is None else f"{o['threshold']:.3f}"
+    return (f"open set: {o['known_images']} known vs {o['unknown_images']} unknown pictures{half}: "
+            f"AUROC {pct(o['auroc'])}; at the model's threshold ({threshold}) unknown rejected "
+            f"{pct(o['unknown_rejected'])}, known rejected {pct(o['known_rejected'])}; unknown still labelled "
+            f"when 90%/95% of known are kept: {pct(o['unknown_accepted_at_known_90'])}/"
+            f"{pct(o['unknown_accepted_at_known_95'])}")
 
 
 def run_compare(args: argparse.Namespace) -> int:

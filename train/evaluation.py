@@ -43,6 +43,8 @@ def classification_metrics(probs: np.ndarray, labels: np.ndarray, class_names: S
     return {
         "images": int(labels.shape[0]),
         "accuracy": float(correct.mean()) if labels.size else 0.0,
+        # the mean over the classes the data holds: a few big classes cannot hide the others
+        "macro_accuracy": float(np.mean([v for v in per_class.values() if v is not None])) if labels.size else 0.0,
         "loss": float(-np.log(true_p).mean()) if labels.size else 0.0,
         "per_class_accuracy": per_class,
         "confusion_matrix": matrix.tolist(),

@@ -11,7 +11,8 @@ Outliers come from two sources, drawn half and half:
   small patch (texture without an object), a shuffle of the image's 8x8 patches (the pieces of an
   object without its shape) and a smooth random colour field (a scene with nothing in it);
 * **real photos** of other things (``--outliers DIR``, e.g. half of the real-photo folder's
-  ``unknown/``: :func:`outlier_photo_files` keeps the other half back for measuring).
+  ``unknown/``: :func:`~cifar_edge.train.open_set.outlier_photo_files` keeps the other half back
+  for measuring).
 
 :func:`camera_frame` re-frames a training image as a camera or a photo does: the object smaller or
 larger, shifted and with another aspect ratio, its surroundings continued by reflection.
@@ -20,14 +21,9 @@ larger, shifted and with another aspect ratio, its surroundings continued by ref
 from __future__ import annotations
 
 import math
-import os
-import zlib
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-
-from edge_sdk.images import image_files, load_image
 
 # ---------------------------------------------------------------- camera framing
 #: object size after re-framing, relative to the CIFAR frame (< 1: zoomed out, > 1: zoomed in)
@@ -122,28 +118,6 @@ def _colour_field(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     coarse = 0.5 * palette + 0.5 * 255.0 * grid
     noise = tf.random.stateless_normal((h, w, 3), seed=seed + 7, stddev=6.0)
     return tf.clip_by_value(tf.image.resize(coarse[None], (h, w), method="bicubic")[0] + noise, 0.0, 255.0)
-
-
-# ---------------------------------------------------------------- real outlier photos
-def outlier_half(path: str | os.PathLike[str]) -> int:
-    """0 or 1: which half of an outlier folder a photo falls in, from its file name alone (stable
-    across machines and file orders). Training uses half 0; half 1 is held back for measuring."""
-    return zlib.crc32(Path(path).name.encode("utf-8")) % 2
-
-
-def outlier_photo_files(folder: str | os.PathLike[str], half: int | None = 0) -> list[Path]:
-    """The pictures of ``folder`` (recursively) in ``half`` (:func:`outlier_half`; ``None``: all).
-    Raises ``OSError`` if the folder cannot be listed."""
-    files = image_files(folder, recursive=True)
-    return [p for p in files if half is None or outlier_half(p) == half]
-
-
-def load_outlier_photos(files: list[Path], height: int, width: int, resize: str) -> np.ndarray:
-    """The photos as ``(N, height, width, 3)`` uint8, decoded and resized by the SDK's own path.
-    Raises :class:`~edge_sdk.errors.InvalidImageError` for a picture that cannot be used."""
-    if not files:
-        return np.zeros((0, height, width, 3), np.uint8)
-    return np.stack([load_image(p, height, width, resize) for p in files])
 
 
 def outlier_dataset(images: np.ndarray, photos: np.ndarray, seed: int) -> tf.data.Dataset:

@@ -469,17 +469,19 @@ def _outlier_stream(config: TrainConfig, data: SplitData, spec: PreprocessSpec) 
     Raises :class:`EdgeSDKError` when the ``outliers`` folder cannot be read or holds no picture."""
     if config.outlier_fraction <= 0:
         return None
-    from . import outliers
+    from . import open_set, outliers
 
     photos = np.zeros((0, *spec.input_size, 3), np.uint8)
     if config.outliers:
         try:
-            files = outliers.outlier_photo_files(config.outliers, half=0)
+            files = open_set.outlier_photo_files(config.outliers, half=0)
         except OSError as exc:
             raise EdgeSDKError(f"--outliers {config.outliers}: cannot list the folder: {exc}") from exc
-        if not files:
-            raise EdgeSDKError(f"--outliers {config.outliers}: no pictures in its training half")
-        photos = outliers.load_outlier_photos(files, *spec.input_size, spec.resize)
+        photos, skipped = open_set.load_photos(files, spec)
+        if not len(photos):
+            raise EdgeSDKError(f"--outliers {config.outliers}: no usable pictures in its training half")
+        if skipped:
+            log.warning("outlier exposure: skipped %d unreadable pictures: %s", len(skipped), ", ".join(skipped[:5]))
         log.info("outlier exposure: %d real photos from %s and synthetic outliers", len(photos), config.outliers)
     return outliers.outlier_dataset(data.train.images, photos, config.seed)
 

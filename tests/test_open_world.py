@@ -1,0 +1,206 @@
+"""Open world (issue 23): the "unknown" verdict, open-set evaluation, framing modes and the fast frame path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edge_sdk import Classifier
+from edge_sdk.errors import InvalidArgumentError, MetadataError
+from edge_sdk.images import image_files, load_image
+from edge_sdk.resize import RESIZE_MODES, crop_box, draft_scale, fit_size, resize_image, resize_pixels
+from edge_sdk.spec import PreprocessSpec
+
+from cifar_edge.train.open_set import auroc, calibrate_threshold, open_set_metrics, outlier_half, outlier_photo_files
+from test_training import REPO, cli
+
+REAL_PHOTOS = REPO.parent / "shared" / "datasets" / "real-photos"
+EDGE_EXPORT = REPO / "models" / "edge" / "export"
+
+
+def _real_photos() -> Path:
+    if not REAL_PHOTOS.is_dir():
+        pytest.fail(f"the real-photo folder is missing: {REAL_PHOTOS} (../shared beside the repository)")
+    return REAL_PHOTOS
+
+
+# ----------------------------------------------------------------- the rule and its threshold
+def test_spec_carries_and_checks_the_unknown_threshold():
+    spec = PreprocessSpec(unknown_threshold=0.4)
+    assert PreprocessSpec.from_json(spec.to_json()).unknown_threshold == 0.4
+    assert spec.is_unknown(0.39) and not spec.is_unknown(0.4)
+    assert not PreprocessSpec().is_unknown(0.0)  # no threshold: everything gets a label
+    for bad in (1.5, -0.1, "0.4", True):
+        with pytest.raises(MetadataError, match="unknown_threshold"):
+            PreprocessSpec(unknown_threshold=bad)
+    with pytest.raises(MetadataError, match="unknown_score"):
+        PreprocessSpec(unknown_score="energy")
+
+
+def test_calibrated_threshold_keeps_the_asked_share():
+    scores = np.linspace(0.0, 1.0, 1001)
+    threshold = calibrate_threshold(scores, 0.9)
+    assert (scores >= threshold).mean() >= 0.9
+    assert (scores >= threshold + 0.01).mean() < 0.9
+    with pytest.raises(ValueError):
+        calibrate_threshold(np.zeros(0), 0.9)
+
+
+def test_auroc_and_open_set_metrics():
+    assert auroc(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 1.0
+    assert auroc(np.array([0.1]), np.array([0.9])) == 0.0
+    assert auroc(np.array([0.5, 0.5]), np.array([0.5])) == 0.5  # ties count half
+    assert auroc(np.array([]), np.array([0.5])) is None
+    known = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    unknown = np.array([[0.5, 0.5], [0.55, 0.45]])
+    m = open_set_metrics(known, unknown, threshold=0.58)
+    assert m["known_rejected"] == 0.0 and m["unknown_rejected"] == 1.0
+    assert m["auroc"] == 1.0 and m["known_images"] == 3 and m["unknown_images"] == 2
+    assert open_set_metrics(known, unknown, None)["unknown_rejected"] == 0.0
+
+
+def _with_threshold(tmp_path: Path, threshold: float | None) -> Path:
+    """A copy of the shipped edge int8 TFLite file whose embedded spec says ``threshold``."""
+    from cifar_edge.convert.embed import embed_metadata
+    from edge_sdk.metadata import read_metadata
+
+    source = EDGE_EXPORT / "model_int8.tflite"
+    meta = read_metadata(source)
+    from dataclasses import replace
+
+    meta = replace(meta, spec=meta.spec.merged({"unknown_threshold": threshold}))
+    target = tmp_path / "edge_threshold.tflite"
+    target.write_bytes(embed_metadata(source.read_bytes(), meta))
+    return target
+
+
+def test_unknown_verdict_from_the_threshold_stored_in_the_file(tmp_path):
+    model = _with_threshold(tmp_path, 0.999)  # nothing is that sure: every picture is unknown
+    flat = np.full((32, 32, 3), 128, np.uint8)  # a grey field: no object at all
+    with Classifier(model) as clf:
+        assert clf.spec.unknown_threshold == 0.999
+        result = clf.classify(flat)
+        assert result.unknown and result.label is None
+        assert result.categories  # the best guesses stay available
+        assert all(r.unknown for r in clf.classify_batch([flat, flat]))
+    with Classifier(model, unknown_threshold=0.0) as clf:  # the per-Classifier override turns it off
+        result = clf.classify(flat)
+        assert not result.unknown and result.label == result.top.label
+    with pytest.raises(InvalidArgumentError, match="unknown_threshold"):
+        Classifier(model, unknown_threshold=2.0)
+
+
+def test_unknown_verdict_on_a_synthetic_out_of_set_input(tmp_path):
+    # threshold between the model's confidence on a CIFAR test image it knows and a noise picture
+    model = _with_threshold(tmp_path, None)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (32, 32, 3), np.uint8)
+    with Classifier(model) as clf:
+        noise_top = float(clf.probabilities(noise).max())
+    assert noise_top < 0.99
+    model = _with_threshold(tmp_path, round(noise_top + 0.005, 3))
+    with Classifier(model) as clf:
+        assert clf.classify(noise).unknown
+        # a picture the model is sure about keeps its label
+        sure = max((load_image(p, 32, 32) for p in _cifar_samples()), key=lambda x: clf.probabilities(x).max())
+        if clf.probabilities(sure).max() >= clf.spec.unknown_threshold:
+            assert not clf.classify(sure).unknown
+
+
+def _cifar_samples() -> list[Path]:
+    import os
+
+    root = Path(os.environ.get("CIFAR10_DIR", REPO.parent / "shared" / "datasets" / "cifar10")) / "test"
+    return [sorted((root / c).iterdir())[0] for c in ("airplane", "automobile", "ship", "truck", "frog")]
+
+
+def test_predict_prints_and_returns_the_unknown_verdict(tmp_path):
+    model = _with_threshold(tmp_path, 0.999)
+    image = tmp_path / "grey.png"
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(image)
+    proc = cli("predict", str(image), "--model", str(model), "--json", cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["results"][0]
+    assert result["unknown"] is True and result["label"] is None
+    text = cli("predict", str(image), "--model", str(model), cache=tmp_path)
+    assert "unknown (no known object" in text.stdout
+    off = json.loads(cli("predict", str(image), "--model", str(model), "--unknown-threshold", "0", "--json", cache=tmp_path).stdout)
+    assert off["results"][0]["unknown"] is False
+
+
+# ----------------------------------------------------------------- open-set evaluation
+def test_evaluate_a_folder_with_a_class_subset_and_unknown(tmp_path):
+    photos = _real_photos()
+    data = tmp_path / "photos"
+    for cls in ("dog", "ship"):  # two of the ten classes only
+        shutil.copytree(photos / "test" / cls, data / "test" / cls)
+    (data / "unknown").mkdir()
+    for path in sorted((photos / "unknown").iterdir())[:12]:
+        shutil.copy(path, data / "unknown" / path.name)
+    model = _with_threshold(tmp_path, 0.5)
+    proc = cli("evaluate", str(model), "--data", str(data), "--json", cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    expected_known = len(image_files(data / "test" / "dog")) + len(image_files(data / "test" / "ship"))
+    assert result["images"] == expected_known
+    assert result["per_class_accuracy"]["cat"] is None  # a class the folder does not hold
+    assert 0.0 <= result["macro_accuracy"] <= 1.0
+    open_set = result["open_set"]
+    assert open_set["known_images"] == expected_known and open_set["unknown_images"] == 12
+    assert open_set["threshold"] == 0.5
+    assert 0.0 <= open_set["auroc"] <= 1.0
+    assert 0.0 <= open_set["unknown_rejected"] <= 1.0 and 0.0 <= open_set["known_rejected"] <= 1.0
+    half = json.loads(cli("evaluate", str(model), "--data", str(data), "--unknown-half", "1", "--json", cache=tmp_path).stdout)
+    assert half["open_set"]["unknown_images"] == sum(outlier_half(p) == 1 for p in (data / "unknown").iterdir())
+    text = cli("evaluate", str(model), "--data", str(data), cache=tmp_path).stdout
+    assert "open set:" in text and "AUROC" in text
+
+
+def test_outlier_halves_split_the_folder_by_name():
+    files = outlier_photo_files(_real_photos() / "unknown")
+    halves = [outlier_photo_files(_real_photos() / "unknown", h) for h in (0, 1)]
+    assert sorted(halves[0] + halves[1]) == files
+    assert not set(halves[0]) & set(halves[1])
+    assert 0.35 < len(halves[0]) / len(files) < 0.65
+
+
+# ----------------------------------------------------------------- framing and the fast frame path
+def test_framing_geometry():
+    assert crop_box(480, 640, 32, 32) == (0, 80, 480, 480)
+    assert crop_box(640, 480, 32, 32) == (80, 0, 480, 480)
+    assert fit_size(480, 640, 32, 32) == (24, 32)
+    assert draft_scale(3000, 4000, 32, 32, "stretch") == pytest.approx(2 * 32 / 3000)
+    assert draft_scale(20, 20, 32, 32, "stretch") == 1.0
+    with pytest.raises(InvalidArgumentError, match="resize mode"):
+        resize_pixels(np.zeros((8, 8, 3), np.uint8), 4, 4, "squash")
+
+
+@pytest.mark.parametrize("mode", RESIZE_MODES)
+def test_array_and_pil_paths_frame_alike(mode):
+    rng = np.random.default_rng(1)
+    # a smooth picture (real photos are smooth at this scale): both resamplers average the same area
+    coarse = rng.integers(0, 256, (6, 8, 3), np.uint8)
+    frame = np.asarray(Image.fromarray(coarse).resize((640, 480), Image.Resampling.BICUBIC))
+    fast = resize_pixels(frame, 32, 32, mode)
+    reference = resize_image(Image.fromarray(frame), 32, 32, mode)
+    assert fast.shape == reference.shape == (32, 32, 3)
+    assert np.abs(fast.astype(int) - reference.astype(int)).mean() < 4.0
+    if mode == "letterbox":
+        assert (fast[:3] == 114).all() and (fast[-3:] == 114).all()  # bars above and below a 4:3 frame
+
+
+def test_fast_frame_path_agrees_with_the_reference_path_on_real_photos():
+    """Photos given as BGR arrays (the camera path) vs their files (decode + Pillow): same top-1 nearly always."""
+    files = [p for d in sorted((_real_photos() / "test").iterdir()) for p in image_files(d)]
+    agree = 0
+    with Classifier(EDGE_EXPORT / "model_int8.tflite") as clf:
+        for path in files:
+            with Image.open(path) as img:
+                bgr = np.ascontiguousarray(np.asarray(img.convert("RGB"))[:, :, ::-1])
+            agree += clf.classify(bgr, color="bgr").top.index == clf.classify(path).top.index
+    assert agree / len(files) >= 0.9, f"{agree} of {len(files)}"
