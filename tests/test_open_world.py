@@ -195,12 +195,19 @@ def test_array_and_pil_paths_frame_alike(mode):
 
 
 def test_fast_frame_path_agrees_with_the_reference_path_on_real_photos():
-    """Photos given as BGR arrays (the camera path) vs their files (decode + Pillow): same top-1 nearly always."""
-    files = [p for d in sorted((_real_photos() / "test").iterdir()) for p in image_files(d)]
-    agree = 0
+    """Photos as BGR arrays (the camera path: decimated area average) vs the same pictures as PIL images
+    (Pillow's antialiased resize, the reference): the same accuracy and mostly the same top-1."""
+    rows = []
     with Classifier(EDGE_EXPORT / "model_int8.tflite") as clf:
-        for path in files:
-            with Image.open(path) as img:
-                bgr = np.ascontiguousarray(np.asarray(img.convert("RGB"))[:, :, ::-1])
-            agree += clf.classify(bgr, color="bgr").top.index == clf.classify(path).top.index
-    assert agree / len(files) >= 0.9, f"{agree} of {len(files)}"
+        for d in sorted((_real_photos() / "test").iterdir()):
+            for path in image_files(d):
+                with Image.open(path) as img:
+                    rgb = img.convert("RGB")
+                # a camera-sized frame: the photo enlarged 3x (photos here are at most 320 px)
+                frame = rgb.resize((rgb.width * 3, rgb.height * 3), Image.Resampling.BICUBIC)
+                bgr = np.ascontiguousarray(np.asarray(frame)[:, :, ::-1])
+                label = clf.labels.index(d.name)
+                rows.append((clf.classify(bgr, color="bgr").top.index, clf.classify(frame).top.index, label))
+    fast, reference, labels = map(np.array, zip(*rows))
+    assert abs((fast == labels).mean() - (reference == labels).mean()) <= 0.05
+    assert (fast == reference).mean() >= 0.85
