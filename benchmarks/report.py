@@ -137,4 +137,21 @@ def render(results: dict[str, Any]) -> str:
     rows = [[r["threads"], r["frames"], f"{r['fps_median']:.1f}", f"{r['mean_inference_ms']:.2f}",
              f"{r['mean_latency_ms']:.2f}"] for r in cam["results"]]
     out += _table(["threads", "frames", "FPS (median)", "inference ms", "classify ms"], rows, "rrrrr")
+    if results.get("real_photos"):
+        from .real_photos import render as render_real_photos
+
+        out += ["", "## Real photos", "",
+                "Each bundled model on the real-photo folder (`python -m benchmarks.real_photos`): photos of its "
+                "classes (top-1) and the held-back half of the photos of other things (`unknown/`, half 1: the "
+                "half training did not see), through the SDK from the files, with the model's own framing and "
+                "unknown threshold.", "", render_real_photos(results["real_photos"]), ""]
+    if results.get("frame_path"):
+        f = results["frame_path"]
+        mp = f.get("mediapipe_640x480_float32_ms")
+        out += ["## Camera-frame path", "",
+                f"`python -m benchmarks.frame_path {f['model']}`: `classify` of a BGR frame vs the model's own input size, "
+                f"1 thread, median of {f['runs']} calls (OpenCV {'present' if f['opencv'] else 'absent'}).", "",
+                "| input | ms | x model input |", "|---|---:|---:|",
+                *[f"| {k} | {v:.3f} | {f['ratio_to_model_input'][k]:.2f} |" for k, v in f["ms"].items()],
+                *([f"| MediaPipe ImageClassifier, 640x480 (float32 file) | {mp:.3f} | - |"] if mp is not None else []), ""]
     return "\n".join(out)

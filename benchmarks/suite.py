@@ -185,6 +185,17 @@ def measure_camera(opts: argparse.Namespace) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def measure_open_world(opts: argparse.Namespace) -> dict[str, Any]:
+    """The bundled models on the real-photo folder (when it is there) and the camera-frame path of ``edge``."""
+    from . import frame_path, real_photos
+
+    out: dict[str, Any] = {"frame_path": frame_path.measure("edge", opts.runs)}
+    data = Path(opts.real_photos)
+    if data.is_dir():
+        out["real_photos"] = [real_photos.measure(name, data, None, 1) for name in ("default", "edge")]
+    return out
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=str(REPO / "benchmarks"), help="folder for results.json and RESULTS.md")
@@ -200,6 +211,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--camera-frames", type=int, default=0, help="frames of the camera benchmark (0: the whole video)")
     p.add_argument("--baseline-ref", help="git commit whose edge_sdk is measured against this checkout")
     p.add_argument("--data", help="CIFAR-10 location (default: $CIFAR10_DIR, the cache)")
+    p.add_argument("--real-photos", default=str(REPO.parent / "shared" / "datasets" / "real-photos"),
+                   help="real-photo folder (test/<class>/ and unknown/); skipped when absent")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: resnet8, 1 thread, 1 repeat, few samples, 200 test images, 30 camera frames")
     opts = p.parse_args(argv)
@@ -233,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     results["imports"] = measure_imports(opts)
     print("benchmarks: camera pipeline", file=sys.stderr)
     results["camera"] = measure_camera(opts)
+    print("benchmarks: real photos and the camera-frame path", file=sys.stderr)
+    results.update(measure_open_world(opts))
     results["wall_s"] = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds(), 1)
     out = Path(opts.out)
     points = latency_accuracy_points(results)

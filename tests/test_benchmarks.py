@@ -85,8 +85,13 @@ def test_report_has_every_section_and_camera_and_before_after(quick_run):
     ba = results["before_after"]
     assert ba["before"]["latency_ms"]["p50"] > 0 and ba["after"]["latency_ms"]["p50"] > 0
     for heading in ("## Models x formats x runtimes", "## SDK overhead", "## Before / after", "## Import footprint",
-                    "## Camera pipeline"):
+                    "## Camera pipeline", "## Real photos", "## Camera-frame path"):
         assert heading in md
+    real = {r["model"]: r for r in results["real_photos"]}
+    assert set(real) == {"default", "edge"} and all(r["photos"] > 50 and 0 <= r["accuracy"] <= 1 for r in real.values())
+    assert all(0 <= r["open_set"]["auroc"] <= 1 and r["open_set"]["unknown_half"] == 1 for r in real.values())
+    frames = results["frame_path"]["ms"]
+    assert set(frames) == {"32x32", "640x480", "1920x1080"} and all(v > 0 for v in frames.values())
     assert results["machine"]["cores"] >= 1 and results["machine"]["cpu"] in md
     for fmt in FILES:
         assert f"| resnet8 | {fmt} |" in md
