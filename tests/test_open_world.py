@@ -211,3 +211,44 @@ def test_fast_frame_path_agrees_with_the_reference_path_on_real_photos():
     fast, reference, labels = map(np.array, zip(*rows))
     assert abs((fast == labels).mean() - (reference == labels).mean()) <= 0.05
     assert (fast == reference).mean() >= 0.85
+
+
+# ----------------------------------------------------------------- a user's own 3-class data set, end to end
+@pytest.mark.slow
+def test_three_class_user_data_trains_converts_and_classifies_with_unknown_rejection(tmp_path, cifar10_dir):
+    """A user's 3-class folder (not CIFAR-10's classes) with outlier exposure: train, convert with a calibrated
+    unknown threshold, classify and evaluate through the SDK."""
+    data = tmp_path / "mydata"
+    names = {"ship": "boats", "automobile": "cars", "airplane": "planes"}
+    for split, count in (("train", 80), ("test", 20)):
+        for cifar_name, mine in names.items():
+            target = data / split / mine
+            target.mkdir(parents=True)
+            for path in sorted((cifar10_dir / "test" / cifar_name).iterdir())[(0 if split == "train" else 80):][:count]:
+                shutil.copy(path, target / path.name)
+    (data / "unknown").mkdir()
+    for path in sorted((cifar10_dir / "test" / "frog").iterdir())[:16]:  # not one of the user's classes
+        shutil.copy(path, data / "unknown" / path.name)
+    run = tmp_path / "run"
+    proc = cli("train", "--model", "resnet8", "--data", str(data), "--epochs", "1", "--batch-size", "32",
+               "--val-size", "12", "--camera-augment", "--outlier-fraction", "0.25", "--outliers", str(data / "unknown"),
+               "--resize", "center-crop", "--out", str(run), "--json", cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((run / "spec.json").read_text())["resize"] == "center-crop"
+    export = tmp_path / "export"
+    proc = cli("convert", str(run / "best.keras"), "--out", str(export), "--data", str(data), "--formats", "tflite-int8",
+               "--calib-size", "30", "--unknown-calibration", str(data), "--unknown-keep", "0.8",
+               "--min-agreement", "0", "--max-accuracy-drop", "1", "--json", cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads(proc.stdout)
+    threshold = manifest["unknown"]["threshold"]
+    assert 0.0 < threshold <= 1.0 and manifest["unknown"]["keep"] == 0.8
+    with Classifier(export / "model_int8.tflite") as clf:
+        assert clf.labels == ("boats", "cars", "planes")
+        assert clf.spec.unknown_threshold == threshold and clf.spec.resize == "center-crop"
+        results = clf.classify_batch(image_files(data / "test", recursive=True))
+        kept = [not r.unknown for r in results]
+        assert 0.5 <= sum(kept) / len(kept) < 1.0 or threshold == 0.0  # about 80% of the known pictures keep a label
+    result = json.loads(cli("evaluate", str(export / "model_int8.tflite"), "--data", str(data), "--json",
+                            cache=tmp_path).stdout)
+    assert result["class_names"] == ["boats", "cars", "planes"] and result["open_set"]["unknown_images"] == 16
