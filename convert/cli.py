@@ -189,7 +189,9 @@ def _render_parity(r: dict[str, Any]) -> str:
             text += f"; confidence drift mean {drift['mean']:.4f} max {drift['max']:.4f}"
         lines.append(text)
         snr = row.get("layer_snr")
-        if snr and snr["costliest"]:
+        if snr and snr.get("error"):
+            lines.append(f"  per-layer SNR: not measured ({snr['error']})")
+        if snr and snr.get("costliest"):
             worst = snr["costliest"]
             lines.append(f"  costliest tensor: {worst['op']} {worst['tensor']} (SNR {worst['snr_db']} dB, adds "
                          f"{worst['added_noise']:.1e} of its signal power; lowest SNR {snr['lowest_snr']['snr_db']} dB "

@@ -6,8 +6,8 @@ files, an int8 ``.tflite`` and an int8 ``.onnx`` export; a name opens the one th
 CPU (:mod:`edge_sdk.host`: ``.onnx`` on x86 without VNNI, ``.tflite`` on x86 with VNNI and on ARM) among
 those whose runtime is installed (LiteRT, ``tflite-runtime`` or ``tf.lite`` for the ``.tflite``, ONNX
 Runtime for the ``.onnx``), so an ``[onnx]``- or ``[litert]``-only install runs the bundled models too.
-``backend=`` picks the file that backend runs. Only a ``str`` is looked up as a name; any other value, or a string that is no bundled
-name, is a path (``"./edge"`` is the file ``edge``).
+``backend=`` picks the file that backend runs. Only a ``str`` is looked up as a name; any other value,
+or a string that is no bundled name, is a path (``"./edge"`` is the file ``edge``).
 """
 
 from __future__ import annotations

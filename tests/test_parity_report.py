@@ -16,6 +16,7 @@ from PIL import Image
 from cifar_edge.convert.contact_sheet import contact_sheet
 from cifar_edge.convert.parity import MAX_LISTED_FLIPS, cross_agreement, explain
 from cifar_edge.convert.photos import UNLABELLED, is_photo_folder, load_photo_folder
+from edge_sdk.errors import EdgeSDKError
 from edge_sdk.spec import CIFAR10_CLASSES, PreprocessSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,6 +116,10 @@ def test_layer_snr_points_at_a_tensor_of_the_int8_file(cifar10_dir):
     # the float file against itself: no noise anywhere
     same = layer_snr(int8, int8, x)
     assert all(layer["snr_db"] is None and layer["added_noise"] == 0 for layer in same["layers"])
+    # two different networks share no tensor names: a typed error, not a made-up figure
+    other = (REPO / "models" / "default" / "export" / "model_float32.tflite").read_bytes()
+    with pytest.raises(EdgeSDKError, match="share no tensor names"):
+        layer_snr(int8, other, x)
 
 
 # --------------------------------------------------------------------------- the command
