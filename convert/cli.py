@@ -71,6 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL.keras")
     p.add_argument("directory", metavar="DIR", help="folder written by cifar-edge convert")
     p.add_argument("--limit", type=positive_int, help="compare on N test images (default: the whole test split)")
+    p.add_argument("--report", metavar="DIR",
+                   help="write a contact sheet PNG of each file's flipped images and parity.json to DIR")
     _add_threshold_options(p)
     add_data_options(p)
     add_json_flag(p)
@@ -178,11 +180,44 @@ def run_parity(args: argparse.Namespace) -> int:
     from .converter import parity
 
     bars = wanted(args.json)  # asked before fd 2 is redirected
+    if args.report is not None:
+        check_output_folder(args.report, f"--report {args.report}")
     with _without_native_log_lines() as terminal:
         result = parity(args.model, args.directory, data=args.data, cache_dir=args.cache_dir, limit=args.limit,
-                        thresholds=_thresholds(args), progress=terminal if bars else None)
-    emit(result, args.json, lambda r: _render_rows(r["files"], f"parity of {r['directory']} vs {r['model']} on {r['images']:,} test images"))
+                        thresholds=_thresholds(args), progress=terminal if bars else None, report=args.report)
+    emit(result, args.json, _render_parity)
     return 0 if result["passed"] else 1
+
+
+def _render_parity(r: dict[str, Any]) -> str:
+    """The text report of :func:`parity`: the table, then what explains each file's differences."""
+    data = r["data"]
+    what = (f"{r['images']:,} test images" if data["kind"] == "test split" else
+            f"{r['images']:,} photos ({data['labelled']} of the model's classes, {data['unlabelled']} of none)")
+    lines = [_render_rows(r["files"], f"parity of {r['directory']} vs {r['model']} on {what}")]
+    for row in r["files"]:
+        drift = row["confidence_drift"]
+        text = f"{row['file']}: {row['flip_count']} top-1 flip(s)"
+        if row["flip_keras_margin"]:
+            text += (f", Keras margin median {row['flip_keras_margin']['median']:.3f} max "
+                     f"{row['flip_keras_margin']['max']:.3f} (all images: median {row['keras_margin_median']:.3f})")
+        if drift:
+            text += f"; confidence drift mean {drift['mean']:.4f} max {drift['max']:.4f}"
+        lines.append(text)
+        snr = row.get("layer_snr")
+        if snr and snr.get("error"):
+            lines.append(f"  per-layer SNR: not measured ({snr['error']})")
+        if snr and snr.get("costliest"):
+            worst = snr["costliest"]
+            lines.append(f"  costliest tensor: {worst['op']} {worst['tensor']} (SNR {worst['snr_db']} dB, adds "
+                         f"{worst['added_noise']:.1e} of its signal power; lowest SNR {snr['lowest_snr']['snr_db']} dB "
+                         f"at {snr['lowest_snr']['tensor']}; vs {snr['reference']}, {snr['images']} images)")
+        if "contact_sheet" in row:
+            lines.append(f"  flips drawn in {row['contact_sheet']}")
+    for pair in r["cross_runtime"]:
+        lines.append(f"{pair['files'][0]} vs {pair['files'][1]}: top-1 agreement {pair['top1_agreement']:.4f} "
+                     f"({pair['disagreements']} differ)")
+    return "\n".join(lines)
 
 
 def _render_rows(rows: list[dict[str, Any]], title: str) -> str:

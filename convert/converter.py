@@ -17,7 +17,7 @@ from edge_sdk import __version__
 from edge_sdk._atomic import remove_stale_parts, write_bytes_atomic, write_text_atomic
 from edge_sdk.classifier import Classifier
 from edge_sdk.errors import DatasetError, EdgeSDKError
-from edge_sdk.formats import EXPORTER_OPTIONS, FILE_NAMES, NAMES, ExportFormat, exported_files, parse_formats
+from edge_sdk.formats import EXPORTER_OPTIONS, FILE_NAMES, FORMATS, NAMES, ExportFormat, exported_files, parse_formats
 from edge_sdk.metadata import ModelMetadata, read_metadata
 from edge_sdk.progress import progress_bar
 from edge_sdk.spec import PreprocessSpec
@@ -29,7 +29,10 @@ from cifar_edge.train.training import load_keras_model, load_spec_beside
 
 from . import export
 from .embed import embed_metadata
-from .parity import Thresholds, compare, judge
+from .contact_sheet import contact_sheet
+from .layer_snr import SNR_IMAGES, layer_snr
+from .parity import Thresholds, compare, cross_agreement, explain, judge
+from .photos import load_parity_images
 from .tta import TTA_MODES, TTA_VIEWS, with_tta
 
 MANIFEST = "manifest.json"
@@ -250,11 +253,17 @@ def _write_export(target: Path, data: bytes) -> None:
 
 def parity(model: str, directory: str, *, data: str | None = None, cache_dir: str | None = None,
            limit: int | None = None, thresholds: Thresholds | None = None,
-           progress: IO[str] | None = None) -> dict[str, Any]:
-    """Compare every exported file in ``directory`` with the Keras model on the test split.
+           progress: IO[str] | None = None, report: str | None = None) -> dict[str, Any]:
+    """Compare every exported file in ``directory`` with the Keras model on the test split, or on every
+    picture of a photo folder (``data``, see :mod:`cifar_edge.convert.photos`), and explain the differences.
 
     A file exported with test-time augmentation (its metadata's ``tta``) is compared with the Keras
-    model wrapped the same way. ``progress``: a stream to draw a bar over the files on.
+    model wrapped the same way. Each file's row adds to the figures of :func:`compare` the flipped
+    images and confidence drift (:func:`explain`) and, for an int8 TFLite file, the SNR of each layer
+    against the float TFLite file beside it (or converted from the Keras model) (``layer_snr``); the
+    result adds the top-1 agreement of the quantized files with each other (``cross_runtime``).
+    ``report``: a folder for a contact sheet PNG of each file's flips and ``parity.json``.
+    ``progress``: a stream to draw a bar over the files on. Raises :class:`EdgeSDKError` subclasses.
     """
     thresholds = thresholds or Thresholds()
     directory_path = Path(directory)
@@ -263,11 +272,12 @@ def parity(model: str, directory: str, *, data: str | None = None, cache_dir: st
         raise EdgeSDKError(f"no exported models ({', '.join(FILE_NAMES)}) in {directory}")
     keras_model = load_keras_model(model)
     spec = load_spec_beside(model)
-    source = resolve_source(data, cache_dir=cache_dir, progress=False)
-    test = source.load("test", spec.labels, spec=spec)
-    if limit is not None and limit < len(test):
-        test = test.subset(stratified_indices(test.labels, limit, 0))
+    test = load_parity_images(data, spec, cache_dir=cache_dir, limit=limit)
+    report_dir = Path(report) if report is not None else None
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
     references: dict[str, Any] = {}
+    quantized: dict[str, Any] = {}
     rows = []
     with progress_bar(len(exported), "parity", progress is not None, unit="file", file=progress) as bar:
         for fmt, path in exported:
@@ -275,12 +285,44 @@ def parity(model: str, directory: str, *, data: str | None = None, cache_dir: st
             if tta not in references:
                 references[tta] = keras_probabilities(with_tta(keras_model, tta), test.images, spec)
             with Classifier(path) as clf:
-                result = compare(clf, test.images, test.labels, references[tta], spec)
-            rows.append({"format": fmt.name, "file": path.name, "bytes": path.stat().st_size, "tta": tta, **result,
-                         "failures": judge(fmt.name, result, thresholds)})
+                probs = clf.probabilities_batch(test.images)
+                result = compare(clf, test.images, test.labels, references[tta], spec, probs=probs)
+            why = explain(probs, references[tta], test.labels, spec.labels, test.files)
+            row = {"format": fmt.name, "file": path.name, "bytes": path.stat().st_size, "tta": tta, **result,
+                   "failures": judge(fmt.name, result, thresholds), **why}
+            if fmt.quantized:
+                quantized[path.name] = probs
+            if fmt.name == "tflite-int8":
+                row["layer_snr"] = _layer_snr(path, directory_path, keras_model, tta, test.images, spec)
+            if report_dir is not None and why["flips"]:
+                sheet = report_dir / f"{path.name}.flips.png"
+                contact_sheet(test.images, why["flips"], sheet)
+                row["contact_sheet"] = str(sheet)
+            rows.append(row)
             bar.update()
-    return {"model": str(model), "directory": str(directory), "images": len(test), "thresholds": vars(thresholds),
-            "files": rows, "passed": all(not r["failures"] for r in rows)}
+    result = {"model": str(model), "directory": str(directory), "images": len(test.labels),
+              "thresholds": vars(thresholds), "files": rows, "passed": all(not r["failures"] for r in rows),
+              "data": test.describe(), "cross_runtime": cross_agreement(quantized)}
+    if report_dir is not None:
+        write_text_atomic(report_dir / "parity.json", strict_json(result, indent=2) + "\n")
+    return result
+
+
+def _layer_snr(path: Path, directory: Path, keras_model: Any, tta: str, images: Any, spec: PreprocessSpec) -> dict[str, Any]:
+    """:func:`layer_snr` of the int8 TFLite file ``path`` against the float TFLite file beside it (same
+    test-time augmentation), else one converted from the Keras model here, on up to ``SNR_IMAGES`` images
+    spread over the set; ``{"reference", "error"}`` when LiteRT cannot compare them."""
+    beside = directory / FORMATS["tflite"].file_name
+    if beside.is_file() and _tta_of(beside) == tta:
+        reference, origin = beside.read_bytes(), beside.name
+    else:
+        reference, origin = export.tflite_float(with_tta(keras_model, tta)), "converted from the Keras model"
+    step = max(1, len(images) // SNR_IMAGES)
+    inputs = spec.normalize(images[::step][:SNR_IMAGES])
+    try:
+        return {"reference": origin, **layer_snr(path.read_bytes(), reference, inputs)}
+    except EdgeSDKError as exc:  # a diagnosis that cannot be made does not stop the parity check
+        return {"reference": origin, "error": str(exc)}
 
 
 def _tta_of(path: Path) -> str:

@@ -2,11 +2,12 @@
 
 One table, :data:`BUNDLED`, serves the :class:`~edge_sdk.Classifier`, the ``cifar-edge`` commands
 (``--model NAME``, ``cifar-edge models``) and the tests. Each bundled model is one network in two
-files, an int8 ``.tflite`` and an int8 ``.onnx`` export; a name opens the first of them whose runtime
-is installed (LiteRT, ``tflite-runtime`` or ``tf.lite`` for the ``.tflite``, else ONNX Runtime for the
-``.onnx``), so an ``[onnx]``-only install runs the bundled models too. ``backend=`` picks the file that
-backend runs. Only a ``str`` is looked up as a name; any other value, or a string that is no bundled
-name, is a path (``"./edge"`` is the file ``edge``).
+files, an int8 ``.tflite`` and an int8 ``.onnx`` export; a name opens the one that runs fastest on this
+CPU (:mod:`edge_sdk.host`: ``.onnx`` on x86 without VNNI, ``.tflite`` on x86 with VNNI and on ARM) among
+those whose runtime is installed (LiteRT, ``tflite-runtime`` or ``tf.lite`` for the ``.tflite``, ONNX
+Runtime for the ``.onnx``), so an ``[onnx]``- or ``[litert]``-only install runs the bundled models too.
+``backend=`` picks the file that backend runs. Only a ``str`` is looked up as a name; any other value,
+or a string that is no bundled name, is a path (``"./edge"`` is the file ``edge``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BackendUnavailableError, ModelLoadError
+from .host import preferred_suffixes
 from .metadata import ModelMetadata, read_metadata
-from .runtimes import backend_suffixes, extra_for, runtime_installed
+from .runtimes import backend_suffixes, extra_for, installed_backends, runtime_installed
 
 
 @dataclass(frozen=True)
 class BundledModel:
-    """A bundled model: its name, what it is, and its files under ``edge_sdk/models``, most preferred first."""
+    """A bundled model: its name, what it is, and its files under ``edge_sdk/models`` (which one a name
+    opens: :func:`bundled_file`)."""
 
     name: str
     description: str
@@ -82,7 +85,8 @@ def resolve_model(model: str | os.PathLike[str] | None, backend: str | None = No
 
 
 def bundled_file(name: str, backend: str | None = None) -> Path:
-    """The file of bundled model ``name`` to open: the one ``backend`` runs, or else the first whose runtime is installed.
+    """The file of bundled model ``name`` to open: the one ``backend`` runs, or else the fastest on this CPU
+    (:func:`edge_sdk.host.preferred_suffixes`) whose runtime is installed.
 
     Raises :class:`ModelLoadError` when the model's files are missing from this installation, and
     :class:`BackendUnavailableError` when ``backend`` runs none of them, or when no runtime for any of
@@ -100,12 +104,29 @@ def bundled_file(name: str, backend: str | None = None) -> Path:
                 return path
         raise BackendUnavailableError(f"backend {backend!r} runs {' or '.join(suffixes)} models; the bundled model "
                                       f"{name!r} comes as {', '.join(p.name for p in present)}")
-    for path in present:
+    for path in _fastest_first(present):
         if runtime_installed(path.suffix):
             return path
     options = " or ".join(f"the '{extra_for(p.suffix)}' extra (pip install 'cifar-edge[{extra_for(p.suffix)}]') "
                           f"for its {p.suffix} file" for p in present)
     raise BackendUnavailableError(f"no runtime for the bundled model {name!r} is installed; install {options}")
+
+
+def _fastest_first(paths: list[Path]) -> list[Path]:
+    """``paths`` ordered by :func:`edge_sdk.host.preferred_suffixes` (a suffix it does not name last)."""
+    order = preferred_suffixes()
+    return sorted(paths, key=lambda p: order.index(p.suffix) if p.suffix in order else len(order))
+
+
+def variants(name: str) -> list[tuple[Path, str]]:
+    """Every way this installation can run bundled model ``name``: ``(file, backend)`` for each file present
+    and each installed backend that runs its suffix, the file a plain ``Classifier(name)`` opens first.
+
+    Raises :class:`ModelLoadError` for an unknown name.
+    """
+    model = _get(name)
+    present = [path for path in (models_dir() / file for file in model.files) if path.is_file()]
+    return [(path, backend) for path in _fastest_first(present) for backend in installed_backends(path.suffix)]
 
 
 def _get(name: str) -> BundledModel:

@@ -19,7 +19,8 @@ from test_metadata import _field
 
 from edge_sdk import BackendUnavailableError, Classifier, ModelLoadError
 from edge_sdk import bundled
-from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_path, describe_bundled, models_dir
+from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, bundled_path, describe_bundled, models_dir
+from edge_sdk.host import preferred_suffixes
 from edge_sdk.cli import main
 from edge_sdk.metadata import METADATA_KEY, read_metadata
 
@@ -67,12 +68,15 @@ def test_package_data_ships_every_bundled_file():
 
 # --------------------------------------------------------------------------- names in the SDK
 @pytest.mark.parametrize("name", NAMES)
-def test_a_name_opens_its_tflite_where_litert_is_installed(name, images):
+def test_a_name_opens_the_file_this_host_runs_fastest(name, images):
+    # both runtimes are installed here: the host rule (edge_sdk.host, tests/test_host.py) decides
+    fastest = preferred_suffixes()[0]
     with Classifier(name) as clf:
-        assert clf.model_path == bundled_path(name, ".tflite") and clf.backend_name == "litert"
+        assert clf.model_path == bundled_path(name, fastest) == bundled_file(name)
+        assert clf.backend_name == {".tflite": "litert", ".onnx": "onnxruntime"}[fastest]
         assert clf.model_name == read_metadata(clf.model_path).model_name
         by_name = top1(clf, images)
-    with Classifier(str(bundled_path(name, ".tflite"))) as by_path:  # a path still works
+    with Classifier(str(bundled_path(name, fastest))) as by_path:  # a path still works
         np.testing.assert_array_equal(top1(by_path, images), by_name)
 
 
@@ -100,19 +104,19 @@ def test_only_a_string_is_a_name_and_an_unknown_word_says_which_names_exist(tmp_
     (tmp_path / "edge").write_bytes(b"not a model")
     with pytest.raises(ModelLoadError, match="unknown model type"):
         Classifier(Path("edge"))  # a Path is always a file
-    assert Classifier("edge").model_path == bundled_path("edge", ".tflite")  # a str that is a name is the name
+    assert Classifier("edge").model_path == bundled_file("edge")  # a str that is a name is the name
 
 
 def test_benchmark_takes_a_name_too(capsys):
     assert main(["benchmark", "--model", "edge", "--runs", "3", "--warmup", "0", "--batch", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    path = bundled_path("edge", ".tflite")
+    path = bundled_file("edge")
     assert Path(result["model"]) == path and result["file_bytes"] == path.stat().st_size
 
 
 # --------------------------------------------------------------------------- without one runtime or both
 def test_without_a_tflite_runtime_a_name_opens_the_onnx(monkeypatch, images, capsys):
-    with Classifier("edge") as tflite:
+    with Classifier("edge", backend="litert") as tflite:
         expected = top1(tflite, images)
     monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: suffix == ".onnx")
     for name in NAMES:
@@ -170,7 +174,7 @@ def test_models_lists_every_file_with_its_size_and_metadata(capsys):
     assert [m["name"] for m in listed] == list(NAMES)
     for model in listed:
         assert [f["file"] for f in model["files"]] == list(BUNDLED[model["name"]].files)
-        assert model["opens"] == bundled_path(model["name"], ".tflite").name  # litert is installed here
+        assert model["opens"] == bundled_file(model["name"]).name == bundled_path(model["name"], preferred_suffixes()[0]).name
         for f in model["files"]:
             path = models_dir() / f["file"]
             meta = read_metadata(path)

@@ -24,8 +24,8 @@ import numpy as np
 from ..errors import BackendUnavailableError, ModelLoadError
 from .base import Backend, dequantize, quantize
 
-__all__ = ["Backend", "available_backends", "backend_suffixes", "dequantize", "extra_for", "load_backend", "open_backend",
-           "quantize", "read_model_file", "run_batched", "runtime_installed"]
+__all__ = ["Backend", "available_backends", "backend_suffixes", "dequantize", "extra_for", "installed_backends",
+           "load_backend", "open_backend", "quantize", "read_model_file", "run_batched", "runtime_installed"]
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +73,14 @@ def runtime_installed(suffix: str) -> bool:
     """
     rt = _runtime_for_suffix(suffix)
     return rt is not None and any(_importable(module) for module in rt.BACKENDS.values())
+
+
+def installed_backends(suffix: str) -> tuple[str, ...]:
+    """The names of the backends that run ``suffix`` files and whose module is importable, the one a file
+    opens on by default first (``("litert", "tf-lite")`` for ``.tflite`` where both are installed). Imports
+    no runtime; raises nothing (an unknown suffix has none)."""
+    rt = _runtime_for_suffix(suffix)
+    return () if rt is None else tuple(name for name, module in rt.BACKENDS.items() if _importable(module))
 
 
 def _importable(module: str) -> bool:

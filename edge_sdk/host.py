@@ -1,0 +1,95 @@
+"""Which int8 file runs fastest on this CPU: a fixed rule from the CPU's architecture and features.
+
+A bundled model comes as an int8 ``.tflite`` and an int8 ``.onnx`` file of one network; which of the
+two is faster depends on the CPU's int8 dot-product instructions, not on the model:
+
+- **x86 with VNNI** (``avx512_vnni`` or ``avx_vnni`` in ``/proc/cpuinfo``): LiteRT's int8 kernels
+  (XNNPACK) use them; the bundled ``default`` int8 TFLite file runs in 0.68 ms (one thread, AVX-512
+  VNNI AMD EPYC) -> ``.tflite``.
+- **x86 without VNNI** (AVX2, AVX-512F): ONNX Runtime's int8 kernels are faster: one thread on an AMD
+  EPYC with AVX2, no VNNI, ``default`` int8 .tflite 5.2 ms vs .onnx 2.8 ms, ``edge`` 0.39 ms vs
+  0.27 ms (``cifar-edge benchmark NAME --all``) -> ``.onnx``. An x86 CPU whose flags cannot be read
+  (no ``/proc/cpuinfo``: Windows, macOS) is taken to be one of these.
+- **ARM** (``aarch64``/``arm64``/``armv7l``): XNNPACK's int8 kernels are LiteRT's strong suit there ->
+  ``.tflite``.
+- anything else: ``.tflite`` (the order the files had before this rule).
+
+The rule is cheap (one read of ``/proc/cpuinfo``, cached) and deterministic: the same host always
+opens the same file, so results do not change between runs. It picks an order, not a file: a
+runtime that is not installed is skipped (:func:`edge_sdk.bundled.bundled_file`), and ``backend=``
+or an explicit path always wins. ``cifar-edge benchmark NAME --all`` measures every file and runtime
+on a host and marks the one the rule picks.
+"""
+
+from __future__ import annotations
+
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+#: host class -> model file suffixes, fastest first (see the module docstring for the measurements)
+PREFERENCE: dict[str, tuple[str, ...]] = {
+    "x86-vnni": (".tflite", ".onnx"),
+    "x86": (".onnx", ".tflite"),
+    "arm": (".tflite", ".onnx"),
+    "other": (".tflite", ".onnx"),
+}
+#: ``/proc/cpuinfo`` flags naming an int8 dot-product (VNNI) instruction set on x86
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "avx_vnni_int8"})
+_X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
+_ARM = frozenset({"aarch64", "arm64", "armv7l", "armv8l", "armv8"})
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The feature flags of the first processor in ``cpuinfo`` (the text of ``/proc/cpuinfo``; read
+    here when None): x86's ``flags`` line or ARM's ``Features`` line. Empty where there is no such
+    file or line. Raises nothing."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = CPUINFO.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("flags", "features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def host_class(machine: str | None = None, flags: frozenset[str] | None = None) -> str:
+    """The key of :data:`PREFERENCE` for a CPU: ``machine`` as :func:`platform.machine` names it and its
+    ``flags`` (:func:`cpu_flags`); both read from this host when None. Raises nothing."""
+    arch = (platform.machine() if machine is None else machine).lower()
+    if arch in _X86:
+        return "x86-vnni" if (cpu_flags() if flags is None else flags) & VNNI_FLAGS else "x86"
+    if arch in _ARM:
+        return "arm"
+    return "other"
+
+
+@lru_cache(maxsize=1)
+def this_host() -> str:
+    """:func:`host_class` of the CPU this process runs on, worked out once."""
+    return host_class()
+
+
+def preferred_suffixes(host: str | None = None) -> tuple[str, ...]:
+    """Model file suffixes fastest first for ``host`` (a :data:`PREFERENCE` key; this CPU's when None).
+    Raises nothing: an unknown key gets the ``other`` order."""
+    return PREFERENCE.get(this_host() if host is None else host, PREFERENCE["other"])
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from ``cpuinfo`` (``/proc/cpuinfo``'s text; read here when None), else what
+    :mod:`platform` knows. Raises nothing."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = CPUINFO.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("model name", "hardware", "cpu model") and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine()
