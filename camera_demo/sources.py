@@ -41,7 +41,7 @@ from typing import Protocol
 import numpy as np
 
 from edge_sdk.errors import InvalidImageError, SourceError
-from edge_sdk.images import IMAGE_SUFFIXES, image_files, open_rgb
+from edge_sdk.images import IMAGE_SUFFIXES, check_decoded_size, image_files, open_rgb
 
 from ._cv2 import cv2, quiet_native
 from .picam import SCHEME as PICAMERA2, open_picamera2, parse_picamera2
@@ -196,6 +196,11 @@ def open_capture(spec: SourceSpec, width: int | None = None, height: int | None 
     if not cap.isOpened():
         cap.release()
         raise SourceError(_cannot_open(spec))
+    try:  # a source that announces frames over the SDK's cap is refused before the first frame
+        _check_frame_size(cap.get(cv.CAP_PROP_FRAME_WIDTH), cap.get(cv.CAP_PROP_FRAME_HEIGHT), str(spec))
+    except InvalidImageError as exc:
+        cap.release()
+        raise SourceError(f"cannot use {spec}: {exc}") from None
     if spec.kind == "camera":
         cap.set(cv.CAP_PROP_BUFFERSIZE, 1)  # where the driver honours it: less queued latency
         if width:
@@ -279,6 +284,8 @@ def as_bgr(image: object) -> np.ndarray:
     if image.dtype != np.uint8 or image.size == 0 or image.ndim not in (2, 3) \
             or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise InvalidImageError(f"corrupt frame: {image.dtype} array of shape {image.shape}, expected uint8 HxWx3")
+    channels = image.shape[2] if image.ndim == 3 else 1
+    check_decoded_size(image.shape[1], image.shape[0], max(3, channels), "frame")  # over the SDK's cap: refused
     if image.ndim == 2 or image.shape[2] == 1:
         return np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
     if image.shape[2] == 4:
@@ -286,6 +293,13 @@ def as_bgr(image: object) -> np.ndarray:
     if not (image.flags.c_contiguous and image.flags.writeable):
         return image.copy()  # the overlay draws in place, with OpenCV
     return image
+
+
+def _check_frame_size(width: float, height: float, name: str) -> None:
+    """:class:`InvalidImageError` for BGR frames of ``width`` x ``height`` over the SDK's pixel or byte cap
+    (:func:`check_decoded_size`); sizes a capture does not know (0, NaN) pass."""
+    if math.isfinite(width) and math.isfinite(height) and width >= 1 and height >= 1:
+        check_decoded_size(int(width), int(height), 3, name)
 
 
 def _read_capture(cap: Capture, spec: SourceSpec) -> tuple[bool, np.ndarray | None]:
