@@ -97,7 +97,8 @@ def draw_overlay(frame: np.ndarray, info: OverlayInfo) -> Rect:
     else:
         rows.extend((c.label, c.score) for c in info.categories)
     infer = f"{info.inference_ms:.1f} ms" if info.inference_ms is not None else "-"
-    footer = [f"FPS {info.fps:5.1f}   inference {infer}", f"{info.model_name} | {info.backend_name}"]
+    fps = f"{info.fps:5.1f}" if info.fps > 0 else "    -"  # not measured before the second frame
+    footer = [f"FPS {fps}   inference {infer}", f"{info.model_name} | {info.backend_name}"]
     if info.status:
         footer.append(info.status)
     panel_h = min(h, pad * 2 + line * (len(rows) + len(footer)))

@@ -43,8 +43,9 @@ import numpy as np
 from edge_sdk.errors import InvalidImageError, SourceError
 from edge_sdk.images import IMAGE_SUFFIXES, check_decoded_size, image_files, open_rgb
 
-from ._cv2 import cv2, quiet_native
+from ._cv2 import cv2, quiet_ffmpeg, quiet_native
 from .picam import SCHEME as PICAMERA2, open_picamera2, parse_picamera2
+from .redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,11 @@ class SourceSpec:
         return self.kind in ("camera", PICAMERA2, "stream", "pipe")
 
     def __str__(self) -> str:
+        """The source as logs and messages show it: a URL's credentials are hidden (:func:`redact_url`)."""
         if self.kind == PICAMERA2:
             return f"{PICAMERA2}:{self.target}"
+        if self.kind == "stream":
+            return redact_url(str(self.target))
         return f"camera {self.target}" if isinstance(self.target, int) else str(self.target)
 
 
@@ -182,11 +186,15 @@ def open_capture(spec: SourceSpec, width: int | None = None, height: int | None 
                                   f"cannot open {spec}: it did not answer within {OPEN_STALL_S:g} s", _release_quietly)
     cv = cv2()
 
+    quiet = quiet_ffmpeg()  # decided here: the helper thread does not see this thread's context
+
     def opened() -> Capture:
-        if spec.kind == "stream":
-            params = [cv.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
-            return cv.VideoCapture(str(spec.target), cv.CAP_FFMPEG, params)
-        return cv.VideoCapture(spec.target)
+        with quiet:
+            if spec.kind == "stream":
+                params = [cv.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv.CAP_PROP_READ_TIMEOUT_MSEC,
+                          READ_TIMEOUT_MS]
+                return cv.VideoCapture(str(spec.target), cv.CAP_FFMPEG, params)
+            return cv.VideoCapture(spec.target)
 
     # quiet here, not in the helper thread: an interrupted wait gives stderr back at once
     with quiet_native():
@@ -261,7 +269,7 @@ def _cannot_open(spec: SourceSpec) -> str:
     if spec.kind == "camera":
         return f"cannot open {spec}: no such camera, or it is busy or not permitted"
     if spec.kind == "stream":
-        return f"cannot open stream {spec.target}: unreachable, refused or not a video stream"
+        return f"cannot open stream {spec}: unreachable, refused or not a video stream"
     if spec.kind == "pipe":
         return f"cannot open {spec.target}: the pipe or device delivers no video OpenCV can decode"
     return f"cannot open video {spec.target}: not a video file, or it is corrupt or truncated"
