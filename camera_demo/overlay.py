@@ -106,7 +106,7 @@ def draw_overlay(frame: np.ndarray, info: OverlayInfo) -> Rect:
             rows.append((UNKNOWN_TEXT, None))
         rows.extend((("?" + c.label) if info.unknown else c.label, c.score) for c in info.categories)
     infer = f"{info.inference_ms:.1f} ms" if info.inference_ms is not None else "-"
-    fps = f"{info.fps:5.1f}" if info.fps else "  -"
+    fps = f"{info.fps:5.1f}" if info.fps else "    -"  # not measured before the second frame
     footer = [f"FPS {fps}   inference {infer}", f"{info.model_name} | {info.backend_name}"]
     if info.status:
         footer.append(info.status)

@@ -41,10 +41,11 @@ from typing import Protocol
 import numpy as np
 
 from edge_sdk.errors import InvalidImageError, SourceError
-from edge_sdk.images import IMAGE_SUFFIXES, image_files, open_rgb
+from edge_sdk.images import IMAGE_SUFFIXES, check_decoded_size, image_files, open_rgb
 
-from ._cv2 import cv2, quiet_native
+from ._cv2 import cv2, quiet_ffmpeg, quiet_native
 from .picam import SCHEME as PICAMERA2, open_picamera2, parse_picamera2
+from .redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,11 @@ class SourceSpec:
         return self.kind in ("camera", PICAMERA2, "stream", "pipe")
 
     def __str__(self) -> str:
+        """The source as logs and messages show it: a URL's credentials are hidden (:func:`redact_url`)."""
         if self.kind == PICAMERA2:
             return f"{PICAMERA2}:{self.target}"
+        if self.kind == "stream":
+            return redact_url(str(self.target))
         return f"camera {self.target}" if isinstance(self.target, int) else str(self.target)
 
 
@@ -182,11 +186,15 @@ def open_capture(spec: SourceSpec, width: int | None = None, height: int | None 
                                   f"cannot open {spec}: it did not answer within {OPEN_STALL_S:g} s", _release_quietly)
     cv = cv2()
 
+    quiet = quiet_ffmpeg()  # decided here: the helper thread does not see this thread's context
+
     def opened() -> Capture:
-        if spec.kind == "stream":
-            params = [cv.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
-            return cv.VideoCapture(str(spec.target), cv.CAP_FFMPEG, params)
-        return cv.VideoCapture(spec.target)
+        with quiet:
+            if spec.kind == "stream":
+                params = [cv.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv.CAP_PROP_READ_TIMEOUT_MSEC,
+                          READ_TIMEOUT_MS]
+                return cv.VideoCapture(str(spec.target), cv.CAP_FFMPEG, params)
+            return cv.VideoCapture(spec.target)
 
     # quiet here, not in the helper thread: an interrupted wait gives stderr back at once
     with quiet_native():
@@ -196,6 +204,11 @@ def open_capture(spec: SourceSpec, width: int | None = None, height: int | None 
     if not cap.isOpened():
         cap.release()
         raise SourceError(_cannot_open(spec))
+    try:  # a source that announces frames over the SDK's cap is refused before the first frame
+        _check_frame_size(cap.get(cv.CAP_PROP_FRAME_WIDTH), cap.get(cv.CAP_PROP_FRAME_HEIGHT), str(spec))
+    except InvalidImageError as exc:
+        cap.release()
+        raise SourceError(f"cannot use {spec}: {exc}") from None
     if spec.kind == "camera":
         cap.set(cv.CAP_PROP_BUFFERSIZE, 1)  # where the driver honours it: less queued latency
         if width:
@@ -256,7 +269,7 @@ def _cannot_open(spec: SourceSpec) -> str:
     if spec.kind == "camera":
         return f"cannot open {spec}: no such camera, or it is busy or not permitted"
     if spec.kind == "stream":
-        return f"cannot open stream {spec.target}: unreachable, refused or not a video stream"
+        return f"cannot open stream {spec}: unreachable, refused or not a video stream"
     if spec.kind == "pipe":
         return f"cannot open {spec.target}: the pipe or device delivers no video OpenCV can decode"
     return f"cannot open video {spec.target}: not a video file, or it is corrupt or truncated"
@@ -279,6 +292,8 @@ def as_bgr(image: object) -> np.ndarray:
     if image.dtype != np.uint8 or image.size == 0 or image.ndim not in (2, 3) \
             or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise InvalidImageError(f"corrupt frame: {image.dtype} array of shape {image.shape}, expected uint8 HxWx3")
+    channels = image.shape[2] if image.ndim == 3 else 1
+    check_decoded_size(image.shape[1], image.shape[0], max(3, channels), "frame")  # over the SDK's cap: refused
     if image.ndim == 2 or image.shape[2] == 1:
         return np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
     if image.shape[2] == 4:
@@ -286,6 +301,13 @@ def as_bgr(image: object) -> np.ndarray:
     if not (image.flags.c_contiguous and image.flags.writeable):
         return image.copy()  # the overlay draws in place, with OpenCV
     return image
+
+
+def _check_frame_size(width: float, height: float, name: str) -> None:
+    """:class:`InvalidImageError` for BGR frames of ``width`` x ``height`` over the SDK's pixel or byte cap
+    (:func:`check_decoded_size`); sizes a capture does not know (0, NaN) pass."""
+    if math.isfinite(width) and math.isfinite(height) and width >= 1 and height >= 1:
+        check_decoded_size(int(width), int(height), 3, name)
 
 
 def _read_capture(cap: Capture, spec: SourceSpec) -> tuple[bool, np.ndarray | None]:

@@ -155,12 +155,14 @@ class Classifier:
             raise InvalidArgumentError("give allowlist or denylist, not both")
         data = read_model_file(self.model_path, backend)  # read once: runtime and metadata see the same bytes
         self._backend: Backend = load_backend(data, self.model_path, backend, num_threads)
-        self.metadata: ModelMetadata | None = parse_model_metadata(data, self.model_path)
+        # the model's labels must match its outputs (checked before they are built) unless labels= replaces them
+        outputs = self._backend.num_outputs or None if labels is None else None
+        self.metadata: ModelMetadata | None = parse_model_metadata(data, self.model_path, outputs)
         standard = None
         if self.metadata is None and not isinstance(preprocess, PreprocessSpec):  # standard TFLite metadata only?
             try:
                 standard = standard_spec(data, self._backend.input_shape, self.model_path,
-                                         None if labels is None else tuple(labels))
+                                         None if labels is None else tuple(labels), outputs)
             except MetadataError:
                 if preprocess is None:  # nothing else says how to feed it
                     raise

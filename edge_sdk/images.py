@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
 from .errors import InvalidImageError
 from .resize import check_resize_mode, draft_scale, resize_image
@@ -24,6 +24,11 @@ from .resize import check_resize_mode, draft_scale, resize_image
 # Larger pictures are refused before decoding (decompression-bomb guard):
 # 64 megapixels covers any camera the SDK targets.
 MAX_IMAGE_PIXELS = 64_000_000
+#: ... and pictures (files, arrays, camera frames) whose decoded pixels take more bytes than this: a
+#: 64-megapixel RGBA or 32-bit picture fits, a 64-megapixel float32 RGB array (768 MB) does not.
+MAX_IMAGE_BYTES = 256 * 1024 * 1024
+#: rows of a wide (16/32-bit) picture converted to 8 bits at a time: the extra memory stays a few MB
+_CONVERT_BLOCK_PIXELS = 1 << 20
 
 #: The only formats decoded, by Pillow format name: decoded in-process by Pillow's own libraries.
 #: PPM covers PBM/PGM/PNM; JPEG includes MPO (multi-picture JPEG). Everything else (EPS, PSD, ICO,
@@ -42,6 +47,7 @@ def image_files(folder: str | os.PathLike[str], *, recursive: bool = False) -> l
     return sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+_ORIENTATION = 0x0112  # the EXIF tag
 _WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16- and 32-bit grayscale
 
 
@@ -133,13 +139,32 @@ def _open_header(stream: io.BytesIO | Path, name: str) -> Image.Image:
 
 def _check_size(img: Image.Image, name: str) -> None:
     width, height = img.size
+    check_decoded_size(width, height, _bytes_per_pixel(img.mode), name)
+    if width == 0 or height == 0:
+        raise InvalidImageError(f"image has no pixels ({width}x{height}): {name}")
+
+
+def check_decoded_size(width: int, height: int, bytes_per_pixel: int, name: str) -> None:
+    """Raise :class:`InvalidImageError` naming ``name`` for a picture over :data:`MAX_IMAGE_PIXELS` pixels or
+    :data:`MAX_IMAGE_BYTES` decoded bytes (the one cap of files, arrays and camera frames)."""
     if width * height > MAX_IMAGE_PIXELS:
         raise InvalidImageError(
             f"image is too large to decode safely: {width}x{height} pixels, more than the "
             f"{MAX_IMAGE_PIXELS:,} allowed (decompression-bomb guard): {name}"
         )
-    if width == 0 or height == 0:
-        raise InvalidImageError(f"image has no pixels ({width}x{height}): {name}")
+    if width * height * bytes_per_pixel > MAX_IMAGE_BYTES:
+        raise InvalidImageError(
+            f"image is too large to decode safely: {width}x{height} pixels of {bytes_per_pixel} bytes, more than "
+            f"the {MAX_IMAGE_BYTES:,} bytes allowed: {name}"
+        )
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    try:
+        descr = ImageMode.getmode(mode)
+    except KeyError:
+        return 4  # an unknown mode: the widest Pillow has
+    return max(1, np.dtype(descr.typestr).itemsize * len(descr.bands))
 
 
 def to_rgb_image(img: Image.Image, name: str = "PIL image") -> Image.Image:
@@ -151,7 +176,9 @@ def to_rgb_image(img: Image.Image, name: str = "PIL image") -> Image.Image:
     EXIF block, pixels that do not load, an unsupported mode).
     """
     try:
-        oriented = ImageOps.exif_transpose(img) or img
+        # exif_transpose copies even an upright picture: only called when there is something to turn
+        turned = img.getexif().get(_ORIENTATION, 1) in range(2, 9)
+        oriented = (ImageOps.exif_transpose(img) or img) if turned else img
         rgb = _convert_rgb(oriented)
         return rgb.copy() if rgb is img else rgb  # always a copy: the caller may close the original
     except InvalidImageError:
@@ -162,12 +189,31 @@ def to_rgb_image(img: Image.Image, name: str = "PIL image") -> Image.Image:
 
 def _convert_rgb(img: Image.Image) -> Image.Image:
     if img.mode in _WIDE_GRAY_MODES:
-        arr = np.asarray(img).astype(np.int64).clip(0, None)
-        shift = 8 if img.mode != "I" or arr.max(initial=0) > 255 else 0
-        img = Image.fromarray((arr >> shift).clip(0, 255).astype(np.uint8), mode="L")
+        img = _wide_gray_to_l(img)
     if img.mode in ("P", "PA") and "transparency" in img.info:
         img = img.convert("RGBA")
     return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _wide_gray_to_l(img: Image.Image) -> Image.Image:
+    """16/32-bit grey to 8 bits, a band of rows at a time (never a widened copy of the whole picture):
+    16-bit keeps its top 8 bits; 32-bit ``I`` is clipped at 0 and keeps its top 8 of 16 bits when a value
+    exceeds 255 (else it is taken as it is), saturating at 255."""
+    width, height = img.size
+    shift = 8
+    if img.mode == "I":
+        _low, high = img.getextrema()
+        shift = 8 if high > 255 else 0
+    out = np.empty((height, width), np.uint8)
+    rows = max(1, _CONVERT_BLOCK_PIXELS // max(width, 1))
+    for top in range(0, height, rows):
+        band = np.asarray(img.crop((0, top, width, min(top + rows, height))))
+        if img.mode == "I":
+            band = np.clip(band, 0, 255 << shift) >> shift
+        else:
+            band = band >> shift
+        out[top : top + band.shape[0]] = band
+    return Image.fromarray(out)
 
 
 def load_image(

@@ -5,7 +5,8 @@ array: uint8 ``HxWx3`` (RGB, or BGR with ``color="bgr"`` for OpenCV frames),
 ``HxW`` grayscale, ``HxWx4`` RGBA/BGRA, ``HxWx1``, or float arrays with values
 in [0, 1]. Anything else raises :class:`~edge_sdk.errors.InvalidImageError`
 naming the problem, as does an array or PIL image of more than
-:data:`~edge_sdk.images.MAX_IMAGE_PIXELS` pixels (refused before any copy).
+:data:`~edge_sdk.images.MAX_IMAGE_PIXELS` pixels or :data:`~edge_sdk.images.MAX_IMAGE_BYTES` bytes
+(refused before any copy).
 
 The same picture gives the same pixels whatever the input kind: a path, its
 bytes and the PIL image ``Image.open`` returns for it are all EXIF-rotated
@@ -22,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InvalidImageError
-from .images import ALLOWED_FORMATS, MAX_IMAGE_PIXELS, describe, load_image, to_rgb_image
+from .images import ALLOWED_FORMATS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, describe, load_image, to_rgb_image
 from .resize import check_resize_mode, resize_image, resize_pixels
 
 COLORS = ("rgb", "bgr")
@@ -96,6 +97,11 @@ def _array_to_uint8(array: np.ndarray) -> np.ndarray:
         raise InvalidImageError(
             f"image array is too large: {array.shape[0]}x{array.shape[1]} pixels, more than the "
             f"{MAX_IMAGE_PIXELS:,} allowed"
+        )
+    if array.nbytes > MAX_IMAGE_BYTES:  # shape times item size: no copy is made to know it
+        raise InvalidImageError(
+            f"image array is too large: {array.nbytes:,} bytes ({array.dtype} of shape {array.shape}), more than the "
+            f"{MAX_IMAGE_BYTES:,} allowed"
         )
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from .terminal import strict_json
 
 METADATA_KEY = "cifar_edge"
 METADATA_FORMAT_VERSION = 1
+#: a metadata JSON document larger than this is refused before it is parsed (ours is about 2 KB;
+#: 21,000 long labels fit)
+MAX_METADATA_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,16 @@ class ModelMetadata:
         return strict_json(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> ModelMetadata:
+    def from_json(cls, text: str | bytes, num_classes: int | None = None) -> ModelMetadata:
         """Parse the JSON written by :meth:`to_json` of this or a newer converter of the same major version.
 
         Unknown keys (top level or in the spec) are kept in :attr:`unknown` and ignored. Raises
-        :class:`MetadataError` if malformed, or for another major version (naming both versions).
+        :class:`MetadataError` if malformed, over :data:`MAX_METADATA_BYTES`, for another major version
+        (naming both versions), or, given the model's ``num_classes``, for another number of labels
+        (checked before the labels are built into a spec).
         """
+        if len(text) > MAX_METADATA_BYTES:
+            raise MetadataError(f"model metadata is {len(text):,} bytes, over the {MAX_METADATA_BYTES:,} allowed")
         data = parse_json(text, "model metadata")
         if not isinstance(data, dict):
             raise MetadataError("model metadata must be a JSON object")
@@ -76,6 +84,9 @@ class ModelMetadata:
         missing = [k for k in ("spec", "model_name", "model_version", "format") if k not in data]
         if missing:
             raise MetadataError(f"model metadata lacks {', '.join(missing)}")
+        labels = data["spec"].get("labels") if isinstance(data["spec"], dict) else None
+        if num_classes and isinstance(labels, list) and len(labels) != num_classes:
+            raise MetadataError(f"the metadata lists {len(labels):,} labels but the model has {num_classes} outputs")
         known = set(cls.__dataclass_fields__) - {"unknown"}
         unknown = {k: data.pop(k) for k in sorted(set(data) - known)}
         spec, spec_unknown = PreprocessSpec.from_metadata_dict(data.pop("spec"))
@@ -113,20 +124,22 @@ def read_metadata(model: str | os.PathLike[str] | bytes) -> ModelMetadata | None
     return parse_model_metadata(data, path)
 
 
-def parse_model_metadata(data: bytes, path: str | os.PathLike[str]) -> ModelMetadata | None:
-    """The metadata in the bytes of a model file read from ``path``; raises :class:`MetadataError` naming ``path``."""
+def parse_model_metadata(data: bytes, path: str | os.PathLike[str], num_classes: int | None = None
+                         ) -> ModelMetadata | None:
+    """The metadata in the bytes of a model file read from ``path`` (whose ``num_classes`` outputs, when
+    known, the labels must match); raises :class:`MetadataError` naming ``path``."""
     try:
-        return _parse_metadata(data)
+        return _parse_metadata(data, num_classes)
     except MetadataError as exc:
         raise MetadataError(f"{path}: {exc}") from exc
 
 
-def _parse_metadata(data: bytes) -> ModelMetadata | None:
+def _parse_metadata(data: bytes, num_classes: int | None = None) -> ModelMetadata | None:
     if is_tflite(data):
-        raw = tflite_metadata(data).get(METADATA_KEY)
+        raw: bytes | str | None = tflite_metadata_entry(data, METADATA_KEY)
     else:
-        raw = onnx_metadata_props(data).get(METADATA_KEY)
-    return None if raw is None else ModelMetadata.from_json(raw)
+        raw = onnx_metadata_value(data, METADATA_KEY)
+    return None if raw is None else ModelMetadata.from_json(raw, num_classes)
 
 
 def is_tflite(data: bytes) -> bool:
@@ -151,6 +164,7 @@ class _FlatBuffer:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.view = memoryview(data)  # slices without copies
 
     def _unpack(self, fmt: str, pos: int) -> Any:
         size = struct.calcsize(fmt)
@@ -183,12 +197,20 @@ class _FlatBuffer:
         return vec + 4, length
 
     def tables(self, pos: int) -> list[int]:
+        return list(self.iter_tables(pos))
+
+    def iter_tables(self, pos: int) -> Iterator[int]:
+        """The tables of the vector referenced at ``pos``, one at a time."""
         start, length = self.vector(pos, 4)
-        return [self.indirect(start + 4 * i) for i in range(length)]
+        return (self.indirect(start + 4 * i) for i in range(length))
 
     def string(self, pos: int) -> bytes:
+        return bytes(self.string_view(pos))
+
+    def string_view(self, pos: int) -> memoryview:
+        """The string (or ``[ubyte]`` vector) referenced at ``pos``, without copying it."""
         start, length = self.vector(pos, 1)
-        return self.data[start : start + length]
+        return self.view[start : start + length]
 
     def u8(self, pos: int) -> int:
         return self._unpack("<B", pos)
@@ -196,9 +218,11 @@ class _FlatBuffer:
     def u32(self, pos: int) -> int:
         return self._unpack("<I", pos)
 
-    def f32s(self, pos: int) -> tuple[float, ...]:
-        """The ``[float]`` vector referenced at ``pos``."""
+    def f32s(self, pos: int, max_length: int | None = None) -> tuple[float, ...]:
+        """The ``[float]`` vector referenced at ``pos``; :class:`MetadataError` past ``max_length`` values."""
         start, length = self.vector(pos, 4)
+        if max_length is not None and length > max_length:
+            raise MetadataError(f"TFLite metadata holds {length:,} values where at most {max_length} are expected")
         return struct.unpack_from(f"<{length}f", self.data, start)
 
     def u64(self, pos: int) -> int:
@@ -206,42 +230,68 @@ class _FlatBuffer:
 
 
 def tflite_metadata(data: bytes) -> dict[str, bytes]:
-    """All ``Model.metadata`` entries of a TFLite flatbuffer: name -> buffer bytes."""
+    """All ``Model.metadata`` entries of a TFLite flatbuffer: name -> buffer bytes (entries that share a
+    buffer share one copy of it)."""
+    fb, entries = _metadata_entries(data)
+    copies: dict[int, bytes] = {}
+    out: dict[str, bytes] = {}
+    for name, index, buffer in entries:
+        if index not in copies:
+            copies[index] = bytes(_buffer_view(fb, buffer))
+        out[bytes(name).decode("utf-8", errors="replace")] = copies[index]
+    return out
+
+
+def tflite_metadata_entry(data: bytes, name: str) -> bytes | None:
+    """The buffer of the ``Model.metadata`` entry called ``name`` (the last one of that name), or ``None``;
+    only that buffer is copied, whatever the other entries hold."""
+    wanted = name.encode("utf-8")
+    fb, entries = _metadata_entries(data)
+    found = None
+    for entry_name, _index, buffer in entries:
+        if len(entry_name) == len(wanted) and entry_name == wanted:
+            found = buffer
+    return None if found is None else bytes(_buffer_view(fb, found))
+
+
+def _metadata_entries(data: bytes) -> tuple[_FlatBuffer, Iterator[tuple[memoryview, int, int]]]:
+    """The flatbuffer and its metadata entries as (name, buffer index, buffer table), read lazily."""
     if not is_tflite(data):
         raise MetadataError("not a TFLite flatbuffer (no TFL3 identifier)")
     fb = _FlatBuffer(data)
     model = fb.root()
     meta_field = fb.field(model, _MODEL_METADATA)
-    if meta_field is None:
-        return {}
     buffers_field = fb.field(model, _MODEL_BUFFERS)
-    buffers = fb.tables(buffers_field) if buffers_field is not None else []
-    entries: dict[str, bytes] = {}
-    for entry in fb.tables(meta_field):
-        name_field = fb.field(entry, _METADATA_NAME)
-        buffer_field = fb.field(entry, _METADATA_BUFFER)
-        if name_field is None or buffer_field is None:
-            continue
-        name = fb.string(name_field).decode("utf-8", errors="replace")
-        index = fb.u32(buffer_field)
-        if index >= len(buffers):
-            raise MetadataError(f"TFLite metadata '{name}' points at buffer {index} of {len(buffers)}")
-        entries[name] = _buffer_bytes(fb, buffers[index])
-    return entries
+    buffers = fb.vector(buffers_field, 4) if buffers_field is not None else (0, 0)
+
+    def entries() -> Iterator[tuple[memoryview, int, int]]:
+        for entry in fb.iter_tables(meta_field) if meta_field is not None else ():
+            name_field = fb.field(entry, _METADATA_NAME)
+            buffer_field = fb.field(entry, _METADATA_BUFFER)
+            if name_field is None or buffer_field is None:
+                continue
+            name = fb.string_view(name_field)
+            index = fb.u32(buffer_field)
+            if index >= buffers[1]:
+                shown = bytes(name[:100]).decode("utf-8", errors="replace")
+                raise MetadataError(f"TFLite metadata '{shown}' points at buffer {index} of {buffers[1]}")
+            yield name, index, fb.indirect(buffers[0] + 4 * index)
+
+    return fb, entries()
 
 
-def _buffer_bytes(fb: _FlatBuffer, buffer: int) -> bytes:
+def _buffer_view(fb: _FlatBuffer, buffer: int) -> memoryview:
     data_field = fb.field(buffer, _BUFFER_DATA)
     if data_field is not None:
-        return fb.string(data_field)  # a [ubyte] vector has the same layout as a string
+        return fb.string_view(data_field)  # a [ubyte] vector has the same layout as a string
     offset_field = fb.field(buffer, _BUFFER_OFFSET)
     size_field = fb.field(buffer, _BUFFER_SIZE)
     if offset_field is not None and size_field is not None:  # data stored after the flatbuffer
         offset, size = fb.u64(offset_field), fb.u64(size_field)
         if offset + size > len(fb.data):
             raise MetadataError("TFLite buffer lies past the end of the file (truncated?)")
-        return fb.data[offset : offset + size]
-    return b""
+        return fb.view[offset : offset + size]
+    return fb.view[0:0]
 
 
 # --------------------------------------------------------------------------- ONNX protobuf
@@ -251,18 +301,32 @@ _MODEL_METADATA_PROPS = 14  # ModelProto.metadata_props (repeated StringStringEn
 
 def onnx_metadata_props(data: bytes) -> dict[str, str]:
     """All ``metadata_props`` of an ONNX ``ModelProto``: key -> value."""
-    props: dict[str, str] = {}
+    return {bytes(key).decode("utf-8", errors="replace"): bytes(value).decode("utf-8", errors="replace")
+            for key, value in _onnx_props(data)}
+
+
+def onnx_metadata_value(data: bytes, key: str) -> bytes | None:
+    """The value of the ``metadata_props`` entry ``key`` of an ONNX ``ModelProto`` (the last one), or ``None``;
+    only that value is copied."""
+    wanted = key.encode("utf-8")
+    found = None
+    for name, value in _onnx_props(data):
+        if len(name) == len(wanted) and name == wanted:
+            found = value
+    return None if found is None else bytes(found)
+
+
+def _onnx_props(data: bytes) -> Iterator[tuple[memoryview, memoryview]]:
+    """(key, value) of each ``metadata_props`` entry, as views of ``data`` (the graph is skipped, not copied)."""
     seen_graph = False
-    for number, wire, value in fields(data):
+    for number, wire, value in fields(memoryview(data)):
         if number == 7 and wire == 2:  # ModelProto.graph
             seen_graph = True
         if number == _MODEL_METADATA_PROPS and wire == 2:
-            key = val = ""
-            for sub_number, sub_wire, sub_value in fields(value):
+            key = val = memoryview(b"")
+            for sub_number, sub_wire, sub_value in fields(value):  # type: ignore[arg-type]
                 if sub_wire == 2 and sub_number in (1, 2):
-                    text = sub_value.decode("utf-8", errors="replace")
-                    key, val = (text, val) if sub_number == 1 else (key, text)
-            props[key] = val
+                    key, val = (sub_value, val) if sub_number == 1 else (key, sub_value)  # type: ignore[assignment]
+            yield key, val
     if not seen_graph:
         raise MetadataError("not an ONNX model (no graph found)")
-    return props

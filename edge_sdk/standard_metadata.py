@@ -18,13 +18,15 @@ import zipfile
 from dataclasses import dataclass
 
 from .errors import MetadataError
-from .metadata import _FlatBuffer, is_tflite, tflite_metadata
+from .metadata import _FlatBuffer, is_tflite, tflite_metadata_entry
 from .spec import PreprocessSpec
 
 METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
-#: a label file larger than this is refused (a CIFAR-10 label file is 69 bytes)
+#: a label file larger than this is refused, read no further than that (a CIFAR-10 label file is 69 bytes)
 MAX_LABEL_FILE_BYTES = 1 << 20
+#: a label file is inflated this many bytes at a time, so one read never expands a bomb
+_READ_CHUNK = 4096
 
 # Field indices in metadata_schema.fbs (a union takes two: its type, then its value)
 _MODEL_NAME, _MODEL_SUBGRAPHS = 0, 3
@@ -60,15 +62,18 @@ class StandardMetadata:
         return _three(self.mean, "mean"), _three(self.std, "std")
 
 
-def read_standard_metadata(data: bytes, *, with_labels: bool = True) -> StandardMetadata | None:
+def read_standard_metadata(data: bytes, *, with_labels: bool = True,
+                           num_classes: int | None = None) -> StandardMetadata | None:
     """The standard metadata of the TFLite model ``data``; ``None`` for a model without it (or not TFLite).
-    ``with_labels=False`` leaves the label file unread (``labels`` is then ``None``).
+    ``with_labels=False`` leaves the label file unread (``labels`` is then ``None``); given the model's
+    ``num_classes``, a label file with another number of labels is refused.
 
-    Raises :class:`MetadataError` when the metadata, or the label file it names, is malformed or missing.
+    Raises :class:`MetadataError` when the metadata, or the label file it names, is malformed or missing,
+    whatever fails underneath (a corrupt, encrypted or oversized zip entry included).
     """
     if not is_tflite(data):
         return None
-    raw = tflite_metadata(data).get(METADATA_NAME)
+    raw = tflite_metadata_entry(data, METADATA_NAME)
     if raw is None:
         return None
     if raw[4:8] != METADATA_IDENTIFIER:
@@ -86,21 +91,22 @@ def read_standard_metadata(data: bytes, *, with_labels: bool = True) -> Standard
     color_space, (mean, std) = ("UNKNOWN", (None, None)) if not inputs else (
         _color_space(fb, inputs[0]), _normalization(fb, inputs[0]))
     label_file = _label_file(fb, outputs[0]) if outputs else None
-    labels = _read_labels(data, label_file) if label_file is not None and with_labels else None
+    labels = _read_labels(data, label_file, num_classes) if label_file is not None and with_labels else None
     return StandardMetadata(name, color_space, mean, std, labels)
 
 
 def standard_spec(data: bytes, input_shape: tuple[int, ...], path: str | os.PathLike[str],
-                  labels: tuple[str, ...] | None = None) -> PreprocessSpec | None:
+                  labels: tuple[str, ...] | None = None, num_classes: int | None = None) -> PreprocessSpec | None:
     """The :class:`PreprocessSpec` the standard metadata of the model ``data`` (read from ``path``) gives, for
     its input tensor of ``input_shape`` (NHWC), with ``labels`` instead of its label file when given; ``None``
     for a model without standard metadata.
 
     Raises :class:`MetadataError` naming ``path`` when the metadata is malformed, lacks the label file or
-    the normalization, describes a non-RGB input, or the input size is not fixed.
+    the normalization, describes a non-RGB input, or the input size is not fixed, or its label file
+    has another number of labels than the model's ``num_classes`` outputs (when given).
     """
     try:
-        metadata = read_standard_metadata(data, with_labels=labels is None)
+        metadata = read_standard_metadata(data, with_labels=labels is None, num_classes=num_classes)
         return None if metadata is None else _spec(metadata, input_shape, labels)
     except MetadataError as exc:
         raise MetadataError(f"{path}: {exc}") from exc
@@ -150,7 +156,7 @@ def _normalization(fb: _FlatBuffer, tensor: int) -> tuple[tuple[float, ...] | No
         mean, std = (fb.field(options, i) for i in (_NORMALIZATION_MEAN, _NORMALIZATION_STD))
         if mean is None or std is None:
             raise MetadataError("standard TFLite metadata: NormalizationOptions without mean or std")
-        return fb.f32s(mean), fb.f32s(std)
+        return fb.f32s(mean, 3), fb.f32s(std, 3)
     return None, None
 
 
@@ -163,25 +169,46 @@ def _label_file(fb: _FlatBuffer, tensor: int) -> str | None:
     return None
 
 
-def _read_labels(data: bytes, name: str) -> tuple[str, ...]:
-    """The labels (one per line) of the file ``name`` in the zip archive that follows the model."""
+def _read_labels(data: bytes, name: str, num_classes: int | None = None) -> tuple[str, ...]:
+    """The labels (one per line) of the file ``name`` in the zip archive that follows the model: at most
+    :data:`MAX_LABEL_FILE_BYTES` are inflated, whatever the archive declares."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             info = archive.getinfo(name)
             if info.file_size > MAX_LABEL_FILE_BYTES:
                 raise MetadataError(f"standard TFLite metadata: label file {name} is {info.file_size:,} bytes, over "
                                     f"the {MAX_LABEL_FILE_BYTES:,} allowed")
-            text = archive.read(info).decode("utf-8")
+            raw = _read_bounded(archive, info, name)
+        text = raw.decode("utf-8")
+    except MetadataError:
+        raise
     except KeyError:
         raise MetadataError(f"standard TFLite metadata names label file {name}, "
                             "which the model file does not hold") from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, UnicodeDecodeError, NotImplementedError, OSError,
-            EOFError) as exc:
-        raise MetadataError(f"standard TFLite metadata: cannot read label file {name}: {exc}") from exc
+    except Exception as exc:  # any decoder failure: BadZipFile, encrypted (RuntimeError), zlib.error, LZMAError, ...
+        raise MetadataError(f"standard TFLite metadata: cannot read label file {name}: "
+                            f"{type(exc).__name__}: {exc}") from exc
     lines = text.splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
+    if num_classes and len(lines) != num_classes:
+        raise MetadataError(f"standard TFLite metadata: label file {name} has {len(lines):,} labels but the model "
+                            f"has {num_classes} outputs")
     return tuple(line.strip() for line in lines)
+
+
+def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
+    """The entry's bytes, inflated a chunk at a time; :class:`MetadataError` past :data:`MAX_LABEL_FILE_BYTES`."""
+    chunks: list[bytes] = []
+    size = 0
+    with archive.open(info) as fh:
+        while chunk := fh.read(_READ_CHUNK):
+            size += len(chunk)
+            if size > MAX_LABEL_FILE_BYTES:
+                raise MetadataError(f"standard TFLite metadata: label file {name} inflates past the "
+                                    f"{MAX_LABEL_FILE_BYTES:,} bytes allowed")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _three(values: tuple[float, ...], name: str) -> tuple[float, float, float]:

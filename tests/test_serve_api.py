@@ -39,7 +39,8 @@ def pictures(cifar10_dir) -> dict[str, bytes]:
 
 
 def client_for(clf: Classifier, **settings) -> TestClient:
-    return TestClient(create_app(clf, ServeSettings(**settings)), raise_server_exceptions=False)
+    return TestClient(create_app(clf, ServeSettings(**settings)), raise_server_exceptions=False,
+                      base_url="http://127.0.0.1:8000")  # a trusted Host (the default bind address)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,8 @@ def test_healthz_and_model(api, clf):
     assert api.get("/healthz").json() == {"status": "ok", "stream": None}
     model = api.get("/v1/model").json()
     assert model["labels"] == list(clf.labels)
-    assert model["name"] == clf.model_name and model["path"] == str(clf.model_path)
+    assert model["name"] == clf.model_name and model["file"] == clf.model_path.name  # never the server's path
+    assert str(clf.model_path.parent) not in str(model)
     assert model["preprocessing"] == clf.spec.to_dict()
     assert model["backend"] == clf.backend_name
 

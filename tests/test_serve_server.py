@@ -105,7 +105,7 @@ def test_status_and_snapshot(server):
 def test_a_slow_upload_times_out_with_a_json_error(server):
     host, port = server.host_port
     with socket.create_connection((host, port), timeout=30) as s:
-        s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
+        s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
                   + b"\xff\xd8" + b"\0" * 100)  # then nothing: --request-timeout 1
         start = time.monotonic()
         answer = b""

@@ -16,3 +16,7 @@ class DownloadError(DatasetError):
 
 class DistributedTrainingError(EdgeSDKError):
     """A training cluster is misconfigured (``TF_CONFIG``, devices, batch split) or lost a worker mid-run."""
+
+
+class RunStateError(EdgeSDKError):
+    """A run's ``state.json`` cannot be resumed: not JSON, or a field missing, of the wrong type or out of range."""

@@ -53,6 +53,7 @@ from .distribute import (  # noqa: E402
 )
 from .evaluation import classification_metrics, keras_probabilities  # noqa: E402
 from .pipeline import make_dataset  # noqa: E402
+from .run_state import load_state  # noqa: E402
 from .schedule import WarmupCosine  # noqa: E402
 
 STATE_FILE = "state.json"
@@ -384,7 +385,7 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
         state_file = run_dir / STATE_FILE
         if not state_file.is_file() or not (run_dir / "last.keras").is_file():
             raise EdgeSDKError(f"nothing to resume in {config.out}: no {STATE_FILE} and last.keras from a previous run")
-        state = json.loads(state_file.read_text(encoding="utf-8"))
+        state = load_state(state_file, TrainConfig)  # the schema checked: one clear error naming the field
         _check_same_dtype_policy(state, config.out)
         saved = TrainConfig.from_dict(state["config"])
         saved.command = config.command or saved.command

@@ -9,7 +9,6 @@ from time import perf_counter
 from typing import Any
 
 from . import _deps  # noqa: F401
-import anyio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
@@ -22,6 +21,7 @@ from .mjpeg import MjpegStreams
 from .page import Page
 from .settings import ServeSettings
 from .upload import read_image_upload
+from .work import WorkLimiter
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class ServeContext:
     settings: ServeSettings
     streams: MjpegStreams | None
     page: Page
+    work: WorkLimiter
 
 
 def context(request: Request) -> ServeContext:
@@ -47,17 +48,20 @@ async def page(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """Liveness, without auth: ``{"status": "ok", "stream": STATE or null}``."""
+    """Liveness, without auth: ``{"status": "ok" or "degraded", "stream": STATE or null}``; ``degraded`` when a
+    stream delivers no usable frame (``no_frames``, ``bad_frames``) or is being reopened."""
     streams = context(request).streams
-    return JSONResponse({"status": "ok", "stream": streams.hub.state if streams else None})
+    state = streams.hub.health() if streams else None
+    status = "ok" if state in (None, "running", "starting") else "degraded"
+    return JSONResponse({"status": status, "stream": state})
 
 
 async def model_info(request: Request) -> JSONResponse:
-    """The model's name, file, runtime, labels and preprocessing spec."""
+    """The model's name, file name (never the server's path to it), runtime, labels and preprocessing spec."""
     clf = context(request).classifier
     meta = clf.metadata
     return JSONResponse({
-        "name": clf.model_name, "path": str(clf.model_path), "backend": clf.backend_name,
+        "name": clf.model_name, "file": clf.model_path.name, "backend": clf.backend_name,
         "version": meta.model_version if meta else None, "labels": list(clf.labels), "top_k": clf.top_k,
         "preprocessing": clf.spec.to_dict(), "sdk_version": __version__,
     })
@@ -68,14 +72,15 @@ async def classify(request: Request) -> JSONResponse:
     asks for N categories instead of the server's ``--top-k``.
 
     Refuses with :class:`ApiError`: 400 ``invalid_image`` for a picture that cannot be decoded, 503
-    ``timeout`` when classifying takes longer than the request timeout, 400 ``bad_parameter`` for a bad ``top_k``, 500 ``inference_failed`` when
-    the runtime fails, and the upload's own errors (:func:`read_image_upload`).
+    ``timeout`` when classifying takes longer than the request timeout, 503 ``busy`` when ``--max-inflight``
+    classifications are still running past it, 400 ``bad_parameter`` for a bad ``top_k``, 500
+    ``inference_failed`` when the runtime fails, and the upload's own errors (:func:`read_image_upload`).
     """
     ctx = context(request)
     start = perf_counter()
     top_k = _top_k(request, ctx.classifier)
     data = await read_image_upload(request, ctx.settings.max_upload_bytes, ctx.settings.request_timeout_s)
-    result = await _classify(ctx.classifier, data, top_k, ctx.settings.request_timeout_s)
+    result = await _classify(ctx, data, top_k)
     return JSONResponse(result_json(ctx.classifier, result, len(data), 1e3 * (perf_counter() - start)))
 
 
@@ -84,16 +89,17 @@ def _top_k(request: Request, clf: Classifier) -> int:
     text = request.query_params.get("top_k")
     if text is None:
         return clf.top_k
-    value = int(text) if text.isdigit() and len(text) < 6 else 0
+    value = int(text) if text.isascii() and text.isdigit() and len(text) < 6 else 0  # "²".isdigit() too
     if not 1 <= value <= len(clf.labels):
         raise ApiError(400, "bad_parameter", f"top_k must be an integer from 1 to {len(clf.labels)}, got {text[:20]!r}")
     return value
 
 
-async def _classify(clf: Classifier, data: bytes, top_k: int, timeout_s: float) -> ClassificationResult:
+async def _classify(ctx: ServeContext, data: bytes, top_k: int) -> ClassificationResult:
+    """Classify within the request timeout, holding one of the work slots until the work has ended."""
+    timeout_s = ctx.settings.request_timeout_s
     try:
-        with anyio.fail_after(timeout_s):
-            return await anyio.to_thread.run_sync(partial(clf.classify, data, top_k=top_k), abandon_on_cancel=True)
+        return await ctx.work.run(partial(ctx.classifier.classify, data, top_k=top_k), timeout_s)
     except TimeoutError:
         raise ApiError(503, "timeout", f"classifying took longer than {timeout_s:g} s (--request-timeout)") from None
     except InvalidImageError as exc:

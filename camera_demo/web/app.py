@@ -17,17 +17,20 @@ from . import api
 from .auth import BearerAuth
 from .errors import EXCEPTION_HANDLERS
 from .headers import SecurityHeaders
+from .hosts import HostCheck
 from .mjpeg import MjpegStreams
 from .page import build_page
 from .settings import ServeSettings
 from .stream import StreamHub
+from .work import WorkLimiter
 
 
 def create_app(classifier: Classifier, settings: ServeSettings, hub: StreamHub | None = None) -> Starlette:
     """The web app over ``classifier`` and, when given, a started ``hub`` (the caller keeps owning both).
 
-    ``settings.token`` turns on bearer auth for every endpoint but ``/healthz``. Raises ``ValueError``
-    for settings that :meth:`ServeSettings.validate` refuses.
+    ``settings.token`` turns on bearer auth for every endpoint but ``/healthz``; every request must name a
+    trusted host, and a state-changing one must not come from another site (:class:`HostCheck`). Raises
+    ``ValueError`` for settings that :meth:`ServeSettings.validate` refuses.
     """
     settings.validate()
     streams = MjpegStreams(hub, settings.max_streams) if hub is not None else None
@@ -48,9 +51,9 @@ def create_app(classifier: Classifier, settings: ServeSettings, hub: StreamHub |
         Route("/stream.mjpg", api.stream_mjpeg, methods=["GET"]),
         Route("/snapshot.jpg", api.snapshot, methods=["GET"]),
     ]
-    middleware = [Middleware(SecurityHeaders)]
+    middleware = [Middleware(SecurityHeaders), Middleware(HostCheck, settings=settings)]
     if settings.token is not None:
         middleware.append(Middleware(BearerAuth, token=settings.token))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
-    app.state.serve = api.ServeContext(classifier, settings, streams, page)
+    app.state.serve = api.ServeContext(classifier, settings, streams, page, WorkLimiter(settings.max_inflight))
     return app

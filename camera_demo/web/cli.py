@@ -12,6 +12,7 @@ from edge_sdk.cli_predict import add_model_options
 from edge_sdk.cli_types import float_range, int_range
 from edge_sdk.terminal import safe_text
 
+from ..redact import redact_url
 from . import settings as s
 
 MAX_SIDE = 8192  # as cifar-edge camera
@@ -47,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         f"endpoint but /healthz; at least {s.MIN_TOKEN_LENGTH} characters (default: ${TOKEN_ENV}, "
                         "which keeps the token out of the process list)")
     p.add_argument("--no-auth", action="store_true", help="allow anyone who can reach --host (no token)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name (repeatable; *.example.com for a domain, * for "
+                        "any); without it only the bound address, localhost, 127.0.0.1 and ::1 (and, bound to "
+                        "0.0.0.0 or ::, any IP address and this machine's name) are answered, so a web page that "
+                        "rebinds its own name to this server cannot read it")
     p.add_argument("--max-upload", type=float_range(0.0, 1024.0, lo_open=True), default=s.DEFAULT_MAX_UPLOAD_MB,
                    metavar="MB", help=f"largest picture accepted, in MiB (default {s.DEFAULT_MAX_UPLOAD_MB:g})")
     p.add_argument("--request-timeout", type=float_range(0.0, 3600.0, lo_open=True),
@@ -54,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"seconds to receive an upload, and then to classify it (default {s.DEFAULT_REQUEST_TIMEOUT_S:g})")
     p.add_argument("--max-streams", type=int_range(1, 1000), default=s.DEFAULT_MAX_STREAMS,
                    help=f"viewers of the stream at once (default {s.DEFAULT_MAX_STREAMS})")
+    p.add_argument("--max-inflight", type=int_range(1, 1024), default=s.DEFAULT_MAX_INFLIGHT,
+                   help=f"pictures decoded and classified at once; one that timed out holds its slot until its work "
+                        f"ends, and a request finding none free within --request-timeout gets 503 "
+                        f"(default {s.DEFAULT_MAX_INFLIGHT})")
     p.add_argument("--max-connections", type=int_range(1, 100_000), default=s.DEFAULT_MAX_CONNECTIONS,
                    help=f"open connections at once; more are answered 503 (default {s.DEFAULT_MAX_CONNECTIONS})")
     p.add_argument("--width", type=int_range(16, MAX_SIDE), help="camera capture width to request (and the canvas "
@@ -78,6 +88,7 @@ def run_serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, token=args.token, no_auth=args.no_auth,
         max_upload_bytes=int(args.max_upload * 1024 * 1024), request_timeout_s=args.request_timeout,
         max_streams=args.max_streams, max_connections=args.max_connections,
+        allowed_hosts=tuple(args.allowed_host), max_inflight=args.max_inflight,
     )
     try:
         settings.validate()
@@ -105,7 +116,7 @@ def run_serve(args: argparse.Namespace) -> int:
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         try:  # from the moment the address is announced, a signal is a clean stop
             print(f"cifar-edge serve: http://{host}:{bound_port(sock)}/ (model {clf.model_name} on "
-                  f"{clf.backend_name}; stream: {safe_text(args.source) if args.source else 'none'}; auth: "
+                  f"{clf.backend_name}; stream: {safe_text(redact_url(args.source)) if args.source else 'none'}; auth: "
                   f"{'bearer token' if settings.token else 'none'}); Ctrl-C stops", file=sys.stderr, flush=True)
             run_server(app, sock, settings)
         except KeyboardInterrupt:  # a signal before uvicorn took over, or re-raised by uvicorn once it stopped

@@ -10,6 +10,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),  # the page's URL may carry ?access_token=
     (b"cache-control", b"no-store"),
+    (b"cross-origin-resource-policy", b"same-origin"),  # no other site embeds the stream or a snapshot
     # the page sets its own (page.py); JSON and images need nothing
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 )

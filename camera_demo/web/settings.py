@@ -15,8 +15,13 @@ DEFAULT_REQUEST_TIMEOUT_S = 10.0
 DEFAULT_MAX_STREAMS = 4
 #: open connections uvicorn accepts at once (more get 503)
 DEFAULT_MAX_CONNECTIONS = 64
+#: classifications (decode and inference) in flight at once; a request past them waits within its timeout
+DEFAULT_MAX_INFLIGHT = 2
 MIN_TOKEN_LENGTH = 16
 LOCAL_NAMES = ("localhost", "ip6-localhost")
+#: Host names every server answers to (a browser on this machine); more with --allowed-host
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 def is_loopback(host: str) -> bool:
@@ -27,6 +32,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name or interface address: reachable from elsewhere
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,21 @@ class ServeSettings:
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     max_streams: int = DEFAULT_MAX_STREAMS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    #: more Host names (``pi.local``, ``*.example.com``, ``*`` for any) the server answers to
+    allowed_hosts: tuple[str, ...] = ()
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
+
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The Host names (lower case; ``*.domain`` and ``*`` patterns) requests may carry: the bound address,
+        localhost, 127.0.0.1 and ::1, and :attr:`allowed_hosts`."""
+        bound = () if self.host.strip("[]") in WILDCARD_HOSTS else (self.host.strip("[]").lower(),)
+        names = (*LOOPBACK_HOSTS, *bound, *(h.lower().rstrip(".").strip("[]") for h in self.allowed_hosts))
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def binds_every_interface(self) -> bool:
+        """True for 0.0.0.0 or ::, where clients use any of the machine's addresses."""
+        return self.host.strip("[]") in WILDCARD_HOSTS
 
     @property
     def auth_required(self) -> bool:
@@ -72,5 +100,13 @@ class ServeSettings:
             raise ValueError(f"the upload limit must be at least 1 byte, got {self.max_upload_bytes}")
         if not self.request_timeout_s > 0:
             raise ValueError(f"--request-timeout must be > 0 seconds, got {self.request_timeout_s}")
-        if self.max_streams < 1 or self.max_connections < 1:
-            raise ValueError("--max-streams and --max-connections must be >= 1")
+        if self.max_streams < 1 or self.max_connections < 1 or self.max_inflight < 1:
+            raise ValueError("--max-streams, --max-connections and --max-inflight must be >= 1")
+        for name in self.allowed_hosts:
+            pattern = name.lower().rstrip(".")
+            if _is_ip(pattern):
+                continue
+            if (not pattern or len(pattern) > 253 or not pattern.isascii() or any(c in pattern for c in " /@:\\")
+                    or "*" in pattern[1:] or (pattern.startswith("*") and pattern != "*" and not pattern.startswith("*."))):
+                raise ValueError(f"--allowed-host {name!r} is not a host name (examples: pi.local, *.example.com, "
+                                 "or * for any)")

@@ -10,6 +10,7 @@ This module imports no web framework.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -24,12 +25,16 @@ from edge_sdk.errors import OutputError
 
 from .._cv2 import cv2
 from ..overlay import DEFAULT_CANVAS, FpsMeter, OverlayInfo, draw_overlay, fit_frame
+from ..redact import redact_text
 from ..sources import Frame, FrameSource, as_bgr, open_source
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 30.0
 STILL_KINDS = ("image", "folder")
+#: a running source that has given no good frame for this long (s) is reported as ``no_frames`` (silent, or
+#: not a video FFmpeg can decode) or ``bad_frames`` (frames arrive but none can be used)
+SILENT_AFTER_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class StreamHub:
             raise ValueError(f"jpeg_quality must lie in [1, 100], got {jpeg_quality}")
         self.clf = classifier
         self.source_text = source
+        #: the source as status, errors and logs show it: a URL's credentials hidden
+        self.source_shown = redact_text(source)
         self.canvas = (width, height) if width and height else DEFAULT_CANVAS
         self.interval_s = interval_s
         self.jpeg_quality = jpeg_quality
@@ -80,8 +87,12 @@ class StreamHub:
         self.frames = 0
         self.bad_frames = 0
         self.restarts = 0
+        self.source_bad_frames = 0  # frames the source itself refused (corrupt, over the size cap)
         self.last_error: str | None = None
         self._seen_at_open = 0  # frames + bad frames when the source was last opened
+        self._started_at = time.monotonic()
+        self._last_good_at: float | None = None  # monotonic time of the last published frame
+        self._last_bad_at: float | None = None  # ... and of the last frame refused
 
     # ----------------------------------------------------------------- lifetime
     def start(self) -> None:
@@ -89,7 +100,10 @@ class StreamHub:
         self._source = self._opener(self.source_text)
         self.kind = self._source.spec.kind
         self.state = "running"
-        self._thread = threading.Thread(target=self._run, name="cifar-edge-serve-stream", daemon=True)
+        self._started_at = time.monotonic()
+        context = contextvars.copy_context()  # the command's settings (quiet native logs) hold in the thread too
+        self._thread = threading.Thread(target=context.run, args=(self._run,), name="cifar-edge-serve-stream",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -109,13 +123,34 @@ class StreamHub:
         with self._lock:
             return self._latest
 
+    def health(self, now: float | None = None) -> str:
+        """The state as ``/healthz`` and ``/v1/stream`` report it: ``running``, ``starting`` (no frame yet),
+        ``no_frames`` or ``bad_frames`` (no good frame for :data:`SILENT_AFTER_S`), ``restarting``,
+        ``reconnecting`` or ``stopped``."""
+        if self.state != "running":
+            return self.state
+        now = time.monotonic() if now is None else now
+        last_good = self._last_good_at if self._last_good_at is not None else self._started_at
+        if now - last_good > SILENT_AFTER_S:
+            bad_since = self._last_bad_at is not None and self._last_bad_at > last_good
+            return "bad_frames" if bad_since else "no_frames"
+        return "running" if self._last_good_at is not None else "starting"
+
     def status(self) -> dict[str, Any]:
-        """The stream's state and the newest frame's top-k labels, FPS and inference time, as JSON-ready values."""
+        """The stream's state and the newest frame's top-k labels, FPS and inference time, as JSON-ready values
+        (FPS null until measured)."""
         frame = self.latest()
+        state = self.health()
+        last_error = self.last_error
+        if state in ("no_frames", "bad_frames") and last_error is None:
+            last_error = (f"no usable frame from {self.source_shown} for over {SILENT_AFTER_S:g} s: "
+                          + ("its frames are corrupt or too large" if state == "bad_frames" else
+                             "it sends nothing, or nothing that decodes as video"))
         return {
-            "source": self.source_text, "kind": self.kind, "state": self.state, "frames": self.frames,
-            "bad_frames": self.bad_frames, "restarts": self.restarts, "last_error": self.last_error,
-            "fps": round(frame.fps, 2) if frame else 0.0,
+            "source": self.source_shown, "kind": self.kind, "state": state, "frames": self.frames,
+            "bad_frames": self.bad_frames + self.source_bad_frames, "restarts": self.restarts,
+            "last_error": last_error,
+            "fps": round(frame.fps, 2) if frame and frame.fps > 0 else None,
             "inference_ms": round(frame.inference_ms, 3) if frame else None,
             "categories": [c._asdict() for c in frame.categories] if frame else [],
             "frame_age_s": round(time.time() - frame.time, 3) if frame else None,
@@ -139,7 +174,8 @@ class StreamHub:
                     self._publish(self._render(frame.image, still))
                 except Exception as exc:  # one bad frame never ends the stream
                     self.bad_frames += 1
-                    self.last_error = f"frame {frame.index} skipped: {exc}"
+                    self._last_bad_at = time.monotonic()
+                    self.last_error = redact_text(f"frame {frame.index} skipped: {exc}")
                     log.warning("%s", self.last_error)
                 if still:
                     self._stop.wait(self.interval_s)
@@ -149,16 +185,20 @@ class StreamHub:
     def _read(self) -> Frame | None:
         """The next frame, or None (no frame yet, or the source ended and was closed for reopening)."""
         source = self._source
+        refused = source.bad_frames
         try:
             frame = source.read(timeout=0.5)
         except Exception as exc:  # a source should not raise; if one does, it is reopened
-            self.last_error = f"reading {self.source_text} failed: {exc}"
+            self.last_error = redact_text(f"reading {self.source_shown} failed: {exc}")
             log.warning("%s", self.last_error)
             self._close_source()
             return None
+        if source.bad_frames > refused:  # the source skipped frames it could not use: counted, and noted
+            self.source_bad_frames += source.bad_frames - refused
+            self._last_bad_at = time.monotonic()
         if frame is None and source.ended:
             if source.incomplete:
-                self.last_error = source.incomplete
+                self.last_error = redact_text(source.incomplete)
             self._close_source()
             self.state = "restarting"
         return frame
@@ -173,7 +213,7 @@ class StreamHub:
             self._source = self._opener(self.source_text)
         except Exception as exc:
             self.state = "reconnecting"
-            self.last_error = f"cannot reopen {self.source_text}: {exc}"
+            self.last_error = redact_text(f"cannot reopen {self.source_shown}: {exc}")
             log.warning("%s", self.last_error)
             return False
         self.restarts += 1
@@ -187,7 +227,7 @@ class StreamHub:
             try:
                 source.close()
             except Exception as exc:  # closing a broken device must not end the thread
-                log.debug("closing %s failed: %s", self.source_text, exc)
+                log.debug("closing %s failed: %s", self.source_shown, redact_text(str(exc)))
 
     def _render(self, image: np.ndarray, still: bool) -> StreamFrame:
         """Classify, annotate and encode one frame (raises for a frame that cannot be)."""
@@ -210,6 +250,7 @@ class StreamHub:
             self._latest = frame
             self.frames = frame.seq
         self.state = "running"
+        self._last_good_at = time.monotonic()
         for callback in self._listeners:
             try:
                 callback()

@@ -48,7 +48,7 @@ async def read_image_upload(request: Request, max_bytes: int, timeout_s: float) 
 
 def _check_declared_length(headers: Headers, max_bytes: int) -> None:
     declared = headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
+    if declared is not None and declared.strip().isascii() and declared.strip().isdigit() and int(declared) > max_bytes:
         raise ApiError(413, "too_large", _too_large(max_bytes))
 
 

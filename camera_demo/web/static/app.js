@@ -45,20 +45,29 @@ async function loadModel() {
 async function poll() {
   try {
     const s = await getJson("v1/stream");
-    $("fps").textContent = "FPS " + s.fps.toFixed(1);
+    $("fps").textContent = "FPS " + (s.fps != null ? s.fps.toFixed(1) : "-"); // null until measured
+    if (s.frames > 0) showStream();
     $("state").textContent = s.state + (s.inference_ms != null ? " | inference " + s.inference_ms.toFixed(1) + " ms" : "");
     showCategories($("top"), s.categories);
   } catch (e) { $("state").textContent = e.message; }
   setTimeout(poll, 500);
 }
 
+// the placeholder stays until the first frame has arrived (no black strip before it)
+function showStream() {
+  $("waiting").hidden = true;
+  $("stream").hidden = false;
+}
+
 async function startStream() {
   const response = await fetch("v1/stream", { headers: auth, cache: "no-store" });
   if (response.status === 404) {
+    $("waiting").hidden = true;
     $("stream").hidden = true;
     $("nostream").hidden = false;
     return;
   }
+  $("stream").addEventListener("load", showStream, { once: true });
   $("stream").src = withToken("stream.mjpg");
   poll();
 }
