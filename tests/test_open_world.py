@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -252,3 +253,29 @@ def test_three_class_user_data_trains_converts_and_classifies_with_unknown_rejec
     result = json.loads(cli("evaluate", str(export / "model_int8.tflite"), "--data", str(data), "--json",
                             cache=tmp_path).stdout)
     assert result["class_names"] == ["boats", "cars", "planes"] and result["open_set"]["unknown_images"] == 16
+
+
+def test_serve_and_the_overlay_give_the_unknown_verdict(tmp_path):
+    from starlette.testclient import TestClient
+
+    from cifar_edge.camera_demo.overlay import UNKNOWN_TEXT, OverlayInfo, draw_overlay
+    from cifar_edge.camera_demo.web.app import create_app
+    from cifar_edge.camera_demo.web.settings import ServeSettings
+
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(picture, format="PNG")
+    for threshold, unknown in ((0.999, True), (0.0, False)):
+        with Classifier(_with_threshold(tmp_path, threshold)) as clf:
+            with TestClient(create_app(clf, ServeSettings()), base_url="http://127.0.0.1:8000") as api:
+                body = api.post("/v1/classify", files={"image": ("grey.png", picture.getvalue(), "image/png")}).json()
+        assert body["unknown"] is unknown
+        assert (body["label"] is None) is unknown and body["categories"]
+    frame = np.zeros((480, 640, 3), np.uint8)
+    seen = frame.copy()
+    with Classifier(EDGE_EXPORT / "model_int8.tflite") as clf:
+        cats = clf_categories = clf.classify(frame).categories
+    draw_overlay(frame, OverlayInfo(categories=cats, fps=None, inference_ms=1.0, model_name="m", backend_name="b",
+                                    unknown=True))
+    draw_overlay(seen, OverlayInfo(categories=clf_categories, fps=None, inference_ms=1.0, model_name="m",
+                                   backend_name="b"))
+    assert UNKNOWN_TEXT == "no known object" and not np.array_equal(frame, seen)  # the verdict line is drawn

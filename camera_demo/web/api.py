@@ -68,7 +68,8 @@ async def model_info(request: Request) -> JSONResponse:
 
 
 async def classify(request: Request) -> JSONResponse:
-    """Classify the uploaded picture: categories (label, index, score) best first, and timing; ``?top_k=N``
+    """Classify the uploaded picture: the verdict (``label``, null with ``unknown`` true when the picture
+    shows none of the model's classes), categories (label, index, score) best first, and timing; ``?top_k=N``
     asks for N categories instead of the server's ``--top-k``.
 
     Refuses with :class:`ApiError`: 400 ``invalid_image`` for a picture that cannot be decoded, 503
@@ -114,6 +115,8 @@ def result_json(clf: Classifier, result: ClassificationResult, size: int, reques
     t = result.timing
     return {
         "model": clf.model_name,
+        "label": result.label,  # the verdict: null when the picture shows none of the model's classes
+        "unknown": result.unknown,
         "categories": [{"label": c.label, "index": c.index, "score": c.score} for c in result.categories],
         "timing_ms": {"preprocess": t.preprocess_ms, "inference": t.inference_ms, "postprocess": t.postprocess_ms,
                       "total": t.total_ms, "request": request_ms},

@@ -46,6 +46,7 @@ class StreamFrame:
     categories: tuple[Category, ...]
     fps: float
     inference_ms: float
+    unknown: bool
     width: int
     height: int
     time: float
@@ -153,6 +154,7 @@ class StreamHub:
             "fps": round(frame.fps, 2) if frame and frame.fps > 0 else None,
             "inference_ms": round(frame.inference_ms, 3) if frame else None,
             "categories": [c._asdict() for c in frame.categories] if frame else [],
+            "unknown": frame.unknown if frame else None,
             "frame_age_s": round(time.time() - frame.time, 3) if frame else None,
         }
 
@@ -237,13 +239,14 @@ class StreamHub:
         result = self.clf.classify(image, color="bgr")
         fps = self._fps.tick()
         draw_overlay(image, OverlayInfo(categories=result.categories, fps=fps, inference_ms=result.timing.inference_ms,
-                                        model_name=self.clf.model_name, backend_name=self.clf.backend_name))
+                                        model_name=self.clf.model_name, backend_name=self.clf.backend_name,
+                                        unknown=result.unknown))
         ok, buf = cv2().imencode(".jpg", image, [int(cv2().IMWRITE_JPEG_QUALITY), self.jpeg_quality])
         if not ok:
             raise OutputError("JPEG encoding failed")
         h, w = image.shape[:2]
         return StreamFrame(self.frames + 1, buf.tobytes(), result.categories, fps, result.timing.inference_ms,
-                           w, h, time.time())
+                           result.unknown, w, h, time.time())
 
     def _publish(self, frame: StreamFrame) -> None:
         with self._lock:

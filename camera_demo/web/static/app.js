@@ -6,13 +6,20 @@ const auth = token ? { Authorization: "Bearer " + token } : {};
 const withToken = (url) => (token ? url + "?access_token=" + encodeURIComponent(token) : url);
 const $ = (id) => document.getElementById(id);
 
-function showCategories(list, categories) {
+// unknown: the model sees none of its classes; the categories are then shown as guesses below that verdict
+function showCategories(list, categories, unknown = false) {
   list.replaceChildren();
+  if (unknown) {
+    const li = document.createElement("li");
+    li.className = "unknown";
+    li.textContent = "unknown: no known object";
+    list.append(li);
+  }
   for (const c of categories) {
     const li = document.createElement("li");
     const name = document.createElement("span");
     name.className = "label";
-    name.textContent = c.label;
+    name.textContent = unknown ? "(" + c.label + "?)" : c.label;
     const bar = document.createElement("span");
     bar.className = "bar";
     const fill = document.createElement("span");
@@ -48,7 +55,7 @@ async function poll() {
     $("fps").textContent = "FPS " + (s.fps != null ? s.fps.toFixed(1) : "-"); // null until measured
     if (s.frames > 0) showStream();
     $("state").textContent = s.state + (s.inference_ms != null ? " | inference " + s.inference_ms.toFixed(1) + " ms" : "");
-    showCategories($("top"), s.categories);
+    showCategories($("top"), s.categories, s.unknown === true);
   } catch (e) { $("state").textContent = e.message; }
   setTimeout(poll, 500);
 }
@@ -85,7 +92,7 @@ $("form").addEventListener("submit", async (event) => {
   form.append("image", file);
   try {
     const body = await getJson("v1/classify", { method: "POST", body: form });
-    showCategories($("result"), body.categories);
+    showCategories($("result"), body.categories, body.unknown === true);
     $("timing").textContent = body.model + ": " + body.timing_ms.total.toFixed(1) + " ms";
   } catch (e) { $("error").textContent = e.message; }
 });
