@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ._extras import install_line
 from .errors import BackendUnavailableError, EdgeSDKError, ModelLoadError
 from .metadata import ModelMetadata, read_metadata
 from .runtimes import backend_suffixes, extra_for, runtime_installed
@@ -105,7 +106,7 @@ def bundled_file(name: str, backend: str | None = None) -> Path:
     for path in present:
         if runtime_installed(path.suffix):
             return path
-    options = " or ".join(f"the '{extra_for(p.suffix)}' extra (pip install 'cifar-edge[{extra_for(p.suffix)}]') "
+    options = " or ".join(f"the '{extra_for(p.suffix)}' extra ({install_line(extra_for(p.suffix))}) "
                           f"for its {p.suffix} file" for p in present)
     raise BackendUnavailableError(f"no runtime for the bundled model {name!r} is installed; install {options}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._extras import install_line
 from .cli import add_json_flag, emit, summary
 
 MISSING = "-"
@@ -39,8 +40,8 @@ def _render(out: dict[str, Any]) -> str:
         if not model["files"]:
             rows.append(("", model["name"], "(missing)", *[MISSING] * 7))
         if model["files"] and model["opens"] is None:
-            extras = " or ".join(f"'cifar-edge[{f['extra']}]'" for f in model["files"])
-            notes.append(f"  no runtime for '{model['name']}' is installed: pip install {extras}")
+            extras = " or ".join(install_line(f["extra"]) for f in model["files"])
+            notes.append(f"  no runtime for '{model['name']}' is installed: {extras}")
         for f in model["files"]:
             rows.append((
                 "*" if f["file"] == model["opens"] else "",

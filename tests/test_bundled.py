@@ -210,5 +210,5 @@ def test_models_shows_accuracy_and_macs_from_the_metadata(tmp_path, monkeypatch,
     shutil.copy(tflite, tmp_path)  # now the .tflite is there, but no runtime runs it
     monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: False)
     assert main(["models"]) == 0
-    assert "no runtime for 'edge' is installed: pip install 'cifar-edge[litert]' or 'cifar-edge[onnx]'" in \
+    assert "no runtime for 'edge' is installed: pip install 'cifar-edge[litert]' or pip install 'cifar-edge[onnx]'" in \
         capsys.readouterr().out
