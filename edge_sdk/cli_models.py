@@ -60,7 +60,7 @@ def _render(out: dict[str, Any]) -> str:
     lines = ["  ".join(str(cell).rjust(w) if i in right else str(cell).ljust(w)
                        for i, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     key = ("file acc: the file's own top-1 accuracy on the CIFAR-10 test images it was checked on at conversion; "
-           "Keras acc: its source model's on the same images")
+           "Keras acc: its source model's on the same images; '-': not recorded in the file's metadata")
     return "\n".join([f"bundled models in {out['folder']} ('*': what --model NAME opens here)", *lines, "", *notes,
                       key])
 
