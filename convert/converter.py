@@ -9,7 +9,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -183,6 +183,10 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
             with Classifier(target) as clf:  # one load: the user's path for the check, the runtime's facts
                 validation = compare(clf, test.images, test.labels, keras_probs, spec)
                 runtime = clf.describe()
+            # the file's own accuracy, as measured just now, joins its metadata (`cifar-edge models` shows it);
+            # only the metadata changes, so the check above holds for the file as written
+            meta = replace(meta, extra={**meta.extra, "accuracy": round(validation["accuracy"], 4)})
+            _write_export(target, embed_metadata(exported, meta))
             entry = {
                 "format": fmt.name,
                 "file": target.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.metadata
 import os
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,25 @@ def silenced_stderr_fd() -> Iterator[None]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+#: the distribution whose extras the install lines name
+DISTRIBUTION = "cifar-edge"
+
+
+def install_line(extra: str) -> str:
+    """The pip command that adds ``extra`` (``"litert"``) to this installation.
+
+    Where cifar-edge is installed, from its wheel or as a checkout's ``pip install -e .``, ``pip install
+    'cifar-edge[EXTRA]'`` works as it is: pip reads the extra's requirements from the installed package and
+    fetches only those (the wheel file is not needed again). Code run from a checkout that was never
+    installed gets the checkout's form, ``pip install -e '.[EXTRA]'``, to run in the repository root.
+    """
+    try:
+        importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return f"pip install -e '.[{extra}]' (in the cifar-edge checkout)"
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
 def require(module: str, extra: str, purpose: str = "", quiet: bool = False) -> ModuleType:

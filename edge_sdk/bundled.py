@@ -19,7 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import BackendUnavailableError, ModelLoadError
+from ._extras import install_line
+from .errors import BackendUnavailableError, EdgeSDKError, ModelLoadError
 from .host import preferred_suffixes
 from .metadata import ModelMetadata, read_metadata
 from .runtimes import backend_suffixes, extra_for, installed_backends, runtime_installed
@@ -43,9 +44,11 @@ BUNDLED: dict[str, BundledModel] = {m.name: m for m in (
 )}
 #: the model ``Classifier()`` opens
 DEFAULT = "default"
-#: metadata keys read as the accuracy (a fraction in [0, 1]) and as the multiply-accumulates per image, looked up
-#: in the metadata's ``extra`` object, then among its top-level keys; the first number found is shown
-ACCURACY_KEYS = ("accuracy", "test_accuracy")
+#: metadata keys read as the file's own accuracy (a fraction in [0, 1], measured by ``cifar-edge convert`` on the
+#: file itself), as its source (Keras) model's accuracy on the same images, and as the multiply-accumulates per
+#: image; looked up in the metadata's ``extra`` object, then among its top-level keys; the first number found is shown
+ACCURACY_KEYS = ("accuracy",)
+SOURCE_ACCURACY_KEYS = ("test_accuracy",)
 MACS_KEYS = ("macs",)
 
 
@@ -80,7 +83,7 @@ def resolve_model(model: str | os.PathLike[str] | None, backend: str | None = No
     path = Path(model)
     if isinstance(model, str) and not path.suffix and len(path.parts) == 1 and not path.exists():
         raise ModelLoadError(f"no bundled model is called {model!r} ({', '.join(BUNDLED)}) and there is no such "
-                             "model file; give a bundled name or a .tflite/.onnx path")
+                             f"model file; {_name_hint(model)}")
     return path
 
 
@@ -107,7 +110,7 @@ def bundled_file(name: str, backend: str | None = None) -> Path:
     for path in _fastest_first(present):
         if runtime_installed(path.suffix):
             return path
-    options = " or ".join(f"the '{extra_for(p.suffix)}' extra (pip install 'cifar-edge[{extra_for(p.suffix)}]') "
+    options = " or ".join(f"the '{extra_for(p.suffix)}' extra ({install_line(extra_for(p.suffix))}) "
                           f"for its {p.suffix} file" for p in present)
     raise BackendUnavailableError(f"no runtime for the bundled model {name!r} is installed; install {options}")
 
@@ -129,6 +132,31 @@ def variants(name: str) -> list[tuple[Path, str]]:
     return [(path, backend) for path in _fastest_first(present) for backend in installed_backends(path.suffix)]
 
 
+def bundled_name(path: str | os.PathLike[str]) -> str | None:
+    """The bundled name of the model file at ``path`` (``"edge"`` for ``edge_int8.tflite`` in :func:`models_dir`),
+    or None for any other file: what the SDK shows as a bundled model's name, whatever network its metadata names."""
+    path = Path(path)
+    try:
+        if path.parent.resolve() != models_dir().resolve():
+            return None
+    except OSError:
+        return None
+    return next((model.name for model in BUNDLED.values() if path.name in model.files), None)
+
+
+def _name_hint(word: str) -> str:
+    """What to type instead of ``word``: the bundled model whose network it names (``resnet8`` is ``edge``'s), or the forms."""
+    for model in BUNDLED.values():
+        for file in model.files:
+            try:
+                meta = read_metadata(models_dir() / file)
+            except (EdgeSDKError, OSError):  # a hint must never hide the error it belongs to
+                continue
+            if meta is not None and meta.model_name == word:
+                return f"{word!r} is the network of the bundled model {model.name!r}: use {model.name!r}"
+    return "give a bundled name or a .tflite/.onnx path"
+
+
 def _get(name: str) -> BundledModel:
     try:
         return BUNDLED[name]
@@ -139,7 +167,9 @@ def _get(name: str) -> BundledModel:
 def describe_bundled() -> list[dict[str, Any]]:
     """One entry per bundled model, for ``cifar-edge models``: its name, description, the file a plain
     ``Classifier(name)`` opens here (``None`` when no runtime for it is installed) and, per file present,
-    its size and what its embedded metadata says (accuracy and MACs ``None`` when the metadata lacks them).
+    its size and what its embedded metadata says: ``accuracy`` (the file's own, as measured at conversion),
+    ``source_accuracy`` (its Keras source model's, on the same ``accuracy_images`` test images) and ``macs``,
+    each ``None`` when the metadata lacks it.
 
     Raises :class:`ModelLoadError` / :class:`MetadataError` for a file that cannot be read or whose metadata is malformed.
     """
@@ -170,6 +200,8 @@ def _describe_file(path: Path) -> dict[str, Any]:
         "model_version": meta.model_version if meta else None,
         "format": meta.format if meta else None,
         "accuracy": metadata_number(meta, ACCURACY_KEYS),
+        "source_accuracy": metadata_number(meta, SOURCE_ACCURACY_KEYS),
+        "accuracy_images": metadata_number(meta, ("test_images",)),
         "macs": metadata_number(meta, MACS_KEYS),
     }
 

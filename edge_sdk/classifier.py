@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import numbers
 import os
+from functools import cached_property
 from time import perf_counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .bundled import DEFAULT, bundled_path, resolve_model
+from .bundled import DEFAULT, bundled_name, bundled_path, resolve_model
 from .encoder import InputEncoder
 from .runtimes import Backend, load_backend, read_model_file
 from .errors import EdgeSDKError, InferenceError, InvalidArgumentError, InvalidImageError, MetadataError, ModelLoadError
@@ -39,6 +40,8 @@ from .spec import PreprocessSpec
 BATCH_CHUNK = 64
 #: up to this many classes the scores are ranked in Python (cheaper than numpy for a few values)
 RANK_IN_PYTHON_UP_TO = 64
+#: what :meth:`Classifier.classify_batch` does with an image it cannot use: raise, or give ``None`` in its place
+BATCH_ERRORS = ("raise", "skip")
 _FLOAT32, _UINT8 = np.dtype(np.float32), np.dtype(np.uint8)
 
 
@@ -61,6 +64,10 @@ class Timing:
     @property
     def total_ms(self) -> float:
         return self.preprocess_ms + self.inference_ms + self.postprocess_ms
+
+    def __repr__(self) -> str:  # milliseconds to the microsecond: the fields keep their full value
+        return (f"Timing(preprocess_ms={self.preprocess_ms:.3f}, inference_ms={self.inference_ms:.3f}, "
+                f"postprocess_ms={self.postprocess_ms:.3f})")
 
 
 @dataclass(frozen=True)
@@ -248,9 +255,11 @@ class Classifier:
         count, and the input/output quantization (scale, zero point) of quantized files."""
         return self._backend.describe()
 
-    @property
+    @cached_property
     def model_name(self) -> str:
-        return self.metadata.model_name if self.metadata else self.model_path.stem
+        """The name to show: a bundled model's own name (``"edge"``, whatever network its metadata names),
+        else the model name in the file's metadata, else the file name without its suffix."""
+        return bundled_name(self.model_path) or (self.metadata.model_name if self.metadata else self.model_path.stem)
 
     # ----------------------------------------------------------------- classify
     def _pixels(self, image: Any, color: str) -> np.ndarray:
@@ -283,21 +292,50 @@ class Classifier:
         return ClassificationResult(categories, Timing(1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)), unknown)
 
     def classify_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR, top_k: int | None = None,
-                       score_threshold: float | None = None) -> list[ClassificationResult]:
+                       score_threshold: float | None = None, errors: str = "raise") -> list[ClassificationResult | None]:
         """Classify several images, :attr:`batch_chunk` at a time (one runtime call per chunk, or per image
         if the model is fixed to batch 1).
 
         Memory stays bounded whatever the number of images (``images`` may be a generator): only one
         chunk of pixels and tensors exists at a time and the runtime's buffers are sized for one chunk.
         Each result's timing is the per-image mean of its chunk. ``top_k`` / ``score_threshold``
-        override the constructor's values for this call. Raises :class:`InvalidImageError`
-        naming the position of the first image it cannot use, :class:`InferenceError` if the runtime fails.
+        override the constructor's values for this call.
+
+        ``errors="raise"`` (the default) raises :class:`InvalidImageError` naming the position of the first
+        image it cannot use, and returns nothing; ``errors="skip"`` gives ``None`` in that image's place and
+        classifies the others (``classify(image)`` of a ``None`` position raises its error). Either way a
+        runtime failure raises :class:`InferenceError`, and an ``errors`` value other than these two
+        :class:`InvalidArgumentError`.
         """
+        if errors not in BATCH_ERRORS:
+            raise InvalidArgumentError(f"errors must be one of {', '.join(map(repr, BATCH_ERRORS))}, got {errors!r}")
         top_k, score_threshold = self._overrides(top_k, score_threshold)
-        results: list[ClassificationResult] = []
+        results: list[ClassificationResult | None] = []
         for chunk in self._chunks(images):
-            results.extend(self._classify_chunk(chunk, len(results), color, top_k, score_threshold))
+            if errors == "skip":
+                results.extend(self._classify_chunk_skipping(chunk, color, top_k, score_threshold))
+            else:
+                results.extend(self._classify_chunk(chunk, len(results), color, top_k, score_threshold))
         return results
+
+    def _classify_chunk_skipping(self, images: list[Any], color: str, top_k: int,
+                                 score_threshold: float) -> list[ClassificationResult | None]:
+        """:meth:`_classify_chunk` for the images of ``images`` it can use, ``None`` for the others; their
+        decoding time is counted in the preprocess time of the classified ones."""
+        t0 = perf_counter()
+        pixels: list[np.ndarray | None] = []
+        for image in images:
+            try:
+                pixels.append(self._pixels(image, color))
+            except InvalidImageError:
+                pixels.append(None)
+        good = [p for p in pixels if p is not None]
+        if not good:
+            return [None] * len(images)
+        decode_ms = 1e3 * (perf_counter() - t0) / len(good)
+        classified = iter([replace(r, timing=replace(r.timing, preprocess_ms=r.timing.preprocess_ms + decode_ms))
+                           for r in self._classify_chunk(good, 0, "rgb", top_k, score_threshold)])  # RGB pixels now
+        return [None if p is None else next(classified) for p in pixels]
 
     def probabilities_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR) -> np.ndarray:
         """All class probabilities ``(N, classes)`` of several images, in label order, computed

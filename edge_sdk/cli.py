@@ -222,6 +222,8 @@ def _run_command(args: argparse.Namespace) -> int:
             raise
         _error(args.command, str(exc))
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader of stdout left (`cifar-edge models | head -1`): end quietly
+        return _stdout_closed()
     except OSError as exc:  # unwritable output folder, disk full, ...
         if args.verbose:
             raise
@@ -261,9 +263,31 @@ class _sigterm_interrupts:  # noqa: N801 - used as a context manager
             signal.signal(signal.SIGTERM, self._previous if self._previous is not None else signal.SIG_DFL)
 
 
+#: the exit status of a command whose stdout reader left: what a shell reports for a program ended by SIGPIPE
+EXIT_BROKEN_PIPE = 128 + getattr(signal, "SIGPIPE", 13)
+
+
+def _stdout_closed() -> int:
+    """Point stdout at the null device (so the interpreter's last flush cannot fail again and print a
+    traceback) and return :data:`EXIT_BROKEN_PIPE`, with nothing on stderr."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (replaced by a test harness)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point. Output that stops being read (``| head``) ends the command quietly
+    with :data:`EXIT_BROKEN_PIPE`, as a shell reports for ``ls | head`` under ``pipefail``."""
+    status = main()
+    try:
+        sys.stdout.flush()  # what is still buffered goes now, while a closed pipe can still be caught
+    except BrokenPipeError:
+        status = _stdout_closed()
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -46,10 +46,12 @@ class MissingExtraError(BackendUnavailableError):
     def __init__(self, module: str, extra: str, purpose: str = "") -> None:
         self.module = module
         self.extra = extra
+        from ._extras import install_line  # here, not at the top: _extras imports this module
+
         what = f" for {purpose}" if purpose else ""
         super().__init__(
             f"the Python module '{module}' is needed{what} but is not installed; "
-            f"install the '{extra}' extra: pip install 'cifar-edge[{extra}]'"
+            f"install the '{extra}' extra: {install_line(extra)}"
         )
 
 

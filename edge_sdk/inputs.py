@@ -11,12 +11,14 @@ naming the problem, as does an array or PIL image of more than
 The same picture gives the same pixels whatever the input kind: a path, its
 bytes and the PIL image ``Image.open`` returns for it are all EXIF-rotated
 and converted by :func:`~edge_sdk.images.to_rgb_image`. Numpy arrays carry no
-EXIF and are taken as they are.
+EXIF and are taken as they are. A URL string (``https://...``) is refused with
+an :class:`~edge_sdk.errors.InvalidImageError` saying so: download the picture first.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,9 @@ from .images import ALLOWED_FORMATS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, describe
 from .resize import check_resize_mode, resize_image, resize_pixels
 
 COLORS = ("rgb", "bgr")
+#: the URL schemes an image path is refused for (the SDK opens local files only)
+URL_SCHEMES = ("http", "https", "ftp")
+_URL = re.compile(rf"(?:{'|'.join(URL_SCHEMES)}):/", re.IGNORECASE)
 #: the channel order every SDK call assumes for a numpy array unless told (``color="bgr"`` for OpenCV frames)
 DEFAULT_COLOR = "rgb"
 
@@ -51,6 +56,7 @@ def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch"
 
 def _to_rgb_array(image: Any, height: int, width: int, resize: str, color: str) -> np.ndarray:
     if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
+        check_not_url(image)
         return load_image(image, height, width, resize)
     if isinstance(image, Image.Image):
         return _pil_to_rgb_array(image, height, width, resize)
@@ -65,6 +71,18 @@ def _to_rgb_array(image: Any, height: int, width: int, resize: str, color: str) 
     raise InvalidImageError(
         f"unsupported image type {type(image).__name__}: pass a file path, bytes, a PIL image or a numpy array"
     )
+
+
+def check_not_url(image: Any) -> None:
+    """Raise :class:`InvalidImageError` when ``image`` is a URL (:data:`URL_SCHEMES`) rather than a file path.
+
+    The SDK reads local files only; a ``Path`` made of a URL has lost one of its slashes
+    (``https:/host/cat.jpg``) and is recognised too.
+    """
+    if isinstance(image, os.PathLike):
+        image = os.fspath(image)
+    if isinstance(image, str) and _URL.match(image):
+        raise InvalidImageError(f"URLs are not supported; download the picture first: {image}")
 
 
 def _pil_to_rgb_array(image: Image.Image, height: int, width: int, resize: str) -> np.ndarray:

@@ -12,7 +12,7 @@ SDK_TESTS=(
   tests/test_arm64_smoke.py tests/test_bundled.py tests/test_classifier.py tests/test_encoder.py tests/test_formats.py
   tests/test_lightweight.py tests/test_live.py tests/test_metadata.py tests/test_model_file.py
   tests/test_packaging.py tests/test_properties.py tests/test_side_effects.py tests/test_spec.py
-  tests/test_standard_metadata.py
+  tests/test_standard_metadata.py tests/test_first_hour.py
 )
 PY=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then

@@ -78,6 +78,10 @@ def test_metadata_round_trips_in_every_format(exported, source_model):
         assert meta.source_sha256 == sha256_file(source_model)
         assert meta.model_name and meta.model_version and meta.created
         assert "tensorflow" in meta.converter or "tensorflow-cpu" in meta.converter
+        # the file's own accuracy as validated (what `cifar-edge models` shows), beside its Keras source's
+        assert meta.extra["accuracy"] == round(entry["validation"]["accuracy"], 4), entry["file"]
+        assert meta.extra["test_accuracy"] == pytest.approx(entry["validation"]["keras_accuracy"], abs=1e-4)
+        assert meta.extra["test_images"] == entry["validation"]["images"]
     tflite_entries = tflite_metadata((out / "model_int8.tflite").read_bytes())
     assert {"min_runtime_version", "cifar_edge"} <= set(tflite_entries)
 

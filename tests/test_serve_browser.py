@@ -60,7 +60,7 @@ def test_the_page_shows_the_annotated_stream_its_labels_and_classifies_an_upload
         browser.navigate(f"{server.url}?access_token={TOKEN}")
         browser.wait_for("document.getElementById('stream').naturalWidth > 0")
         browser.wait_for("document.querySelectorAll('#top li').length === 3")
-        assert browser.wait_for("document.getElementById('model').textContent").startswith("resnet8 on ")
+        assert browser.wait_for("document.getElementById('model').textContent").startswith("edge on ")
         fps_text = browser.wait_for("(t => t !== 'FPS -' && t)(document.getElementById('fps').textContent)")
         assert fps_text.startswith("FPS ") and float(fps_text.split()[1]) > 0
         labels = browser.evaluate("[...document.querySelectorAll('#top .label')].map(e => e.textContent)")

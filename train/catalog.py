@@ -32,7 +32,7 @@ CATALOG: dict[str, CatalogEntry] = {
         CatalogEntry("airbench93-gelu", "airbench93 with GELU, as in the paper (GELU is not delegated to XNNPACK "
                      "in int8): for comparison", 570_272, 54_223_904, recipe="airbench", int8_friendly=False),
         CatalogEntry("resnet9", "ResNet-9 (Myrtle.ai/DAWNBench) at base width 24, global max pool "
-                     "(the default until 2026-12)", 928_690, 53_749_632),
+                     "(the previous default: see the changelog)", 928_690, 53_749_632),
         CatalogEntry("resnet8", "MLPerf-Tiny ResNet-8 (16/32/64 filters, ~78k parameters)", 78_426, 12_501_632),
         CatalogEntry("seed-cnn", "Keras-tutorial CNN: two 3x3 convs (32), max pool, dense 512, MaxNorm(3), dropout",
                      4_210_090, 14_521_344),

@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_distribution_options(parser: argparse.ArgumentParser) -> None:
-    """``--distribute``, ``--devices`` and ``--mixed-precision`` (README: "Training on a cluster")."""
+    """``--distribute``, ``--devices`` and ``--mixed-precision`` (docs/training.md: "Training on a cluster")."""
     parser.add_argument("--distribute", choices=("none", "mirrored", "multiworker"), default="none",
                         help="none (default): one device; mirrored: every local GPU (or --devices) in sync; "
                              "multiworker: the machines named by the TF_CONFIG environment variable, each running "

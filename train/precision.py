@@ -29,7 +29,7 @@ def check_mixed_precision(devices: Sequence[str] | None = None) -> None:
     if not tf.config.list_physical_devices("GPU"):
         raise EdgeSDKError(
             "--mixed-precision needs a GPU: TensorFlow finds none on this machine, and on a CPU float16 "
-            "is only slower than float32; drop --mixed-precision (or install a GPU build of TensorFlow, see README)"
+            "is only slower than float32; drop --mixed-precision (or install a GPU build of TensorFlow, see docs/training.md)"
         )
     cpus = [d for d in devices or () if "CPU" in d.upper()]
     if cpus:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._extras import install_line
 from ..errors import BackendUnavailableError, ModelLoadError
 from .base import Backend, check_signature, check_single_io
 
@@ -98,7 +99,7 @@ def _interpreter_class(runtime: str | None) -> tuple[Any, str]:
     raise BackendUnavailableError(
         "no TFLite runtime is installed (tried "
         + ", ".join(BACKENDS[name] for name in order)
-        + f"); install the '{EXTRA}' extra: pip install 'cifar-edge[{EXTRA}]'"
+        + f"); install the '{EXTRA}' extra: {install_line(EXTRA)}"
     )
 
 
