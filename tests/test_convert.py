@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edge_sdk.runtimes import open_backend
+from edge_sdk.spec import PreprocessSpec
 from edge_sdk.metadata import read_metadata, tflite_metadata
 
 pytestmark = pytest.mark.slow
@@ -74,7 +75,10 @@ def test_metadata_round_trips_in_every_format(exported, source_model):
         meta = read_metadata(out / entry["file"])
         assert meta is not None, entry["file"]
         assert meta.format == entry["format"]
-        assert meta.spec.to_dict() == spec
+        # the source's spec, with the unknown threshold convert calibrated (keeps 95% of the validation images)
+        expected = PreprocessSpec.from_dict(spec).merged({"unknown_threshold": manifest["unknown"]["threshold"]})
+        assert meta.spec == expected
+        assert 0.0 < manifest["unknown"]["threshold"] < 1.0 and manifest["unknown"]["keep"] == 0.95
         assert meta.source_sha256 == sha256_file(source_model)
         assert meta.model_name and meta.model_version and meta.created
         assert "tensorflow" in meta.converter or "tensorflow-cpu" in meta.converter
