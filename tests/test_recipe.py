@@ -88,7 +88,7 @@ def _one_step_offset_change(bias_lr_scale: float) -> tuple[np.ndarray, np.ndarra
     """(BatchNorm offset change, conv kernel change) after one SGD step of a tiny net."""
     import keras
 
-    from cifar_edge.train.recipes import BiasScaledSGD
+    from cifar_edge.train.optim import BiasScaledSGD
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4, 4, 3))
