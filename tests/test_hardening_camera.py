@@ -28,8 +28,8 @@ import numpy as np
 import onnx
 import pytest
 from PIL import Image
-from test_reliability2_images import bad_exif_jpeg, corrupt_avif, eps_bytes
-from test_reliability2_models import RESNET8_ONNX, onnx_model
+from test_hardening_images import bad_exif_jpeg, corrupt_avif, eps_bytes
+from test_hardening_models import RESNET8_ONNX, onnx_model
 
 from cifar_edge.camera_demo.demo import DemoConfig, run_demo
 from cifar_edge.camera_demo.sources import Frame, FrameSource, SourceSpec
