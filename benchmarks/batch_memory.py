@@ -25,7 +25,7 @@ from edge_sdk.formats import FORMATS
 from .host import RSS_MB_SOURCE, cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODELS = ("edge_sdk/models/default_int8.tflite", f"models/resnet9/export/{FORMATS['onnx-int8'].file_name}")
+DEFAULT_MODELS = ("edge_sdk/models/default_int8.tflite", f"models/default/export/{FORMATS['onnx-int8'].file_name}")
 
 PROBE = r"""
 import json, resource, sys, time

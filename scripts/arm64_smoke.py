@@ -69,14 +69,17 @@ def select_images(data_dir: str | os.PathLike[str], per_class: int, seed: int = 
 
 
 def model_files(repo: Path = REPO, models: tuple[str, ...] = DEFAULT_MODELS) -> list[Path]:
-    """Every shipped export file of ``models`` (each format of the export table), which must exist."""
-    from edge_sdk.formats import FILE_NAMES  # imported here: ``compare`` needs no edge_sdk
+    """Every shipped export file of ``models`` (each format of the export table): the int8 files must
+    exist; a float32 file only where it is committed (``models/default`` commits its int8 files only,
+    see .gitignore)."""
+    from edge_sdk.formats import FORMATS  # imported here: ``compare`` needs no edge_sdk
 
-    files = [repo / "models" / m / "export" / f for m in models for f in FILE_NAMES]
-    missing = [str(f) for f in files if not f.is_file()]
+    files = [(repo / "models" / m / "export" / f.file_name, f.name.endswith("-int8"))
+             for m in models for f in FORMATS.values()]
+    missing = [str(path) for path, required in files if required and not path.is_file()]
     if missing:
         raise SmokeError("shipped model file(s) missing: " + ", ".join(missing))
-    return files
+    return [path for path, _ in files if path.is_file()]
 
 
 def _sha256(data: bytes) -> str:

@@ -6,14 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-sdk
-# test files that need nothing but the SDK's extras (TensorFlow-only checks in them are skipped here
-# and run in .venv); the test run checks that TensorFlow is indeed absent
-SDK_TESTS=(
-  tests/test_arm64_smoke.py tests/test_bundled.py tests/test_classifier.py tests/test_encoder.py tests/test_formats.py
-  tests/test_lightweight.py tests/test_live.py tests/test_metadata.py tests/test_model_file.py
-  tests/test_packaging.py tests/test_properties.py tests/test_side_effects.py tests/test_spec.py
-  tests/test_standard_metadata.py tests/test_first_hour.py
-)
+# test files that need nothing but the SDK's extras, marked so by a module-level
+# "pytestmark = pytest.mark.sdk" (TensorFlow-only checks in them are skipped here and run in .venv);
+# the test run checks that TensorFlow is indeed absent
+mapfile -t SDK_TESTS < <(grep -l '^pytestmark = .*pytest\.mark\.sdk\b' tests/test_*.py)
+[ ${#SDK_TESTS[@]} -gt 0 ] || { echo "test_sdk.sh: no test file is marked pytest.mark.sdk" >&2; exit 1; }
 PY=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
@@ -33,4 +30,4 @@ else
   echo "test_sdk.sh: $VENV has TensorFlow or Keras installed; it must hold only the SDK's extras" >&2
   exit 1
 fi
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider "${SDK_TESTS[@]}" "$@"
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -m sdk "${SDK_TESTS[@]}" "$@"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,42 @@ def exported(tmp_path_factory, source_model, cifar10_dir, session_cache):
 def _isolated_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Never touch the user's ~/.cache from a test."""
     monkeypatch.setenv("CIFAR_EDGE_CACHE", str(tmp_path / "default-cache"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sdk: needs only the SDK's extras (a module-level pytestmark; "
+                                       "scripts/test_sdk.sh runs those files in .venv-sdk, without TensorFlow)")
+
+
+# ------------------------------------------------------------- the slow marker cannot be forgotten
+SLOW_GUARD_DIR = Path(__file__).resolve().parent / "slow_guard"
+_spec = importlib.util.spec_from_file_location("cifar_edge_slow_guard", SLOW_GUARD_DIR / "sitecustomize.py")
+slow_guard = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = slow_guard  # tests/test_slow_guard.py checks it
+_spec.loader.exec_module(slow_guard)
+slow_guard.install()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """While a test without ``@pytest.mark.slow`` runs (its fixtures included), training or
+    converting a Keras model raises, in this process and in the Python subprocesses it starts."""
+    if item.get_closest_marker("slow") is not None:
+        return
+    slow_guard.current = item.nodeid
+    item._slow_guard_env = {name: os.environ.get(name) for name in (slow_guard.ENV, "PYTHONPATH")}
+    os.environ[slow_guard.ENV] = item.nodeid
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SLOW_GUARD_DIR), os.environ.get("PYTHONPATH")) if p)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    saved = getattr(item, "_slow_guard_env", None)
+    if saved is None:
+        return
+    slow_guard.current = None
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -13,6 +13,8 @@ import pytest
 
 from edge_sdk.formats import FILE_NAMES, format_of_file
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "arm64_smoke.py"
 PER_CLASS = 2

@@ -24,6 +24,8 @@ from edge_sdk.host import preferred_suffixes
 from edge_sdk.cli import main
 from edge_sdk.metadata import METADATA_KEY, read_metadata
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 REPO = Path(__file__).resolve().parents[1]
 NAMES = tuple(BUNDLED)
 

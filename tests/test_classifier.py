@@ -23,6 +23,8 @@ from edge_sdk.errors import (
     ModelLoadError,
 )
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 FORMAT_LIST = list(FORMATS.values())
 
 

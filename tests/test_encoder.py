@@ -13,6 +13,8 @@ from edge_sdk.encoder import InputEncoder
 from edge_sdk.errors import MetadataError
 from edge_sdk.runtimes import quantize
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 EXPORT = Path(__file__).resolve().parents[1] / "models" / "resnet8" / "export"
 PIXELS = np.random.default_rng(7).integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
 

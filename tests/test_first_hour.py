@@ -24,6 +24,8 @@ from edge_sdk.classifier import Timing
 from edge_sdk.cli import EXIT_BROKEN_PIPE, main
 from edge_sdk.metadata import METADATA_KEY, read_metadata
 
+pytestmark = pytest.mark.sdk  # runs in the SDK-only venv too (scripts/test_sdk.sh)
+
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "edge_sdk"]  # the console script's own entry point (edge_sdk.cli.run)
 URL_ERROR = "URLs are not supported; download the picture first"

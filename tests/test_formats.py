@@ -26,6 +26,8 @@ from edge_sdk.formats import (
 )
 from edge_sdk.runtimes import _runtime_modules, available_backends
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 REPO = Path(__file__).resolve().parents[1]
 EXPORT = REPO / "models" / "resnet8" / "export"
 

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
 
 

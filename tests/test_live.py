@@ -13,6 +13,8 @@ import pytest
 from edge_sdk import Classifier, LiveClassifier
 from edge_sdk.errors import ClosedError, InvalidArgumentError, InvalidArgumentTypeError
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 
 @pytest.fixture(scope="module")
 def clf() -> Classifier:

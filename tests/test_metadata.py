@@ -9,6 +9,8 @@ from edge_sdk.errors import MetadataError
 from edge_sdk.metadata import ModelMetadata, onnx_metadata_props, read_metadata, tflite_metadata
 from edge_sdk.spec import PreprocessSpec
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 META = ModelMetadata(spec=PreprocessSpec(), model_name="resnet8", model_version="v1", format="onnx",
                      source_sha256="ab" * 32, dataset="CIFAR-10", created="2026-11-22T00:00:00+00:00",
                      converter={"tensorflow": "2.21.0"}, extra={"calibration": {"images": 500}})

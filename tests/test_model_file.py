@@ -12,6 +12,8 @@ from edge_sdk import Classifier
 from edge_sdk.errors import BackendUnavailableError
 from edge_sdk.formats import FORMATS
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 REPO = Path(__file__).resolve().parents[1]
 EXPORT = REPO / "models" / "resnet8" / "export"
 

@@ -14,6 +14,8 @@ import pytest
 
 from edge_sdk import CIFAR10_CLASSES, cli
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 ROOT = Path(__file__).resolve().parents[1]
 #: repository folder -> installed package
 INSTALLED_AS = {"edge_sdk": "edge_sdk", "train": "cifar_edge/train", "convert": "cifar_edge/convert",

@@ -28,7 +28,7 @@ from edge_sdk.formats import FORMATS
 from edge_sdk.metadata import METADATA_KEY, ModelMetadata, read_metadata, tflite_metadata
 
 # Pillow warns about the corrupt pictures made here on purpose
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.*")
+pytestmark = [pytest.mark.sdk, pytest.mark.filterwarnings("ignore::UserWarning:PIL.*")]  # sdk: scripts/test_sdk.sh
 
 EXPORT = Path(__file__).resolve().parents[1] / "models" / "resnet8" / "export"
 # int8 outputs come in steps of 1/256: ten of them sum to 1 within a few steps

@@ -47,6 +47,7 @@ def test_whitening_filters_whiten_patches():
     np.testing.assert_allclose(_patch_covariance(responses), np.eye(half), atol=1e-6)
 
 
+@pytest.mark.slow  # trains (or converts) a model
 def test_whitening_layer_is_set_from_training_images_and_frozen(airbench_run):
     from cifar_edge.train.training import load_keras_model
 
@@ -60,6 +61,7 @@ def test_whitening_layer_is_set_from_training_images_and_frozen(airbench_run):
     assert np.abs(kernel).max() > 5  # small-eigenvalue directions are amplified
 
 
+@pytest.mark.slow  # trains (or converts) a model
 def test_airbench_tiny_run_writes_every_artifact(airbench_run):
     out, summary = airbench_run
     for name in RUN_FILES:
@@ -88,7 +90,7 @@ def _one_step_offset_change(bias_lr_scale: float) -> tuple[np.ndarray, np.ndarra
     """(BatchNorm offset change, conv kernel change) after one SGD step of a tiny net."""
     import keras
 
-    from cifar_edge.train.recipes import BiasScaledSGD
+    from cifar_edge.train.optim import BiasScaledSGD
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4, 4, 3))
@@ -184,6 +186,7 @@ def test_teacher_targets_average_the_image_and_its_mirror():
     assert not np.allclose(got, teacher.predict_on_batch(x), atol=1e-3)
 
 
+@pytest.mark.slow  # trains (or converts) a model
 def test_distillation_runs_end_to_end_and_changes_the_loss(tmp_path, airbench_run, cifar10_dir, session_cache):
     from cifar_edge.train.training import TrainConfig, train
 
@@ -200,6 +203,7 @@ def test_distillation_runs_end_to_end_and_changes_the_loss(tmp_path, airbench_ru
 
 
 # --------------------------------------------------------------------------- flip TTA
+@pytest.mark.slow  # trains (or converts) a model
 def test_flip_tta_model_is_the_mean_of_both_views(airbench_run):
     from cifar_edge.convert.tta import with_tta
     from cifar_edge.train.training import load_keras_model
@@ -214,6 +218,7 @@ def test_flip_tta_model_is_the_mean_of_both_views(airbench_run):
         with_tta(model, "six-crop")
 
 
+@pytest.mark.slow  # trains (or converts) a model
 def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run, cifar10_dir, session_cache):
     from cifar_edge.convert.converter import ConvertConfig, convert, parity
     from edge_sdk.metadata import read_metadata
@@ -244,6 +249,7 @@ def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run,
     assert all(r["bytes"] == (out / r["file"]).stat().st_size for r in checked["files"])
 
 
+@pytest.mark.slow  # trains (or converts) a model
 def test_int8_onnx_flip_export_keeps_the_whitening_filters_float_after_onnx_runtime_loads_it(tmp_path, airbench_run):
     """ONNX Runtime's WeightBiasQuantization optimization quantizes a float convolution whose input is
     quantized: the TTA mirror/concat in front of the whitening filters must stay float too."""
@@ -283,6 +289,7 @@ def test_sample_images_mixes_every_class():
     assert len(np.unique(classes[:50])) >= 8  # shuffled: any batch of it is mixed
 
 
+@pytest.mark.slow  # trains (or converts) a model
 def test_saved_batchnorm_statistics_match_the_weights(airbench_run, cifar10_dir, session_cache):
     """A short run's saved model scores what its weights deserve: re-estimating only the BatchNorm
     statistics on a fresh random sample of training images changes its accuracy by little."""
@@ -324,6 +331,7 @@ def test_airbench_ablations_change_one_ingredient_each():
 
 
 # --------------------------------------------------------------------------- own small data sets
+@pytest.mark.slow  # trains (or converts) a model
 def test_own_small_data_set_trains_with_default_options(tmp_path, session_cache):
     """A user's 3-class folder of 3 x 40 64x64 PNGs: no --val-size needed (a tenth is held out)."""
     from builders import make_image_tree

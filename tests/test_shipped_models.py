@@ -63,6 +63,8 @@ def test_sdk_equals_bare_runtime_and_runtimes_agree(model, test_images):
     assert sorted(f["file"] for f in manifest["files"]) == sorted(f.file_name for f in FORMATS.values())
     top1 = {}
     for fmt in FORMATS.values():
+        if not (export / fmt.file_name).is_file() and not fmt.name.endswith("-int8"):
+            continue  # a float32 file left out of git (tests/test_repository.py); a rebuilt copy is checked too
         name = fmt.file_name
         clf = Classifier(export / name, top_k=10)
         bare = _bare_onnx if fmt.runtime == "onnxruntime" else _bare_tflite
@@ -76,7 +78,8 @@ def test_sdk_equals_bare_runtime_and_runtimes_agree(model, test_images):
         assert (pred == labels).mean() > 0.75, name  # a real classifier, not noise
     bar = INT8_RUNTIME_AGREEMENT.get(model, DEFAULT_INT8_RUNTIME_AGREEMENT)
     assert (top1["tflite-int8"] == top1["onnx-int8"]).mean() >= bar
-    assert (top1["tflite"] == top1["onnx"]).mean() >= 0.999
+    if "tflite" in top1 and "onnx" in top1:
+        assert (top1["tflite"] == top1["onnx"]).mean() >= 0.999
 
 
 def test_bundled_default_is_the_shipped_default_int8_export():

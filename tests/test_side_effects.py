@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 REPO = Path(__file__).resolve().parents[1]
 INT8_TFLITE = REPO / "models" / "resnet8" / "export" / "model_int8.tflite"
 

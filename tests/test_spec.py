@@ -8,6 +8,8 @@ import pytest
 from edge_sdk.errors import MetadataError
 from edge_sdk.spec import CIFAR10_CLASSES, PreprocessSpec
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 
 def test_default_spec_is_cifar10_scaled_to_unit_range():
     spec = PreprocessSpec()

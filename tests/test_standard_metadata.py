@@ -21,6 +21,8 @@ from edge_sdk.metadata import read_metadata, tflite_metadata
 from edge_sdk.spec import PreprocessSpec
 from edge_sdk.standard_metadata import METADATA_NAME, StandardMetadata, read_standard_metadata, standard_spec
 
+pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
+
 pytest.importorskip("ai_edge_litert")
 
 FIXTURE = Path(__file__).parent / "fixtures" / "standard_metadata_classifier.tflite"

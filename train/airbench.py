@@ -20,12 +20,8 @@ from __future__ import annotations
 import numpy as np
 import keras
 
-WIDTHS = (64, 256, 256)
-WHITEN_KERNEL = 2
-WHITEN_EPS = 5e-4
-BN_MOMENTUM = 0.6  # Keras convention: PyTorch momentum 0.4
-BN_EPSILON = 1e-5
-OUTPUT_SCALE = 1.0 / 9.0
+# the net's numbers, commented, in the recipe table
+from .recipes import AIRBENCH_WIDTHS as WIDTHS, BN_EPSILON, BN_MOMENTUM, OUTPUT_SCALE, WHITEN_EPS, WHITEN_KERNEL  # noqa: F401
 
 
 def _activation(x, kind: str, name: str):

@@ -17,11 +17,18 @@ from edge_sdk.errors import EdgeSDKError
 from edge_sdk.progress import progress_bar, wanted
 from edge_sdk.spec import PreprocessSpec
 
+from . import recipes
 from .catalog import catalog_rows, model_names
 from .model_file import check_keras_file
 from .cli_options import add_data_options, check_data_early
 
 MODEL_CHOICES_HELP = f"{', '.join(model_names())} (see --list-models)"
+_C, _A = recipes.RECIPES["classic"], recipes.RECIPES["airbench"]  # the help strings quote the recipe table
+
+
+def _both(key: str, unit: str = "") -> str:
+    """``classic X, airbench Y`` for one recipe value, as the help strings quote it."""
+    return f"classic {_C[key]:g}{unit}, airbench {_A[key]:g}{unit}"
 
 
 def _require_training_stack() -> None:
@@ -32,16 +39,16 @@ def _require_training_stack() -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train``, ``evaluate`` and ``compare`` subcommands."""
     p = subparsers.add_parser("train", help=summary("train"))
-    p.add_argument("--model", default="resnet8", help=f"model name: {MODEL_CHOICES_HELP}")
+    p.add_argument("--model", help=f"model name (default {recipes.DEFAULT_MODEL}): {MODEL_CHOICES_HELP}")
     p.add_argument("--list-models", action="store_true", help="print name, parameters and MACs of each model")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/MODEL)")
-    p.add_argument("--epochs", type=positive_int, default=30, help="default 30")
+    p.add_argument("--epochs", type=positive_int, help=f"default {recipes.EPOCHS}")
     p.add_argument("--patience", type=positive_int, help="stop after N epochs without a better validation accuracy")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
     p.add_argument("--init-from", metavar="MODEL.keras",
                    help="start from this trained model's weights (same --model) instead of random ones: fine-tuning")
     _add_distribution_options(p)
-    _add_recipe_options(p)
+    _add_recipe_options(p, shipped=True)
     add_data_options(p)
     add_json_flag(p)
     p.set_defaults(func=run_train)
@@ -90,55 +97,70 @@ def _add_distribution_options(parser: argparse.ArgumentParser) -> None:
                              "the output layer and best.keras stay float32")
 
 
-def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
-    """Recipe options; an omitted value comes from the model's recipe (train/recipes.py), so
-    --help works without TensorFlow installed."""
-    parser.add_argument("--recipe", choices=("classic", "airbench"),
+def _add_recipe_options(parser: argparse.ArgumentParser, shipped: bool = False) -> None:
+    """Recipe options; an omitted value comes from the model's recipe (train/recipes.py, plain data,
+    which the help strings quote), so --help works without TensorFlow installed. With ``shipped``,
+    ``--recipe`` also takes the names of the shipped models' runs (:data:`recipes.SHIPPED_RUNS`).
+    Every option defaults to None ("not given"): :func:`_config_from_args` fills in the rest."""
+    names = tuple(recipes.RECIPES) + (tuple(recipes.SHIPPED_RUNS) if shipped else ())
+    runs = (f"; {', '.join(recipes.SHIPPED_RUNS)}: the exact run that made that shipped model (its model, epochs, "
+            "teacher...; options given still win)") if shipped else ""
+    parser.add_argument("--recipe", choices=names,
                         help="hyper-parameter set (default: the model's; 'default' and 'airbench93' use airbench, "
-                             "the others classic); the options below override single values")
-    parser.add_argument("--batch-size", type=positive_int, help="classic 128, airbench 256 (--lr scales with it unless given)")
-    parser.add_argument("--lr", type=float_range(0.0, 100.0, lo_open=True), help="peak learning rate (classic 0.1, airbench 0.375 at batch 256)")
-    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="SGD-Nesterov (default) or AdamW")
-    parser.add_argument("--momentum", type=float_range(0.0, 1.0, hi_open=True), help="SGD momentum (classic 0.9, airbench 0.85)")
-    parser.add_argument("--weight-decay", type=float_range(0.0, 1.0), help="decoupled weight decay (classic 5e-3, airbench 0.0089)")
+                             f"the others classic); the options below override single values{runs}")
+    parser.add_argument("--batch-size", type=positive_int, help=f"{_both('batch_size')} (--lr scales with it unless given)")
+    parser.add_argument("--lr", type=float_range(0.0, 100.0, lo_open=True),
+                        help=f"peak learning rate ({_both('lr')} at batch {_A['batch_size']})")
+    parser.add_argument("--optimizer", choices=("sgd", "adamw"), help="SGD-Nesterov (default) or AdamW")
+    parser.add_argument("--momentum", type=float_range(0.0, 1.0, hi_open=True), help=f"SGD momentum ({_both('momentum')})")
+    parser.add_argument("--weight-decay", type=float_range(0.0, 1.0), help=f"decoupled weight decay ({_both('weight_decay')})")
     parser.add_argument("--schedule", choices=("cosine", "linear"),
-                        help="cosine: warm-up then cosine (classic); linear: 0.2x -> 1x over 23%% of steps -> 0.07x (airbench)")
-    parser.add_argument("--warmup-epochs", type=float_range(0.0), help="linear warm-up epochs of the cosine schedule (classic 2)")
-    parser.add_argument("--label-smoothing", type=float_range(0.0, 1.0, hi_open=True), help="classic 0.1, airbench 0.2")
-    parser.add_argument("--pad", type=int_range(0, 64), help="random-translate range in pixels (classic 4, airbench 2)")
-    parser.add_argument("--bias-lr-scale", type=float_range(0.0, lo_open=True), help="learning-rate multiplier of BatchNorm offsets (classic 1, airbench 64)")
+                        help=f"cosine: warm-up then cosine (classic); linear: {recipes.LINEAR_START:g}x -> 1x over "
+                             f"{recipes.LINEAR_WARMUP_FRACTION:.0%}% of steps -> {recipes.LINEAR_END:g}x (airbench)")
+    parser.add_argument("--warmup-epochs", type=float_range(0.0),
+                        help=f"linear warm-up epochs of the cosine schedule (classic {_C['warmup_epochs']:g})")
+    parser.add_argument("--label-smoothing", type=float_range(0.0, 1.0, hi_open=True), help=_both("label_smoothing"))
+    parser.add_argument("--pad", type=int_range(0, 64), help=f"random-translate range in pixels ({_both('pad')})")
+    parser.add_argument("--bias-lr-scale", type=float_range(0.0, lo_open=True),
+                        help=f"learning-rate multiplier of BatchNorm offsets ({_both('bias_lr_scale')})")
     parser.add_argument("--lookahead", action=argparse.BooleanOptionalAction, default=None,
-                        help="airbench's Lookahead weight averaging every 5 steps (airbench on, classic off)")
+                        help=f"airbench's Lookahead weight averaging every {recipes.LOOKAHEAD_EVERY} steps "
+                             "(airbench on, classic off)")
     parser.add_argument("--photo-augment", action=argparse.BooleanOptionalAction, default=None,
                         help="also soften/sharpen and vary brightness, contrast and saturation as camera pictures "
-                             "shrunk by the SDK differ from CIFAR's JPEGs (airbench on, classic off)")
+                             f"shrunk by the SDK differ from CIFAR's JPEGs, on {recipes.PHOTO_PROBABILITY:.0%}% of "
+                             "the images (airbench on, classic off)")
     parser.add_argument("--no-augment", action="store_true", help="no random translate / flip (nor photo changes)")
-    parser.add_argument("--cutout", type=non_negative_int, default=0, metavar="N",
+    parser.add_argument("--cutout", type=non_negative_int, metavar="N",
                         help="also zero a random NxN square of each training image (default 0: off)")
     parser.add_argument("--no-bn-recalibrate", action="store_true",
                         help="keep BatchNorm's running statistics as training left them (default: re-estimate them "
-                             "on 2,000 un-augmented training images before each validation and checkpoint)")
+                             f"on {recipes.RECALIBRATION_IMAGES:,} un-augmented training images before each validation "
+                             "and checkpoint)")
     parser.add_argument("--teacher", metavar="MODEL.keras",
                         help="distil this trained model's soft targets into the new one (knowledge distillation)")
-    parser.add_argument("--distill-temperature", type=float_range(0.0, lo_open=True), default=4.0, help="softmax temperature of --teacher (default 4)")
-    parser.add_argument("--distill-alpha", type=probability, default=0.9,
-                        help="weight of the soft-target loss; 1 - alpha goes to the labels (default 0.9)")
-    parser.add_argument("--camera-augment", action="store_true",
-                        help="re-frame half the training images as a camera does: the object smaller or larger, "
+    parser.add_argument("--distill-temperature", type=float_range(0.0, lo_open=True),
+                        help=f"softmax temperature of --teacher (default {recipes.DISTILL_TEMPERATURE:g})")
+    parser.add_argument("--distill-alpha", type=probability,
+                        help=f"weight of the soft-target loss; 1 - alpha goes to the labels (default {recipes.DISTILL_ALPHA:g})")
+    parser.add_argument("--camera-augment", action="store_true", default=None,
+                        help=f"re-frame {recipes.CAMERA_PROBABILITY:.0%}% of the training images as a camera does: "
+                             "the object smaller or larger, "
                              "shifted, another aspect ratio, another white balance (train/outliers.py)")
-    parser.add_argument("--outlier-fraction", type=probability, default=0.0, metavar="F",
+    parser.add_argument("--outlier-fraction", type=probability, metavar="F",
                         help="outlier exposure: add F x batch-size outlier images (none of the classes, with a uniform "
                              "target) to every batch, made from the training images and --outliers (default 0: off)")
     parser.add_argument("--outliers", metavar="DIR",
                         help="with --outlier-fraction: a folder of real photos of other things; half of them (by file "
                              "name) are trained on, the other half is left for measuring")
-    parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch",
+    parser.add_argument("--resize", choices=RESIZE_MODES,
                         help="how the SDK frames a picture for this model, saved in spec.json and every export "
                              "(default stretch)")
     parser.add_argument("--val-size", type=positive_int,
-                        help="validation images taken from the training split (default 5000, or a tenth of the "
+                        help=f"validation images taken from the training split (default {recipes.DEFAULT_VAL_SIZE:,}, "
+                             "or a tenth of the "
                              "training split when that is smaller)")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="default 0")
+    parser.add_argument("--seed", type=non_negative_int, help="default 0")
     parser.add_argument("--limit", type=positive_int,
                         help="train on N images (stratified), for quick tests; validation is drawn beside them "
                              "(at most N/4) and the test split is still scored in full (see --eval-limit)")
@@ -147,68 +169,75 @@ def _add_recipe_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: str):
+    """The run's :class:`~cifar_edge.train.training.TrainConfig`: the options given, over the
+    shipped run that ``--recipe`` names (if it names one), over ``TrainConfig``'s defaults."""
     from .training import TrainConfig
 
-    return TrainConfig(
-        model=model,
-        out=out,
-        data=args.data,
-        cache_dir=args.cache_dir,
-        epochs=epochs,
-        recipe=args.recipe,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs,
-        label_smoothing=args.label_smoothing,
-        pad=args.pad,
-        bias_lr_scale=args.bias_lr_scale,
-        lookahead=args.lookahead,
-        photo_augment=args.photo_augment,
-        augment=not args.no_augment,
-        cutout=args.cutout,
-        bn_recalibrate=not args.no_bn_recalibrate,
-        teacher=args.teacher,
-        distill_temperature=args.distill_temperature,
-        distill_alpha=args.distill_alpha,
-        val_size=args.val_size,
-        seed=args.seed,
-        limit=args.limit,
-        eval_limit=args.eval_limit,
-        patience=getattr(args, "patience", None),
-        init_from=getattr(args, "init_from", None),
-        camera_augment=args.camera_augment,
-        outlier_fraction=args.outlier_fraction,
-        outliers=args.outliers,
-        resize=args.resize,
-        command=shlex.join(["cifar-edge", *sys.argv[1:]]),
+    given = dict(
+        data=args.data, cache_dir=args.cache_dir, recipe=args.recipe, batch_size=args.batch_size, lr=args.lr,
+        optimizer=args.optimizer, momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing, pad=args.pad,
+        bias_lr_scale=args.bias_lr_scale, lookahead=args.lookahead, photo_augment=args.photo_augment,
+        augment=False if args.no_augment else None, cutout=args.cutout,
+        bn_recalibrate=False if args.no_bn_recalibrate else None, teacher=args.teacher,
+        distill_temperature=args.distill_temperature, distill_alpha=args.distill_alpha, val_size=args.val_size,
+        seed=args.seed, limit=args.limit, eval_limit=args.eval_limit, patience=getattr(args, "patience", None),
+        init_from=getattr(args, "init_from", None), camera_augment=args.camera_augment,
+        outlier_fraction=args.outlier_fraction, outliers=args.outliers, resize=args.resize,
     )
+    values = {**_shipped_run(args), **{k: v for k, v in given.items() if v is not None}}
+    if args.recipe in recipes.SHIPPED_RUNS:
+        values["recipe"] = recipes.SHIPPED_RUNS[args.recipe]["recipe"]
+    values.update(model=model, epochs=epochs, out=out, command=shlex.join(["cifar-edge", *sys.argv[1:]]))
+    return TrainConfig(**values)
+
+
+def train_config(args: argparse.Namespace):
+    """The :class:`~cifar_edge.train.training.TrainConfig` of a parsed ``cifar-edge train`` command
+    (``--model``, ``--epochs`` and ``--out`` filled in as the command fills them)."""
+    model, epochs = _model_and_epochs(args)
+    return _config_from_args(args, model, epochs, args.out or f"runs/{model}")
+
+
+def _model_and_epochs(args: argparse.Namespace) -> tuple[str, int]:
+    shipped = _shipped_run(args)
+    return (args.model or shipped.get("model", recipes.DEFAULT_MODEL),
+            args.epochs or shipped.get("epochs", recipes.EPOCHS))
+
+
+def _shipped_run(args: argparse.Namespace) -> dict[str, Any]:
+    """The :data:`~cifar_edge.train.recipes.SHIPPED_RUNS` entry ``--recipe`` names, or ``{}``.
+
+    Raises :class:`EdgeSDKError` when ``--model`` names another model than the entry's."""
+    entry = dict(recipes.SHIPPED_RUNS.get(getattr(args, "recipe", None) or "", {}))
+    if entry and getattr(args, "model", None) not in (None, entry["model"]):
+        raise EdgeSDKError(f"--recipe {args.recipe} trains --model {entry['model']}; leave --model out "
+                           f"(or name a plain recipe: {', '.join(recipes.RECIPES)})")
+    return entry
 
 
 def run_train(args: argparse.Namespace) -> int:
     if args.list_models:  # from the catalog: no TensorFlow needed, answers at once
         emit({"models": catalog_rows()}, args.json, _render_models)
         return 0
-    if args.model not in model_names():
-        raise EdgeSDKError(f"unknown model '{args.model}'; choose one of: {', '.join(model_names())}")
+    shipped = _shipped_run(args)
+    model, epochs = _model_and_epochs(args)
+    if model not in model_names():
+        raise EdgeSDKError(f"unknown model '{model}'; choose one of: {', '.join(model_names())}")
     cluster = _cluster_from_env(args)
+    out = args.out or f"runs/{model}"
     if not args.resume:  # a resumed run trains on the data it started with
-        out = args.out or f"runs/{args.model}"
         if cluster is None or cluster.is_chief:  # other workers write into a temporary folder
             check_output_folder(out, f"--out {out}")
-        if args.init_from:
-            check_keras_file(args.init_from)
-        if args.teacher:
-            check_keras_file(args.teacher)
+        for given in (args.init_from or shipped.get("init_from"), args.teacher or shipped.get("teacher")):
+            if given:
+                check_keras_file(given)
         check_data_early(args)
     _require_training_stack()
     from .training import train
 
     distribution = _start_distribution(args, cluster)
-    config = _config_from_args(args, args.model, args.epochs, args.out or f"runs/{args.model}")
+    config = train_config(args)
     summary = train(config, resume=args.resume, distribution=distribution)
     emit(summary, args.json, _render_summary if summary.get("role") != "worker" else _render_worker)
     return 0

@@ -25,6 +25,7 @@ import keras
 from edge_sdk.errors import EdgeSDKError
 
 from .airbench import build_airbench
+from .recipes import AIRBENCH93_WIDTHS
 from .catalog import CATALOG, model_names, recipe_of  # noqa: F401  (re-exported)
 
 InputShape = tuple[int, int, int]
@@ -160,8 +161,8 @@ def build_resnet9(
 #: Keras builder of every model in :data:`cifar_edge.train.catalog.CATALOG` (its name, description, recipe and counts).
 BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "default": build_airbench,
-    "airbench93": lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93", **kw),
-    "airbench93-gelu": lambda **kw: build_airbench(widths=(64, 128, 128), name="airbench93_gelu", activation="gelu", **kw),
+    "airbench93": lambda **kw: build_airbench(widths=AIRBENCH93_WIDTHS, name="airbench93", **kw),
+    "airbench93-gelu": lambda **kw: build_airbench(widths=AIRBENCH93_WIDTHS, name="airbench93_gelu", activation="gelu", **kw),
     "resnet9": build_resnet9,
     "resnet8": build_resnet8,
     "seed-cnn": build_seed_cnn,

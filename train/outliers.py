@@ -25,26 +25,11 @@ import math
 import numpy as np
 import tensorflow as tf
 
-# ---------------------------------------------------------------- camera framing
-#: object size after re-framing, relative to the CIFAR frame (< 1: zoomed out, > 1: zoomed in)
-FRAME_SCALE_RANGE = (0.7, 1.25)
-#: aspect-ratio change of the object (a 4:3 or 16:9 frame squeezed to the square input)
-FRAME_ASPECT_RANGE = (3 / 4, 4 / 3)
-#: largest shift of the object's centre, in image sizes
-FRAME_MAX_SHIFT = 0.2
-#: per-channel gain (white balance) range
-WHITE_BALANCE_RANGE = (0.88, 1.12)
-#: share of training images that are re-framed (the rest keep CIFAR's own framing)
-CAMERA_PROBABILITY = 0.5
-_FRAME_PAD = 0.5  # reflected border added around the image, in image sizes (zoom-out room)
-
-# ---------------------------------------------------------------- outliers
-#: side of the patch a "zoom" outlier enlarges, as a share of the image side
-ZOOM_PATCH_RANGE = (0.18, 0.35)
-#: grid of the "shuffle" outlier (cells per side)
-SHUFFLE_GRID = 4
-#: share of outliers taken from real photos when some are given (the rest are synthetic)
-REAL_OUTLIER_SHARE = 0.5
+# the camera-framing and outlier numbers, commented, are in the recipe table
+from .recipes import (  # noqa: F401  (CAMERA_PROBABILITY: pipeline.py imports it from here)
+    CAMERA_PROBABILITY, FRAME_ASPECT_RANGE, FRAME_MAX_SHIFT, FRAME_PAD as _FRAME_PAD, FRAME_SCALE_RANGE,
+    REAL_OUTLIER_SHARE, SHUFFLE_GRID, WHITE_BALANCE_RANGE, ZOOM_PATCH_RANGE,
+)
 
 
 def camera_frame(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:

@@ -7,18 +7,15 @@ import tensorflow as tf
 
 from edge_sdk.spec import PreprocessSpec
 
+from .recipes import BRIGHTNESS_DELTA, CONTRAST_RANGE, PHOTO_PROBABILITY, SATURATION_RANGE, SOFTEN_RANGE
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-# Photo augmentation (what the deployment path does to a picture, see _photo):
-SOFTEN_RANGE = (-0.5, 1.0)  # blend towards a [1, 2, 1] blur (> 0) or away from it: sharpen (< 0)
-BRIGHTNESS_DELTA = 0.08 * 255.0  # additive, on 0-255 pixels
-CONTRAST_RANGE = (0.85, 1.15)
-SATURATION_RANGE = (0.85, 1.15)
+# Photo augmentation (what the deployment path does to a picture, see _photo): its numbers are in the
+# recipe table; PHOTO_PROBABILITY of the images get it, the rest stay as they are, so the model also
+# learns the crisp JPEG pixels of the test split.
 _BLUR_121 = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0]) / 16.0
-#: share of training images (drawn per image and epoch) that get the photo changes; the rest stay
-#: as they are, so the model also learns the crisp JPEG pixels of the test split
-PHOTO_PROBABILITY = 0.5
 
 
 def _augment(image: tf.Tensor, seeds: tf.Tensor, pad: int, cutout: int, photo: bool, camera: bool = False) -> tf.Tensor:

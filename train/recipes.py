@@ -1,9 +1,17 @@
-"""Training recipes: every hyper-parameter of a recipe in one table, and the pieces only airbench uses.
+"""Every number of every training recipe, in one place, as plain data (no Keras, no TensorFlow).
 
-A model's registry entry names its recipe; ``cifar-edge train`` options override single values.
-When ``--batch-size`` is given without ``--lr`` the recipe's learning rate scales linearly with
-the batch (the "linear scaling rule"; weight decay is per step in Keras's decoupled form, so
-``lr * weight_decay`` scales with it).
+As airbench keeps its ``hyp`` dict at the top of its script, this module holds every
+hyper-parameter the training code uses, each with a one-line comment: the two recipes
+(:data:`RECIPES`, side by side), their schedule and weight averaging, the airbench net's shape and
+BatchNorm settings, the run's defaults, the photo and camera augmentations, the outlier exposure
+and the exact runs that made the shipped models (:data:`SHIPPED_RUNS`). The modules that build,
+augment and train import their numbers from here; ``cifar-edge train --help`` and
+:class:`~cifar_edge.train.training.TrainConfig` read their defaults from here, so nothing retypes them.
+
+A model's registry entry (:mod:`cifar_edge.train.catalog`) names its recipe; ``cifar-edge train``
+options override single values. When ``--batch-size`` is given without ``--lr`` the recipe's
+learning rate scales linearly with the batch (the "linear scaling rule"; weight decay is per step
+in Keras's decoupled form, so ``lr * weight_decay`` scales with it).
 
 ``airbench`` is airbench94's recipe (arXiv 2404.00498) in Keras terms: its PyTorch SGD sums the
 loss over the batch and couples weight decay to the momentum buffer, so at batch 1024 its
@@ -11,35 +19,99 @@ loss over the batch and couples weight decay to the momentum buffer, so at batch
 mean-loss learning rate of 1.5, and its weight decay of 0.0153 per 1024 examples is a decoupled
 ``weight_decay`` of 0.0089 (``lr * wd`` = 0.0133 per step, momentum amplification included).
 Batch 256 is used because it trains faster than 1024 on these CPUs.
+
+The Keras pieces that use these numbers (the linear schedule, the optimizer with a faster
+BatchNorm-offset rate, Lookahead) are in :mod:`cifar_edge.train.optim`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import keras
-from keras import ops
-
+# ==================================================================== the two recipes
+_RECIPE_NAMES = ("classic", "airbench")
+_RECIPE_ROWS: tuple[tuple[str, Any, Any], ...] = (
+    # key                 classic    airbench
+    ("batch_size",        128,       256),       # images per step (--batch-size without --lr scales lr with it)
+    ("lr",                0.1,       0.375),     # peak learning rate (airbench: 11.5 per 1024 summed-loss examples)
+    ("momentum",          0.9,       0.85),      # SGD-Nesterov momentum
+    ("weight_decay",      5e-3,      0.0089),    # decoupled, per step (airbench: 0.0153 per 1024 examples)
+    ("schedule",          "cosine",  "linear"),  # cosine: warm-up then cosine; linear: airbench's triangle (below)
+    ("warmup_epochs",     2.0,       0.0),       # linear warm-up of the cosine schedule (linear warms up itself)
+    ("label_smoothing",   0.1,       0.2),       # share of the target spread evenly over the classes
+    ("pad",               4,         2),         # random-translate range in pixels (reflected border)
+    ("bias_lr_scale",     1.0,       64.0),      # learning-rate multiplier of BatchNorm offsets (beta)
+    ("lookahead",         False,     True),      # airbench's Lookahead/EMA weight averaging (below)
+    ("decay_norm_params", False,     True),      # weight decay also on BatchNorm offsets and biases
+    ("photo_augment",     False,     True),      # soften/sharpen and colour changes (PHOTO_* below)
+)
+#: recipe name -> every hyper-parameter of it (the table above, one dict per column)
 RECIPES: dict[str, dict[str, Any]] = {
-    "classic": {
-        "batch_size": 128, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-3, "schedule": "cosine",
-        "warmup_epochs": 2.0, "label_smoothing": 0.1, "pad": 4, "bias_lr_scale": 1.0, "lookahead": False,
-        "decay_norm_params": False, "photo_augment": False,
-    },
-    "airbench": {
-        "batch_size": 256, "lr": 0.375, "momentum": 0.85, "weight_decay": 0.0089, "schedule": "linear",
-        "warmup_epochs": 0.0,  # the linear schedule warms up over its first 23% of steps
-        "label_smoothing": 0.2, "pad": 2, "bias_lr_scale": 64.0, "lookahead": True,
-        "decay_norm_params": True, "photo_augment": True,
-    },
+    name: {row[0]: row[1 + i] for row in _RECIPE_ROWS} for i, name in enumerate(_RECIPE_NAMES)
 }
 #: Keys a user can override; ``None`` in a :class:`~cifar_edge.train.training.TrainConfig` means "the recipe's".
-RECIPE_KEYS = tuple(RECIPES["classic"])
+RECIPE_KEYS = tuple(row[0] for row in _RECIPE_ROWS)
 
-LINEAR_WARMUP_FRACTION = 0.23
-LINEAR_START, LINEAR_END = 0.2, 0.07
-LOOKAHEAD_EVERY = 5
-LOOKAHEAD_BASE = 0.95 ** LOOKAHEAD_EVERY
+# ---------------------------------------------------------------- airbench's schedule and averaging
+LINEAR_WARMUP_FRACTION = 0.23  # the "linear" schedule rises over this share of all steps...
+LINEAR_START, LINEAR_END = 0.2, 0.07  # ...from 0.2 x peak to the peak, then falls to 0.07 x peak at the end
+LOOKAHEAD_EVERY = 5  # Lookahead: every 5 steps ema = d * ema + (1 - d) * w and w = ema...
+LOOKAHEAD_BASE = 0.95 ** LOOKAHEAD_EVERY  # ...with d = 0.95**5 * (step / total_steps)**3
+
+# ==================================================================== the airbench net (train/airbench.py)
+AIRBENCH_WIDTHS = (64, 256, 256)  # conv widths of the three blocks of `default` (airbench94)
+AIRBENCH93_WIDTHS = (64, 128, 128)  # ... of `airbench93` and `airbench93-gelu`
+WHITEN_KERNEL = 2  # side of the frozen patch-whitening filters (2x2x3 patches: 24 filters as +V/-V pairs)
+WHITEN_EPS = 5e-4  # added to the patch covariance's eigenvalues before 1/sqrt
+BN_MOMENTUM = 0.6  # BatchNorm running-statistics momentum, Keras convention (PyTorch's 0.4)
+BN_EPSILON = 1e-5  # BatchNorm epsilon (airbench's 1e-12 measured no different: README)
+OUTPUT_SCALE = 1.0 / 9.0  # logits scaled by 1/9 before the softmax
+
+# ==================================================================== a training run (train/training.py)
+DEFAULT_MODEL = "resnet8"  # --model when none is given
+EPOCHS = 30  # --epochs when none is given
+DEFAULT_VAL_SIZE = 5000  # validation images taken from the training split (at most a tenth of it)
+WHITENING_IMAGES = 5000  # training images whose 2x2 patch covariance sets the whitening filters
+RECALIBRATION_IMAGES = 2000  # un-augmented training images that re-estimate BatchNorm statistics
+DISTILL_TEMPERATURE = 4.0  # softmax temperature of the teacher and student in the distillation loss
+DISTILL_ALPHA = 0.9  # weight of the soft-target loss (1 - alpha goes to the labels)
+
+# ==================================================================== photo augmentation (train/pipeline.py)
+PHOTO_PROBABILITY = 0.5  # share of training images (per image and epoch) that get the photo changes
+SOFTEN_RANGE = (-0.5, 1.0)  # blend towards a [1, 2, 1] blur (> 0) or away from it: sharpen (< 0)
+BRIGHTNESS_DELTA = 0.08 * 255.0  # largest brightness shift, additive, on 0-255 pixels
+CONTRAST_RANGE = (0.85, 1.15)  # contrast factor around the image mean
+SATURATION_RANGE = (0.85, 1.15)  # saturation factor around each pixel's grey
+
+# ==================================================================== camera framing (train/outliers.py)
+CAMERA_PROBABILITY = 0.5  # share of training images re-framed (the rest keep CIFAR's own framing)
+FRAME_SCALE_RANGE = (0.7, 1.25)  # object size after re-framing (< 1: zoomed out, > 1: zoomed in)
+FRAME_ASPECT_RANGE = (3 / 4, 4 / 3)  # aspect-ratio change (a 4:3 or 16:9 frame squeezed to the square input)
+FRAME_MAX_SHIFT = 0.2  # largest shift of the object's centre, in image sizes
+FRAME_PAD = 0.5  # reflected border added around the image, in image sizes (zoom-out room)
+WHITE_BALANCE_RANGE = (0.88, 1.12)  # per-channel gain (white balance)
+
+# ==================================================================== outlier exposure (train/outliers.py)
+ZOOM_PATCH_RANGE = (0.18, 0.35)  # side of the patch a "zoom" outlier enlarges, as a share of the image side
+SHUFFLE_GRID = 4  # cells per side of the "shuffle" outlier
+REAL_OUTLIER_SHARE = 0.5  # share of outliers taken from real photos when some are given (the rest synthetic)
+
+# ==================================================================== the shipped models' runs
+#: ``cifar-edge train --recipe NAME`` trains exactly the run that made a shipped model: each entry is
+#: the :class:`~cifar_edge.train.training.TrainConfig` values that differ from the defaults (its
+#: model, recipe and epochs always named). Options given on the command line still win. To ship a
+#: new model, replace its entry with ``shipped_options(summary["config"])`` of the new run's
+#: ``summary.json``; ``tests/test_recipe_table.py`` holds each entry to ``models/*/summary.json``.
+SHIPPED_RUNS: dict[str, dict[str, Any]] = {
+    # models/default: `cifar-edge train --model default --epochs 30 --val-size 2000` (2026-12-03)
+    "default-shipped": {"model": "default", "recipe": "airbench", "epochs": 30, "val_size": 2000},
+    # models/edge: resnet8 distilled from models/default (run from the repository root)
+    "edge-shipped": {"model": "resnet8", "recipe": "classic", "epochs": 60, "teacher": "models/default/best.keras",
+                     "photo_augment": True, "label_smoothing": 0.0, "distill_alpha": 0.7},
+}
+
+#: TrainConfig fields that say where a run reads and writes, not what it trains: never part of an entry
+_PLACE_KEYS = ("out", "data", "cache_dir", "command", "extra")
 
 
 def resolve(recipe: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -54,78 +126,27 @@ def resolve(recipe: str, given: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-@keras.saving.register_keras_serializable(package="cifar_edge")
-class LinearWarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """airbench's schedule: ``start * peak`` rising linearly to ``peak`` over ``warmup_fraction`` of
-    the steps, then falling linearly to ``end * peak`` at ``total_steps``."""
-
-    def __init__(self, peak: float, total_steps: int, warmup_fraction: float = LINEAR_WARMUP_FRACTION,
-                 start: float = LINEAR_START, end: float = LINEAR_END) -> None:
-        super().__init__()
-        self.peak, self.total_steps = float(peak), max(int(total_steps), 1)
-        self.warmup_fraction, self.start, self.end = float(warmup_fraction), float(start), float(end)
-
-    def __call__(self, step):
-        t = ops.clip(ops.cast(step, "float32") / self.total_steps, 0.0, 1.0)
-        w = max(self.warmup_fraction, 1e-9)
-        rising = self.start + (1.0 - self.start) * t / w
-        falling = 1.0 + (self.end - 1.0) * (t - w) / max(1.0 - w, 1e-9)
-        return self.peak * ops.where(t < w, rising, falling)
-
-    def get_config(self) -> dict:
-        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_fraction": self.warmup_fraction,
-                "start": self.start, "end": self.end}
+def shipped_options(config: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`SHIPPED_RUNS` entry of a finished run: the values of ``config`` (a run's
+    ``summary.json`` ``"config"``) that differ from ``defaults`` (a default ``TrainConfig`` as a
+    dict) once the recipe ``config`` names has filled its hyper-parameters in; ``model``,
+    ``recipe`` and ``epochs`` always. Raises ``KeyError`` if ``config`` names no known recipe."""
+    base = {**defaults, **RECIPES[config["recipe"]]}
+    entry = {key: config[key] for key in ("model", "recipe", "epochs")}
+    for key, value in config.items():
+        if key not in entry and key not in _PLACE_KEYS and key in base and value != base[key]:
+            entry[key] = value
+    return entry
 
 
-@keras.saving.register_keras_serializable(package="cifar_edge")
-class BiasScaledSGD(keras.optimizers.SGD):
-    """SGD whose BatchNorm offsets (``beta``) take a ``bias_lr_scale`` times larger learning rate
-    (airbench trains them 64x faster); everything else is Keras's SGD."""
-
-    def __init__(self, *args, bias_lr_scale: float = 1.0, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.bias_lr_scale = float(bias_lr_scale)
-
-    def build(self, variables) -> None:
-        super().build(variables)
-        # update_step receives the backend's variable (a tf.Variable under TensorFlow, whose name
-        # is just "beta:0"), so the offsets are recognised here, by key, from the Keras variables.
-        self._offset_keys = {self._var_key(v) for v in variables if _is_norm_offset(v)}
-
-    def update_step(self, gradient, variable, learning_rate):
-        if self.bias_lr_scale != 1.0 and self._var_key(variable) in self._offset_keys:
-            learning_rate = ops.multiply(learning_rate, self.bias_lr_scale)
-        super().update_step(gradient, variable, learning_rate)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "bias_lr_scale": self.bias_lr_scale}
+_MOVED_TO_OPTIM = ("LinearWarmupDecay", "BiasScaledSGD", "Lookahead")
 
 
-def _is_norm_offset(variable) -> bool:
-    return getattr(variable, "path", getattr(variable, "name", "")).endswith("beta")
+def __getattr__(name: str) -> Any:
+    """The Keras classes that lived here until issue 26 (now in :mod:`cifar_edge.train.optim`),
+    imported (with Keras) only when asked for by their old name."""
+    if name in _MOVED_TO_OPTIM:
+        from . import optim
 
-
-class Lookahead(keras.callbacks.Callback):
-    """airbench's Lookahead/EMA: every 5 steps ``ema = d * ema + (1 - d) * w`` and ``w = ema``, with
-    ``d = 0.95**5 * (step / total_steps)**3`` (no averaging early, more late). Covers every model
-    weight, BatchNorm statistics included. A resumed run restarts the average from the saved weights."""
-
-    def __init__(self, total_steps: int) -> None:
-        super().__init__()
-        self.total_steps = max(int(total_steps), 1)
-        self._ema: list | None = None
-
-    def on_train_begin(self, logs=None) -> None:
-        self._ema = [ops.copy(w.value) for w in self.model.weights]
-
-    def on_train_batch_end(self, batch: int, logs=None) -> None:
-        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        if step % LOOKAHEAD_EVERY and step != self.total_steps:
-            return
-        decay = LOOKAHEAD_BASE * min(step / self.total_steps, 1.0) ** 3
-        for i, weight in enumerate(self.model.weights):
-            if not weight.trainable and "moving" not in weight.path:
-                continue  # frozen filters (whitening) stay as they are
-            ema = self._ema[i] * decay + weight.value * (1.0 - decay)
-            self._ema[i] = ema
-            weight.assign(ema)
+        return getattr(optim, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

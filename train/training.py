@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from . import airbench, distill, models, plots, precision, recipes  # noqa: E402
+from . import airbench, distill, models, optim, plots, precision, recipes  # noqa: E402
 from .distribute import (  # noqa: E402
     AverageMovingStatistics, Distribution, broadcast_from_chief, check_batch_split, check_same_run, distribute_input,
     fit_input, local_distribution, lost_worker_errors, run_folder, share_run_files,
@@ -54,6 +54,9 @@ from .distribute import (  # noqa: E402
 from .evaluation import classification_metrics, keras_probabilities  # noqa: E402
 from .pipeline import make_dataset  # noqa: E402
 from .run_state import load_state  # noqa: E402
+from .recipes import (  # noqa: E402  (every number of a run, commented, in the recipe table)
+    DEFAULT_VAL_SIZE, DISTILL_ALPHA, DISTILL_TEMPERATURE, EPOCHS, RECALIBRATION_IMAGES, WHITENING_IMAGES,
+)
 from .schedule import WarmupCosine  # noqa: E402
 
 STATE_FILE = "state.json"
@@ -73,7 +76,7 @@ class TrainConfig:
     out: str = "runs/resnet8"
     data: str | None = None
     cache_dir: str | None = None
-    epochs: int = 30
+    epochs: int = EPOCHS
     recipe: str | None = None  # train.recipes.RECIPES key; None: the model's registered recipe
     # None below means "the recipe's value" (train.recipes.RECIPES); resolved when the run starts.
     batch_size: int | None = None
@@ -92,8 +95,8 @@ class TrainConfig:
     augment: bool = True
     cutout: int = 0  # side of the random square zeroed in each training image (0: off)
     teacher: str | None = None  # a trained .keras whose soft targets are distilled into the model
-    distill_temperature: float = 4.0
-    distill_alpha: float = 0.9  # weight of the soft-target loss (1 - alpha on the hard labels)
+    distill_temperature: float = DISTILL_TEMPERATURE
+    distill_alpha: float = DISTILL_ALPHA  # weight of the soft-target loss (1 - alpha on the hard labels)
     bn_recalibrate: bool = True  # re-estimate BatchNorm statistics on un-augmented images before saving
     val_size: int | None = None  # None: DEFAULT_VAL_SIZE, or a tenth of the training split when smaller
     seed: int = 0
@@ -133,9 +136,6 @@ class SplitData:
     source: str = ""
 
 
-DEFAULT_VAL_SIZE = 5000
-
-
 def load_splits(config: TrainConfig) -> SplitData:
     """Training/validation split (stratified, seeded) and the test split.
 
@@ -167,14 +167,14 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimize
     decay, and the recipe's schedule (warm-up + cosine, or airbench's linear triangle)."""
     total = config.epochs * steps_per_epoch
     if config.schedule == "linear":
-        schedule = recipes.LinearWarmupDecay(peak=config.lr, total_steps=total)
+        schedule = optim.LinearWarmupDecay(peak=config.lr, total_steps=total)
     elif config.schedule == "cosine":
         schedule = WarmupCosine(peak=config.lr, total_steps=total, warmup_steps=round(config.warmup_epochs * steps_per_epoch))
     else:
         raise EdgeSDKError(f"unknown schedule {config.schedule!r}; choose 'cosine' or 'linear'")
     if config.optimizer == "sgd":
-        opt = recipes.BiasScaledSGD(schedule, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay,
-                                    bias_lr_scale=config.bias_lr_scale)
+        opt = optim.BiasScaledSGD(schedule, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay,
+                                   bias_lr_scale=config.bias_lr_scale)
     elif config.optimizer == "adamw":
         opt = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
     else:
@@ -198,9 +198,6 @@ def load_keras_model(path: str | os.PathLike[str], compile: bool = False) -> ker
         return keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a bad file
         raise ModelLoadError(f"cannot load Keras model {path}: {exc}") from exc
-
-
-WHITENING_IMAGES = 5000  # training images whose 2x2 patch covariance sets the whitening filters
 
 
 def sample_images(images: ImageSet, n: int, seed: int) -> np.ndarray:
@@ -253,7 +250,6 @@ def load_spec_beside(model_path: str | os.PathLike[str]) -> PreprocessSpec:
     return PreprocessSpec()
 
 
-RECALIBRATION_IMAGES = 2000  # un-augmented training images that re-estimate BatchNorm statistics
 RECALIBRATION_BATCH = 500
 
 
@@ -519,7 +515,7 @@ def _callbacks(config: TrainConfig, data: SplitData, spec: PreprocessSpec, run_d
     """Lookahead, BatchNorm re-estimation, the replicas' moving statistics, the run recorder, early stopping."""
     callbacks: list[keras.callbacks.Callback] = []
     if config.lookahead:
-        callbacks.append(recipes.Lookahead(config.epochs * steps_per_epoch))
+        callbacks.append(optim.Lookahead(config.epochs * steps_per_epoch))
     if config.bn_recalibrate:
         sample = sample_images(data.train, RECALIBRATION_IMAGES, config.seed)
         callbacks.append(BatchNormRecalibration(np.asarray(spec.normalize(sample))))
