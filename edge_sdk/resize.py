@@ -39,7 +39,7 @@ DRAFT_MARGIN = 2.0
 #: a large frame's area average reads this many rows per output row (every k-th row): reading
 #: fewer rows is what makes a 640x480 frame cost little more than the model; measured on the real
 #: photos, the result is as accurate as averaging every row (tests/test_open_world.py)
-ROWS_PER_OUTPUT = 4
+ROWS_PER_OUTPUT = 3
 
 
 def check_resize_mode(mode: Any) -> str:
@@ -121,7 +121,7 @@ def _area_resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
         return pixels
     if pixels.ndim == 3 and pixels.strides[1] != pixels.shape[2] * pixels.itemsize:
         pixels = np.ascontiguousarray(pixels)  # e.g. the RGB view of an RGBA frame: packed pixels first
-    step = (pixels.shape[0] // height) // ROWS_PER_OUTPUT
+    step = _row_step(pixels.shape[0], height)
     if step > 1:  # a view of every step-th row: the average still spans every output row's whole height
         pixels = pixels[step // 2::step]
     cv2 = opencv()
@@ -138,6 +138,14 @@ def _area_resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
         top, left = (src_h - h) // 2, (src_w - w) // 2
         pixels = _cv2_resize(cv2, pixels[top:top + h, left:left + w], h // fy, w // fx, cv2.INTER_AREA)
     return _cv2_resize(cv2, pixels, height, width, cv2.INTER_AREA)
+
+
+def _row_step(src_h: int, height: int) -> int:
+    """Every how many rows to read: at most every ``ROWS_PER_OUTPUT``-th share of an output row's rows,
+    preferring a step that leaves a whole number of rows per output row (OpenCV's fast path)."""
+    most = (src_h // height) // ROWS_PER_OUTPUT
+    whole = [s for s in range(most, 1, -1) if (src_h // s) % height == 0]
+    return whole[0] if whole else max(most, 1)
 
 
 def _cv2_resize(cv2: Any, pixels: np.ndarray, height: int, width: int, interpolation: int) -> np.ndarray:
