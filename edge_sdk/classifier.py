@@ -28,7 +28,7 @@ import numpy as np
 from .bundled import DEFAULT, bundled_name, bundled_path, resolve_model
 from .encoder import InputEncoder
 from .runtimes import Backend, load_backend, read_model_file
-from .errors import EdgeSDKError, InferenceError, InvalidArgumentError, InvalidImageError, MetadataError, ModelLoadError
+from .errors import ClosedError, EdgeSDKError, InferenceError, InvalidArgumentError, InvalidImageError, MetadataError, ModelLoadError
 from .images import describe
 from .inputs import DEFAULT_COLOR, to_rgb_array
 from .metadata import ModelMetadata, parse_model_metadata
@@ -480,7 +480,7 @@ class Classifier:
 
     # ----------------------------------------------------------------- lifetime
     def close(self) -> None:
-        """Release the runtime (the classifier cannot be used afterwards)."""
+        """Release the runtime; any later call raises :class:`ClosedError`."""
         self._backend = _ClosedBackend()
 
     def __enter__(self) -> Classifier:
@@ -497,4 +497,4 @@ class _ClosedBackend(Backend):
     name = "closed"
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
-        raise ModelLoadError("this Classifier was closed")
+        raise ClosedError("this Classifier was closed; create a new one to classify again")

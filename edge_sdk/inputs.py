@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import InvalidImageError
+from .errors import InvalidArgumentError, InvalidImageError
 from .images import ALLOWED_FORMATS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, describe, load_image, to_rgb_image
 from .resize import check_resize_mode, resize_image, resize_pixels
 
@@ -40,11 +40,11 @@ def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch"
     """An RGB uint8 ``(height, width, 3)`` array from any supported input.
 
     Raises :class:`InvalidImageError` for anything that is not a usable picture, whatever failed
-    (:class:`InvalidArgumentError` for a ``resize`` mode that does not exist,
+    (:class:`InvalidArgumentError` for a ``color`` or a ``resize`` mode that does not exist,
     :data:`~edge_sdk.resize.RESIZE_MODES`).
     """
     if color not in COLORS:
-        raise InvalidImageError(f"color must be 'rgb' or 'bgr', got {color!r}")
+        raise InvalidArgumentError(f"color must be 'rgb' or 'bgr', got {color!r}")
     check_resize_mode(resize)
     try:
         return _to_rgb_array(image, height, width, resize, color)

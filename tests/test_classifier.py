@@ -16,6 +16,7 @@ from PIL import Image
 from edge_sdk import CIFAR10_CLASSES, Category, Classifier, PreprocessSpec
 from edge_sdk.formats import FORMATS
 from edge_sdk.errors import (
+    ClosedError,
     BackendUnavailableError,
     InvalidArgumentError,
     InvalidImageError,
@@ -252,7 +253,7 @@ def test_context_manager_closes(shipped_export):
     out = shipped_export
     with Classifier(out / "model_int8.tflite") as clf:
         assert clf.classify(np.zeros((32, 32, 3), np.uint8)).top is not None
-    with pytest.raises(ModelLoadError, match="closed"):
+    with pytest.raises(ClosedError, match="closed"):
         clf.classify(np.zeros((32, 32, 3), np.uint8))
 
 
@@ -309,3 +310,18 @@ def test_benchmark_reports_consistent_figures(shipped_export):
     assert r["throughput_images_per_s"] > 0 and r["load_ms"] > 0
     assert r["file_bytes"] == (out / "model_int8.tflite").stat().st_size
     assert r["peak_rss_mb"] > 10 and r["backend"] == "litert"
+
+
+def test_a_closed_classifier_and_a_bad_color_raise_their_own_errors():
+    """Issue 26: a closed Classifier raises ClosedError; a color that does not exist is a bad argument."""
+    from edge_sdk.errors import ClosedError, InvalidArgumentError
+
+    pixels = np.zeros((32, 32, 3), np.uint8)
+    clf = Classifier("edge")
+    with pytest.raises(InvalidArgumentError, match="color"):
+        clf.classify(np.zeros((48, 64, 3), np.uint8), color="rgba")
+    clf.close()
+    with pytest.raises(ClosedError, match="closed"):
+        clf.classify(pixels)
+    with pytest.raises(ClosedError):
+        clf.classify_batch([pixels, pixels])
