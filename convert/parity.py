@@ -26,6 +26,12 @@ class Thresholds:
 EPSILON = 1e-9  # accuracy differences are ratios of counts: 0.855 - 0.850 must not exceed 0.005
 
 
+#: spec fields ``cifar-edge convert`` sets in the files rather than copying them from the model's spec.json:
+#: the framing (``--resize``) and the calibrated "unknown" rule (``--unknown-keep``); parity does not
+#: hold them against spec.json
+CONVERT_TIME_KEYS = ("resize", "unknown_score", "unknown_threshold")
+
+
 def compare(
     clf: Classifier,
     images: np.ndarray,
@@ -41,12 +47,14 @@ def compare(
     for agreement, not for accuracy.
 
     ``metadata_mismatch`` lists every field of the embedded spec that differs from ``spec`` (the
-    Keras model's): :func:`judge` fails such a file whatever its accuracy.
+    Keras model's), but the ones ``convert`` sets itself (:data:`CONVERT_TIME_KEYS`): :func:`judge`
+    fails such a file whatever its accuracy.
     """
     probs = clf.probabilities_batch(images) if probs is None else probs
     embedded = clf.spec.to_dict()
     expected = spec.to_dict()
-    mismatch = sorted(key for key in expected.keys() | embedded.keys() if expected.get(key) != embedded.get(key))
+    mismatch = sorted(key for key in expected.keys() | embedded.keys()
+                      if key not in CONVERT_TIME_KEYS and expected.get(key) != embedded.get(key))
     known = np.asarray(labels) >= 0
     metrics = classification_metrics(probs[known], labels[known], spec.labels)
     reference = classification_metrics(reference_probs[known], labels[known], spec.labels)
