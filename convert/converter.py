@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -178,11 +179,15 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
             target = out / fmt.file_name
             options = {name: getattr(config, name) for name in fmt.options if name in EXPORTER_OPTIONS}
             exported = getattr(export, fmt.exporter)(model, calib_inputs if fmt.quantized else None, cache=cache, **options)
-            _write_export(target, embed_metadata(exported, meta))
             seconds = time.perf_counter() - started
-            with Classifier(target) as clf:  # one load: the user's path for the check, the runtime's facts
-                validation = compare(clf, test.images, test.labels, keras_probs, spec)
-                runtime = clf.describe()
+            # checked before it is written, from a copy outside the output folder, so that the folder sees
+            # one complete write per file: one load, the user's path for the check, the runtime's facts
+            with tempfile.TemporaryDirectory(prefix="cifar-edge-check-") as tmp:
+                candidate = Path(tmp) / fmt.file_name
+                candidate.write_bytes(embed_metadata(exported, meta))
+                with Classifier(candidate) as clf:
+                    validation = compare(clf, test.images, test.labels, keras_probs, spec)
+                    runtime = clf.describe()
             # the file's own accuracy, as measured just now, joins its metadata (`cifar-edge models` shows it);
             # only the metadata changes, so the check above holds for the file as written
             meta = replace(meta, extra={**meta.extra, "accuracy": round(validation["accuracy"], 4)})

@@ -89,10 +89,12 @@ def test_both_metadata_survive_beside_the_converters_entries(export):
 
 
 def test_mediapipe_refuses_int8_inputs(tmp_path):
-    """Why the uint8 variant exists: MediaPipe's ImageClassifier takes uint8 or float32 inputs only."""
+    """Why the bundled files take uint8: MediaPipe's ImageClassifier takes uint8 or float32 inputs only."""
     from cifar_edge.convert.embed import embed_metadata
 
-    int8 = (EDGE / "export" / "model_int8.tflite").read_bytes()
+    source = REPO / "models" / "resnet8" / "export" / "model_int8.tflite"  # an int8-input export
+    assert Classifier(source).describe()["input_dtype"] == "int8"
+    int8 = source.read_bytes()
     path = tmp_path / "int8.tflite"
     path.write_bytes(embed_metadata(int8, read_metadata(int8)))
     assert read_standard_metadata(path.read_bytes()).labels == CIFAR10_CLASSES
@@ -136,3 +138,15 @@ def test_writer_stores_one_value_for_alike_channels_three_otherwise_and_refuses_
     with pytest.raises(MetadataError, match="not BGR"):
         build_standard_metadata(tflite, PreprocessSpec(labels=("a", "b"), input_height=8, input_width=8,
                                                        color_order="BGR"), "bgr")
+
+
+@pytest.mark.parametrize("name", ["default", "edge"])
+def test_mediapipe_opens_every_bundled_tflite_file_as_it_is(name, test_images):
+    """Issue 27: the bundled TFLite files take uint8, so MediaPipe's ImageClassifier runs them unchanged."""
+    from edge_sdk.bundled import bundled_path
+
+    path = bundled_path(name, ".tflite")
+    images = test_images[:100]
+    theirs = _mediapipe_top1(path, images)
+    ours = [r.top.label for r in Classifier(path, top_k=1).classify_batch(images)]
+    assert np.mean([a == b for a, b in zip(ours, theirs)]) >= 0.99

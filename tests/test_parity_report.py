@@ -117,7 +117,7 @@ def test_layer_snr_points_at_a_tensor_of_the_int8_file(cifar10_dir):
     same = layer_snr(int8, int8, x)
     assert all(layer["snr_db"] is None and layer["added_noise"] == 0 for layer in same["layers"])
     # two different networks share no tensor names: a typed error, not a made-up figure
-    other = (REPO / "models" / "default" / "export" / "model_float32.tflite").read_bytes()
+    other = (REPO / "edge_sdk" / "models" / "default_int8.tflite").read_bytes()  # tracked (the float files are not)
     with pytest.raises(EdgeSDKError, match="share no tensor names"):
         layer_snr(int8, other, x)
 
