@@ -23,7 +23,7 @@ from PIL import Image
 
 from edge_sdk import Classifier
 from edge_sdk.classifier import default_model_path
-from edge_sdk.errors import InvalidImageError, MetadataError
+from edge_sdk.errors import InvalidArgumentError, InvalidImageError, MetadataError
 from edge_sdk.formats import FORMATS
 from edge_sdk.metadata import METADATA_KEY, ModelMetadata, read_metadata, tflite_metadata
 
@@ -50,10 +50,12 @@ def assert_probability_vector(probs: np.ndarray, n: int) -> None:
 
 
 def classify_or_refuse(clf: Classifier, image, color: str = "rgb") -> np.ndarray | None:
-    """The probabilities, or None when the SDK refused the input with its own error (anything else fails)."""
+    """The probabilities, or None when the SDK refused the input with its own error (anything else fails):
+    InvalidImageError for the picture, InvalidArgumentError for a color that does not exist."""
     try:
         probs = clf.probabilities(image, color=color)
-    except InvalidImageError as exc:
+    except (InvalidImageError, InvalidArgumentError) as exc:
+        assert isinstance(exc, InvalidImageError) or color not in ("rgb", "bgr")
         assert str(exc), "an error must say what is wrong"
         return None
     assert_probability_vector(probs, len(clf.labels))
