@@ -57,7 +57,7 @@ def test_each_model_card_has_commands_figures_and_a_marked_place_for_new_figures
     for name in ("default", "edge"):
         card = (DOCS / "models" / f"{name}.md").read_text()
         assert f"Classifier(\"{name}\")" in card and "cifar-edge convert" in card and "cifar-edge train" in card
-        assert "to be updated with the next shipped model" in card
+        assert "When new models are shipped," in card and "replace the figures below" in card  # the marked place
         assert "## Figures" in card and "## Real photos" in card
         assert re.search(r"\| AMD EPYC with AVX-512 VNNI", card)  # every latency names its CPU
         assert re.search(r"\d+\.\d+%", card) and "KiB" in card
