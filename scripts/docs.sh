@@ -17,4 +17,7 @@ if ! .venv/bin/python -c "import mkdocs, material, mkdocstrings, mkdocstrings_ha
   echo "docs.sh: installing the docs extra into .venv" >&2
   .venv/bin/python -m pip install --quiet -e ".[docs]"
 fi
+# the benchmark report (included by docs/results.md) links its plot beside it: give the site a copy
+# (docs/latency_accuracy.png is ignored by git; the plot itself is committed under benchmarks/)
+if [ -f benchmarks/latency_accuracy.png ]; then cp benchmarks/latency_accuracy.png docs/latency_accuracy.png; fi
 NO_MKDOCS_2_WARNING=1 .venv/bin/python -m mkdocs build --strict --clean "$@"
