@@ -111,14 +111,19 @@ def _check_top_k(top_k: int) -> None:
         raise InvalidArgumentError(f"top_k must be an integer >= 1, got {top_k!r}")
 
 
+def _check_probability(name: str, value: object, hint: str = "") -> None:
+    """Raise :class:`InvalidArgumentError` unless ``value`` is a real number in [0, 1] (``hint`` says what else is allowed)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+        raise InvalidArgumentError(f"{name} must lie in [0, 1]{hint}, got {value!r}")
+
+
 def _check_unknown_threshold(value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0):
-        raise InvalidArgumentError(f"unknown_threshold must lie in [0, 1] (0: off) or be None (the model's), got {value!r}")
+    if value is not None:
+        _check_probability("unknown_threshold", value, " (0: off) or be None (the model's)")
 
 
 def _check_score_threshold(score_threshold: float) -> None:
-    if isinstance(score_threshold, bool) or not isinstance(score_threshold, numbers.Real) or not 0.0 <= score_threshold <= 1.0:
-        raise InvalidArgumentError(f"score_threshold must lie in [0, 1], got {score_threshold}")
+    _check_probability("score_threshold", score_threshold)
 
 
 class Classifier:
