@@ -64,7 +64,7 @@ class ServerProcess:
 def start_server(args: Sequence[str], env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
     """Run ``cifar-edge serve --port 0 ARGS`` until the block ends (then SIGTERM); raises ``RuntimeError`` when it
     does not start (its stderr in the message)."""
-    command = [sys.executable, "-m", "edge_sdk", "serve", "--port", "0", *args]
+    command = [sys.executable, "-m", "cifar_edge.cli", "serve", "--port", "0", *args]
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, env=env)
     lines: list[str] = []

@@ -29,9 +29,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edge_sdk._atomic import write_text_atomic
+from cifar_edge.cli.atomic import write_text_atomic
 from edge_sdk.classifier import default_model_path
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 
 from . import footprint
 from .host import cpu_name

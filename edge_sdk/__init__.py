@@ -8,7 +8,6 @@ from .classifier import Category, ClassificationResult, Classifier, Timing
 from .errors import (
     BackendUnavailableError,
     ClosedError,
-    DatasetError,
     EdgeSDKError,
     InferenceError,
     InvalidArgumentError,
@@ -31,7 +30,6 @@ __all__ = [
     "BackendUnavailableError",
     "CIFAR10_CLASSES",
     "ClosedError",
-    "DatasetError",
     "EdgeSDKError",
     "InferenceError",
     "InvalidArgumentError",

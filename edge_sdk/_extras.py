@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.metadata
-import os
-import sys
-from collections.abc import Iterator
 from types import ModuleType
 
 from .errors import MissingExtraError
-
-
-@contextlib.contextmanager
-def silenced_stderr_fd() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null for the block.
-
-    TensorFlow's C++ start-up writes INFO lines straight to fd 2 before its log
-    level is read; Python-level errors still propagate as exceptions.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
 
 #: the distribution whose extras the install lines name
 DISTRIBUTION = "cifar-edge"
@@ -50,15 +27,9 @@ def install_line(extra: str) -> str:
     return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
-def require(module: str, extra: str, purpose: str = "", quiet: bool = False) -> ModuleType:
-    """Import ``module`` or raise :class:`MissingExtraError` naming ``extra``.
-
-    ``quiet`` silences native start-up chatter on stderr during the import.
-    """
+def require(module: str, extra: str, purpose: str = "") -> ModuleType:
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``extra``."""
     try:
-        if quiet and module not in sys.modules:
-            with silenced_stderr_fd():
-                return importlib.import_module(module)
         return importlib.import_module(module)
     except ImportError as exc:
         # Only a missing top-level package means the extra is absent; a broken

@@ -1,4 +1,4 @@
-"""The SDK's exception hierarchy (the tools add theirs in ``cifar_edge.train.errors``).
+"""The SDK's exception hierarchy (the tools add theirs in ``cifar_edge.cli.errors`` and ``cifar_edge.train.errors``).
 
 Every error the product raises for a problem with its input derives from
 :class:`EdgeSDKError`, so callers can catch one class and the CLI can turn any
@@ -55,18 +55,5 @@ class MissingExtraError(BackendUnavailableError):
         )
 
 
-class SourceError(EdgeSDKError):
-    """A frame source (camera, stream, video, image or folder) cannot be opened or read."""
-
-
-class OutputError(EdgeSDKError):
-    """An output (annotated video, log, snapshot) cannot be written."""
-
-
 class MetadataError(EdgeSDKError):
     """Model or preprocessing metadata is missing or malformed."""
-
-
-class DatasetError(EdgeSDKError):
-    """A data set cannot be found, read or trusted."""
-

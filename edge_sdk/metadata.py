@@ -24,8 +24,7 @@ from typing import Any
 
 from .protobuf import fields
 from .errors import MetadataError, ModelLoadError
-from .spec import PreprocessSpec, parse_json
-from .terminal import strict_json
+from .spec import PreprocessSpec, parse_json, strict_json
 
 METADATA_KEY = "cifar_edge"
 METADATA_FORMAT_VERSION = 1

@@ -12,6 +12,7 @@ The normalization is ``(pixel - mean) / std`` per channel, with ``mean`` and
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -223,6 +224,24 @@ def parse_json(text: str | bytes, what: str) -> Any:
         raise MetadataError(f"{what} is not valid JSON: {exc}") from exc
     except RecursionError:
         raise MetadataError(f"{what} is not valid JSON: nested too deeply") from None
+
+
+def finite_tree(value: Any) -> Any:
+    """A copy of a JSON-like value with NaN and infinite floats replaced by None (JSON ``null``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_tree(v) for v in value]
+    if hasattr(value, "dtype") and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalars
+        return finite_tree(value.item())
+    return value
+
+
+def strict_json(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that never writes ``NaN``/``Infinity`` (they become ``null``), as strict parsers require."""
+    return json.dumps(finite_tree(value), allow_nan=False, **kwargs)
 
 
 def _three_floats(name: str, value: Any) -> tuple[float, float, float]:

@@ -21,7 +21,7 @@ from edge_sdk import BackendUnavailableError, Classifier, ModelLoadError
 from edge_sdk import bundled
 from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, bundled_path, describe_bundled, models_dir
 from edge_sdk.host import preferred_suffixes
-from edge_sdk.cli import main
+from cifar_edge.cli.main import main
 from edge_sdk.metadata import METADATA_KEY, read_metadata
 
 pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
@@ -156,7 +156,7 @@ def test_an_onnx_only_process_classifies_with_the_bundled_default(images):
         label = onnx.classify(images[0]).top.label
     assert proc.stdout.split() == [bundled_path(DEFAULT, ".onnx").name, "onnxruntime", label]
     # and with no runtime at all, the command says what to install, in one line
-    cli = "from edge_sdk.cli import main\nsys.exit(main(['predict', sys.argv[1]]))"
+    cli = "from cifar_edge.cli.main import main\nsys.exit(main(['predict', sys.argv[1]]))"
     proc = subprocess.run([sys.executable, "-c", block.format(more=", 'onnxruntime'") + cli, str(images[0])],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1

@@ -118,7 +118,7 @@ def test_exports_load_in_stock_runtimes(exported, cifar10_dir):
 
 def _cli(*args, cache):
     env = {**os.environ, "CIFAR_EDGE_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, env=env, timeout=900)
+    return subprocess.run([sys.executable, "-m", "cifar_edge.cli", *args], capture_output=True, text=True, env=env, timeout=900)
 
 
 def test_parity_cli_passes_and_fails_on_thresholds(exported, source_model, cifar10_dir, session_cache):

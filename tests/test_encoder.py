@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge_sdk import Classifier, PreprocessSpec
-from edge_sdk.formats import FILE_NAMES, FORMATS
+from cifar_edge.cli.formats import FILE_NAMES, FORMATS
 from edge_sdk.encoder import InputEncoder
 from edge_sdk.errors import MetadataError
 from edge_sdk.runtimes import quantize

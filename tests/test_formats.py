@@ -1,4 +1,4 @@
-"""The one export-format table (edge_sdk.formats) and everything it drives."""
+"""The one export-format table (cifar_edge.cli.formats) and everything it drives."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from edge_sdk import Classifier
 from edge_sdk.errors import EdgeSDKError
-from edge_sdk.formats import (
+from cifar_edge.cli.formats import (
     CALIBRATION_OPTIONS,
     EXPORTER_OPTIONS,
     FILE_NAMES,
@@ -34,7 +34,7 @@ EXPORT = REPO / "models" / "resnet8" / "export"
 
 def test_the_table_imports_without_tensorflow():
     code = ("import sys\nsys.modules['tensorflow'] = None  # importing it now fails\n"
-            "from edge_sdk.formats import FILE_NAMES\nprint(','.join(FILE_NAMES))")
+            "from cifar_edge.cli.formats import FILE_NAMES\nprint(','.join(FILE_NAMES))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ",".join(FILE_NAMES)

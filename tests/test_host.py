@@ -13,7 +13,7 @@ import pytest
 
 from edge_sdk import Classifier, host
 from edge_sdk.bundled import BUNDLED, bundled_file, bundled_path, variants
-from edge_sdk.cli import main
+from cifar_edge.cli.main import main
 
 X86_AVX2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse sse2 avx avx2 fma\n"
 X86_VNNI = X86_AVX2.replace("avx2 fma", "avx2 fma avx512f avx512_vnni")

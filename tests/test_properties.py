@@ -24,7 +24,7 @@ from PIL import Image
 from edge_sdk import Classifier
 from edge_sdk.classifier import default_model_path
 from edge_sdk.errors import InvalidArgumentError, InvalidImageError, MetadataError
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 from edge_sdk.metadata import METADATA_KEY, ModelMetadata, read_metadata, tflite_metadata
 
 # Pillow warns about the corrupt pictures made here on purpose

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS_BUDGET_BYTES = 25 * 1024 * 1024

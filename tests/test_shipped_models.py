@@ -11,7 +11,7 @@ import pytest
 from edge_sdk import Classifier
 from edge_sdk.bundled import DEFAULT, bundled_file
 from edge_sdk.classifier import default_model_path
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 from edge_sdk.runtimes import dequantize, quantize
 
 pytestmark = pytest.mark.slow

@@ -46,7 +46,7 @@ def test_importing_library_and_cli_modules_leaves_the_environment_alone():
     code = (
         "import json, os\n"
         "before = dict(os.environ)\n"
-        "import edge_sdk, edge_sdk.cli, edge_sdk.cli_predict, edge_sdk.benchmark, camera_demo.cli, convert.cli\n"
+        "import edge_sdk, cifar_edge.cli.main, cifar_edge.cli.predict, edge_sdk.benchmark, camera_demo.cli, convert.cli\n"
         "print(json.dumps(sorted(set(os.environ.items()) ^ set(before.items()))))\n"
     )
     done = run_python(code)
@@ -57,7 +57,7 @@ def test_importing_library_and_cli_modules_leaves_the_environment_alone():
 def test_the_cli_quiets_tensorflow_when_it_runs():
     code = (
         "import os\n"
-        "from edge_sdk.cli import main\n"
+        "from cifar_edge.cli.main import main\n"
         "main(['--version'])\n"
     )
     done = run_python(code + "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))")
@@ -86,7 +86,7 @@ def no_process_state_changes() -> Iterator[None]:
 
 
 def test_atomic_writes_leave_the_umask_alone_and_give_the_usual_mode(tmp_path):
-    from edge_sdk._atomic import atomic_path, write_bytes_atomic, write_text_atomic
+    from cifar_edge.cli.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 
     with no_process_state_changes():
         write_bytes_atomic(tmp_path / "a.bin", b"\x00\x01")

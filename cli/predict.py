@@ -7,11 +7,12 @@ import os
 import sys
 from typing import Any
 
-from .resize import RESIZE_MODES
-from .cli import add_json_flag, emit, quiet_runtime, summary
-from .cli_types import int_range, probability
-from .errors import InferenceError, InvalidArgumentError, InvalidImageError
-from .images import IMAGE_SUFFIXES, image_files
+from edge_sdk.errors import InferenceError, InvalidArgumentError, InvalidImageError
+from edge_sdk.images import IMAGE_SUFFIXES, image_files
+from edge_sdk.resize import RESIZE_MODES
+
+from .argtypes import int_range, probability
+from .main import add_json_flag, emit, quiet_runtime, summary
 from .terminal import safe_text
 
 #: the most runtime threads an option may ask for
@@ -26,8 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model``, ``--backend`` and ``--threads``: how every SDK command opens its model."""
-    from .bundled import BUNDLED, DEFAULT
-    from .runtimes import available_backends
+    from edge_sdk.bundled import BUNDLED, DEFAULT
+    from edge_sdk.runtimes import available_backends
 
     p.add_argument("--model", default=DEFAULT, metavar="NAME|FILE",
                    help=f"a bundled model ({', '.join(BUNDLED)}: see 'cifar-edge models') or a .tflite or .onnx file "
@@ -54,7 +55,7 @@ def register_predict(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .classifier import Classifier
+    from edge_sdk.classifier import Classifier
 
     with quiet_runtime(args):
         clf = Classifier(args.model, backend=args.backend, num_threads=args.threads, top_k=args.top_k,
@@ -135,8 +136,8 @@ def register_benchmark(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
-    from .benchmark import benchmark, benchmark_all
-    from .bundled import BUNDLED
+    from edge_sdk.benchmark import benchmark, benchmark_all
+    from edge_sdk.bundled import BUNDLED
 
     model = _benchmark_model(args)
     if args.all:
@@ -158,7 +159,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
 def _benchmark_model(args: argparse.Namespace) -> str:
     """The model ``benchmark`` measures: the positional NAME or ``--model`` (both only when they agree)."""
-    from .bundled import DEFAULT
+    from edge_sdk.bundled import DEFAULT
 
     if args.name is not None and args.model is not None and args.model != args.name:
         raise InvalidArgumentError(f"two models given: {args.name!r} and --model {args.model!r}; give one")

@@ -35,7 +35,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
 
 
 def check_output_file(path: str | os.PathLike[str], what: str) -> None:
-    """Raise :class:`~edge_sdk.errors.OutputError` unless ``path`` can be written as a file (atomically).
+    """Raise :class:`~cifar_edge.cli.errors.OutputError` unless ``path`` can be written as a file (atomically).
 
     ``path`` must not be a folder (or other non-file) and its folder must be, or be creatable as, a
     writable folder. Creates nothing: callers check every output before long work starts.

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._extras import install_line
-from .cli import add_json_flag, emit, summary
+from edge_sdk._extras import install_line
+
+from .main import add_json_flag, emit, summary
 
 MISSING = "-"
 
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from .bundled import describe_bundled, models_dir
+    from edge_sdk.bundled import describe_bundled, models_dir
 
     emit({"folder": str(models_dir()), "models": describe_bundled()}, args.json, _render)
     return 0
