@@ -58,7 +58,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("models", "cifar_edge.cli.models",
                "list the bundled models (names for --model) with file size, accuracy and MACs"),
     Subcommand("predict", "cifar_edge.cli.predict", "classify image files with a .tflite or .onnx model"),
-    Subcommand("benchmark", "cifar_edge.cli.predict", "load time, latency percentiles, throughput and peak RSS of a model"),
+    Subcommand("benchmark", "cifar_edge.cli.benchmark", "load time, latency percentiles, throughput and peak RSS of a model"),
     Subcommand("camera", "cifar_edge.camera_demo.cli",
                "live demo: classify a webcam, stream, video, image or folder, with an annotated window or video"),
     Subcommand("gui", "cifar_edge.camera_demo.cli", "a window to open an image, classify it and see the top-3 as bars"),

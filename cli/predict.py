@@ -1,4 +1,5 @@
-"""``cifar-edge predict`` and ``benchmark``: the SDK from the command line (no TensorFlow needed)."""
+"""``cifar-edge predict``: the SDK from the command line (no TensorFlow needed), and the model options every
+SDK command shares."""
 
 from __future__ import annotations
 
@@ -19,12 +20,6 @@ from .terminal import safe_text
 MAX_THREADS = 256
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``predict`` and ``benchmark`` subcommands."""
-    register_predict(subparsers)
-    register_benchmark(subparsers)
-
-
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model``, ``--backend`` and ``--threads``: how every SDK command opens its model."""
     from edge_sdk.bundled import BUNDLED, DEFAULT
@@ -37,7 +32,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int_range(1, MAX_THREADS), help="runtime threads (default: the runtime's choice)")
 
 
-def register_predict(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
     p = subparsers.add_parser("predict", help=summary("predict"))
     p.add_argument("images", nargs="+", metavar="IMAGE|FOLDER",
@@ -118,82 +113,3 @@ def _render(out: dict[str, Any]) -> str:
             cats = f"unknown (no known object; best guesses: {cats})"
         lines.append(f"{r['image']}: {cats}  [{r['timing_ms']['inference']:.2f} ms]")
     return "\n".join(lines)
-
-
-def register_benchmark(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``benchmark`` subcommand."""
-    p = subparsers.add_parser("benchmark", help=summary("benchmark"))
-    p.add_argument("name", nargs="?", metavar="NAME|FILE", help="the model to measure (the same as --model)")
-    add_model_options(p)
-    p.add_argument("--all", action="store_true",
-                   help="measure every file and installed runtime of a bundled model on this host and mark the one "
-                        "Classifier(NAME) opens")
-    p.add_argument("--batch", type=int_range(1, 4096), default=64, help="batch size for the throughput figure (default 64)")
-    p.add_argument("--runs", type=int_range(1, 10_000_000), default=200, help="timed batch-1 calls (default 200)")
-    p.add_argument("--warmup", type=int_range(0, 10_000_000), default=20, help="untimed calls first (default 20)")
-    add_json_flag(p)
-    p.set_defaults(func=run_benchmark, model=None)  # None: not given (NAME or the default model)
-
-
-def run_benchmark(args: argparse.Namespace) -> int:
-    from edge_sdk.benchmark import benchmark, benchmark_all
-    from edge_sdk.bundled import BUNDLED
-
-    model = _benchmark_model(args)
-    if args.all:
-        if model not in BUNDLED:
-            raise InvalidArgumentError(f"--all measures a bundled model ({', '.join(BUNDLED)}), not {model!r}")
-        if args.backend:
-            raise InvalidArgumentError("--all measures every installed runtime; leave --backend out")
-        with quiet_runtime(args):
-            result = benchmark_all(model, num_threads=args.threads, runs=args.runs, warmup=args.warmup,
-                                   batch=args.batch)
-        emit(result, args.json, render_benchmark_all)
-        return 0
-    with quiet_runtime(args):
-        result = benchmark(model, backend=args.backend, num_threads=args.threads, runs=args.runs,
-                           warmup=args.warmup, batch=args.batch)
-    emit(result, args.json, render_benchmark)
-    return 0
-
-
-def _benchmark_model(args: argparse.Namespace) -> str:
-    """The model ``benchmark`` measures: the positional NAME or ``--model`` (both only when they agree)."""
-    from edge_sdk.bundled import DEFAULT
-
-    if args.name is not None and args.model is not None and args.model != args.name:
-        raise InvalidArgumentError(f"two models given: {args.name!r} and --model {args.model!r}; give one")
-    return args.name or args.model or DEFAULT
-
-
-def render_benchmark_all(r: dict[str, Any]) -> str:
-    """The text report of one :func:`edge_sdk.benchmark.benchmark_all` result (``cifar-edge benchmark NAME --all``)."""
-    host = r["host"]
-    lines = [f"{r['model']} on {host['cpu']} ({host['class']}: {' before '.join(host['preference'])}), "
-             f"threads {r['threads'] or 'default'}",
-             f"  {'file':<22} {'backend':<14} {'classify p50':>12} {'runtime p50':>12} {'images/s':>10}"]
-    for v in r["variants"]:
-        mark = "  <- Classifier(" + repr(r["model"]) + ")" if v["chosen"] else ""
-        if "error" in v:
-            lines.append(f"  {v['file']:<22} {v['backend']:<14} error: {v['error']}{mark}")
-            continue
-        lines.append(f"  {v['file']:<22} {v['backend']:<14} {v['latency_ms']['p50']:>9.3f} ms "
-                     f"{v['runtime_latency_ms']['p50']:>9.3f} ms {v['throughput_images_per_s']:>10,.0f}{mark}")
-    if r["chosen_vs_fastest"] is not None:
-        lines.append(f"chosen {r['chosen']['file']} on {r['chosen']['backend']}: {r['chosen_vs_fastest']:.2f}x the "
-                     f"fastest ({r['fastest']['file']} on {r['fastest']['backend']})")
-    return "\n".join(lines)
-
-
-def render_benchmark(r: dict[str, Any]) -> str:
-    """The text report of one :func:`edge_sdk.benchmark` result (what ``cifar-edge benchmark`` prints)."""
-    lat, bare = r["latency_ms"], r["runtime_latency_ms"]
-    rss = "unknown on this platform" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.1f} MiB"
-    return "\n".join([
-        f"model {r['model_name']} ({r['model']}, {r['file_bytes']:,} bytes) on {r['backend']}, threads {r['threads'] or 'default'}",
-        f"load            {r['load_ms']:.1f} ms",
-        f"classify (b=1)  p50 {lat['p50']:.3f}  p90 {lat['p90']:.3f}  p99 {lat['p99']:.3f} ms  ({r['runs']} runs)",
-        f"runtime only    p50 {bare['p50']:.3f}  p90 {bare['p90']:.3f}  p99 {bare['p99']:.3f} ms  (SDK overhead x{r['sdk_overhead_ratio']}, {r['sdk_overhead_us']:+.1f} us per call)",
-        f"throughput      {r['throughput_images_per_s']:,.0f} images/s at batch {r['batch']}",
-        f"peak RSS        {rss}",
-    ])

@@ -1,5 +1,4 @@
-"""Measure a model on this machine: load time, batch-1 latency percentiles, batched throughput, peak RSS;
-or every file and runtime a bundled model can run on (:func:`benchmark_all`)."""
+"""Measure a model on this machine: load time, batch-1 latency percentiles, batched throughput, peak RSS."""
 
 from __future__ import annotations
 
@@ -11,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from .classifier import Classifier
-from .errors import EdgeSDKError, InvalidArgumentError
-from .runtimes import installed_backends
+from .errors import InvalidArgumentError
 
 #: distinct random images the latency runs cycle through
 IMAGE_POOL = 1024
@@ -105,54 +103,4 @@ def benchmark(
         "throughput_images_per_s": round(rounds * batch / elapsed, 1),
         "runs": runs,
         "peak_rss_mb": None if (rss := peak_rss_mb()) is None else round(rss, 1),
-    }
-
-
-def benchmark_all(
-    name: str,
-    *,
-    num_threads: int | None = None,
-    runs: int = 200,
-    warmup: int = 20,
-    batch: int = 64,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """:func:`benchmark` every variant of bundled model ``name`` on this host (each file it ships on each
-    installed runtime that runs it, :func:`edge_sdk.bundled.variants`) and mark the one a plain
-    ``Classifier(name)`` opens (``chosen``). A variant that fails to load or run is listed with its ``error``.
-
-    ``chosen_vs_fastest`` is the chosen variant's p50 classify latency over the fastest one's (1.0 when
-    the host rule picked the fastest; figures within one run, so timing noise moves it a little).
-    Raises :class:`ModelLoadError` for an unknown name, ``InvalidArgumentError`` for bad counts.
-    """
-    from . import host
-    from .bundled import bundled_file, variants
-
-    if runs < 1 or batch < 1 or warmup < 0:
-        raise InvalidArgumentError("runs and batch must be >= 1 and warmup >= 0")
-    chosen_path = bundled_file(name)
-    chosen_backend = next(iter(installed_backends(chosen_path.suffix)), None)
-    rows: list[dict[str, Any]] = []
-    for path, backend in variants(name):
-        try:
-            row = benchmark(path, backend=backend, num_threads=num_threads, runs=runs, warmup=warmup, batch=batch,
-                            seed=seed)
-        except EdgeSDKError as exc:  # one runtime that cannot run the file does not stop the others
-            row = {"model": str(path), "backend": backend, "error": str(exc)}
-        row["file"] = path.name
-        row["chosen"] = path == chosen_path and backend == chosen_backend
-        rows.append(row)
-    timed = [r for r in rows if "error" not in r]
-    fastest = min(timed, key=lambda r: r["latency_ms"]["p50"], default=None)
-    chosen = next((r for r in timed if r["chosen"]), None)
-    ratio = (round(chosen["latency_ms"]["p50"] / fastest["latency_ms"]["p50"], 3)
-             if chosen is not None and fastest is not None and fastest["latency_ms"]["p50"] > 0 else None)
-    return {
-        "model": name,
-        "host": {"class": host.this_host(), "cpu": host.cpu_model(), "preference": list(host.preferred_suffixes())},
-        "threads": num_threads,
-        "chosen": {"file": chosen_path.name, "backend": chosen_backend},
-        "fastest": None if fastest is None else {"file": fastest["file"], "backend": fastest["backend"]},
-        "chosen_vs_fastest": ratio,
-        "variants": rows,
     }

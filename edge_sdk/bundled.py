@@ -23,7 +23,7 @@ from ._extras import install_line
 from .errors import BackendUnavailableError, EdgeSDKError, ModelLoadError
 from .host import preferred_suffixes
 from .metadata import ModelMetadata, read_metadata
-from .runtimes import backend_suffixes, extra_for, installed_backends, runtime_installed
+from .runtimes import backend_suffixes, extra_for, installed_backends
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def bundled_file(name: str, backend: str | None = None) -> Path:
         raise BackendUnavailableError(f"backend {backend!r} runs {' or '.join(suffixes)} models; the bundled model "
                                       f"{name!r} comes as {', '.join(p.name for p in present)}")
     for path in _fastest_first(present):
-        if runtime_installed(path.suffix):
+        if installed_backends(path.suffix):
             return path
     options = " or ".join(f"the '{extra_for(p.suffix)}' extra ({install_line(extra_for(p.suffix))}) "
                           f"for its {p.suffix} file" for p in present)
@@ -195,7 +195,7 @@ def _describe_file(path: Path) -> dict[str, Any]:
         "path": str(path),
         "bytes": path.stat().st_size,
         "extra": extra_for(path.suffix),
-        "runtime_installed": runtime_installed(path.suffix),
+        "runtime_installed": bool(installed_backends(path.suffix)),
         "model_name": meta.model_name if meta else None,
         "model_version": meta.model_version if meta else None,
         "format": meta.format if meta else None,

@@ -78,18 +78,3 @@ def preferred_suffixes(host: str | None = None) -> tuple[str, ...]:
     """Model file suffixes fastest first for ``host`` (a :data:`PREFERENCE` key; this CPU's when None).
     Raises nothing: an unknown key gets the ``other`` order."""
     return PREFERENCE.get(this_host() if host is None else host, PREFERENCE["other"])
-
-
-def cpu_model(cpuinfo: str | None = None) -> str:
-    """The CPU's model name from ``cpuinfo`` (``/proc/cpuinfo``'s text; read here when None), else what
-    :mod:`platform` knows. Raises nothing."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = CPUINFO.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            cpuinfo = ""
-    for line in cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip().lower() in ("model name", "hardware", "cpu model") and value.strip():
-            return value.strip()
-    return platform.processor() or platform.machine()

@@ -80,9 +80,9 @@ def read_standard_metadata(data: bytes, *, with_labels: bool = True,
         raise MetadataError(f"{METADATA_NAME} is not a TFLite ModelMetadata flatbuffer "
                             f"(no {METADATA_IDENTIFIER.decode()} identifier)")
     fb = _FlatBuffer(raw)
-    model = fb.root()
+    model = fb.read("<I", 0)
     name_field = fb.field(model, _MODEL_NAME)
-    name = fb.string(name_field).decode("utf-8", "replace") if name_field is not None else ""
+    name = bytes(fb.string(name_field)).decode("utf-8", "replace") if name_field is not None else ""
     subgraphs = _tables(fb, model, _MODEL_SUBGRAPHS)
     if not subgraphs:
         return StandardMetadata(name, "UNKNOWN", None, None, None)
@@ -129,8 +129,7 @@ def _spec(metadata: StandardMetadata, input_shape: tuple[int, ...], labels: tupl
 
 
 def _tables(fb: _FlatBuffer, table: int, index: int) -> list[int]:
-    pos = fb.field(table, index)
-    return fb.tables(pos) if pos is not None else []
+    return list(fb.tables(fb.field(table, index)))
 
 
 def _color_space(fb: _FlatBuffer, tensor: int) -> str:
@@ -140,23 +139,23 @@ def _color_space(fb: _FlatBuffer, tensor: int) -> str:
     content = fb.indirect(content)
     kind = fb.field(content, _CONTENT_PROPERTIES_TYPE)
     properties = fb.field(content, _CONTENT_PROPERTIES)
-    if kind is None or properties is None or fb.u8(kind) != _IMAGE_PROPERTIES:
+    if kind is None or properties is None or fb.read("<B", kind) != _IMAGE_PROPERTIES:
         return "UNKNOWN"
     space = fb.field(fb.indirect(properties), _IMAGE_COLOR_SPACE)
-    return _COLOR_SPACES.get(fb.u8(space), "UNKNOWN") if space is not None else "UNKNOWN"
+    return _COLOR_SPACES.get(fb.read("<B", space), "UNKNOWN") if space is not None else "UNKNOWN"
 
 
 def _normalization(fb: _FlatBuffer, tensor: int) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
     for unit in _tables(fb, tensor, _TENSOR_PROCESS_UNITS):
         kind = fb.field(unit, _UNIT_OPTIONS_TYPE)
         options = fb.field(unit, _UNIT_OPTIONS)
-        if kind is None or options is None or fb.u8(kind) != _NORMALIZATION_OPTIONS:
+        if kind is None or options is None or fb.read("<B", kind) != _NORMALIZATION_OPTIONS:
             continue
         options = fb.indirect(options)
         mean, std = (fb.field(options, i) for i in (_NORMALIZATION_MEAN, _NORMALIZATION_STD))
         if mean is None or std is None:
             raise MetadataError("standard TFLite metadata: NormalizationOptions without mean or std")
-        return fb.f32s(mean, 3), fb.f32s(std, 3)
+        return fb.floats(mean, 3), fb.floats(std, 3)
     return None, None
 
 
@@ -164,8 +163,8 @@ def _label_file(fb: _FlatBuffer, tensor: int) -> str | None:
     """The name of the tensor's first ``TENSOR_AXIS_LABELS`` file."""
     for entry in _tables(fb, tensor, _TENSOR_FILES):
         kind, name = fb.field(entry, _FILE_TYPE), fb.field(entry, _FILE_NAME)
-        if kind is not None and name is not None and fb.u8(kind) == _TENSOR_AXIS_LABELS:
-            return fb.string(name).decode("utf-8", "replace")
+        if kind is not None and name is not None and fb.read("<B", kind) == _TENSOR_AXIS_LABELS:
+            return bytes(fb.string(name)).decode("utf-8", "replace")
     return None
 
 

@@ -31,7 +31,7 @@ from cifar_edge.cli.errors import DatasetError
 from cifar_edge.train.errors import UnsafeDataError
 from cifar_edge.cli.formats import FORMATS
 from edge_sdk.inputs import to_rgb_array
-from edge_sdk.metadata import METADATA_KEY, tflite_metadata
+from edge_sdk.metadata import METADATA_KEY, tflite_metadata_entry
 from cifar_edge.train.data import load_split, resolve_source
 from cifar_edge.train.data.cifar_official import BATCHES_DIRNAME
 
@@ -197,7 +197,7 @@ def _tflite_with_metadata_name(name: bytes) -> bytes:
 
 def _tflite_with_broken_json() -> bytes:
     data = INT8_TFLITE.read_bytes()
-    start = data.index(tflite_metadata(data)[METADATA_KEY])
+    start = data.index(tflite_metadata_entry(data, METADATA_KEY))
     return data[:start] + b"!" + data[start + 1 :]  # the JSON object now starts with "!"
 
 

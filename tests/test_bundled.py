@@ -120,7 +120,7 @@ def test_benchmark_takes_a_name_too(capsys):
 def test_without_a_tflite_runtime_a_name_opens_the_onnx(monkeypatch, images, capsys):
     with Classifier("edge", backend="litert") as tflite:
         expected = top1(tflite, images)
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: suffix == ".onnx")
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ("onnxruntime",) if suffix == ".onnx" else ())
     for name in NAMES:
         with Classifier(name) as clf:
             assert clf.model_path == bundled_path(name, ".onnx") and clf.backend_name == "onnxruntime"
@@ -134,7 +134,7 @@ def test_without_a_tflite_runtime_a_name_opens_the_onnx(monkeypatch, images, cap
 
 
 def test_without_any_runtime_the_error_names_both_extras(monkeypatch, images, capsys):
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: False)
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ())
     with pytest.raises(BackendUnavailableError) as info:
         Classifier()
     assert "cifar-edge[litert]" in str(info.value) and "cifar-edge[onnx]" in str(info.value)
@@ -204,7 +204,7 @@ def test_models_shows_accuracy_and_macs_from_the_metadata(tmp_path, monkeypatch,
     entry = _field(14, _field(1, METADATA_KEY.encode()) + _field(2, figures.to_json().encode()))
     (tmp_path / source.name).write_bytes(source.read_bytes() + entry)
     monkeypatch.setattr(bundled, "models_dir", lambda: tmp_path)
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: suffix == ".onnx")
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ("onnxruntime",) if suffix == ".onnx" else ())
     edge = {m["name"]: m for m in describe_bundled()}["edge"]
     assert edge["opens"] == source.name and edge["files"][0]["accuracy"] == 0.8123
     assert edge["files"][0]["macs"] == 12_345_678
@@ -214,7 +214,7 @@ def test_models_shows_accuracy_and_macs_from_the_metadata(tmp_path, monkeypatch,
     assert "81.23%" in row and "12.35 M" in row and row.startswith("*")
     assert "default  (missing)" in text  # the default's files are not in this folder
     shutil.copy(tflite, tmp_path)  # now the .tflite is there, but no runtime runs it
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: False)
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ())
     assert main(["models"]) == 0
     assert "no runtime for 'edge' is installed: pip install 'cifar-edge[litert]' or pip install 'cifar-edge[onnx]'" in \
         capsys.readouterr().out

@@ -209,7 +209,7 @@ def tiny(tmp_path_factory):
 def export_states(folder: Path, new: dict[str, str], old: dict[str, str]) -> dict[str, str]:
     """Each export file: "new" (this run's complete bytes), "old" (the previous complete file), "absent" or "BROKEN"."""
     from cifar_edge.convert.converter import sha256_file
-    from edge_sdk.runtimes import open_backend
+    from edge_sdk import Classifier
 
     states = {}
     for name in EXPORTS:
@@ -219,7 +219,7 @@ def export_states(folder: Path, new: dict[str, str], old: dict[str, str]) -> dic
             continue
         sha = sha256_file(path)
         states[name] = "new" if sha == new.get(name) else "old" if sha == old.get(name) else "BROKEN"
-        assert open_backend(path).run(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 10)
+        assert Classifier(path).probabilities(np.zeros((32, 32, 3), np.uint8)).shape == (10,)
     return states
 
 

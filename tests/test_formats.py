@@ -24,7 +24,7 @@ from cifar_edge.cli.formats import (
     get_format,
     parse_formats,
 )
-from edge_sdk.runtimes import _runtime_modules, available_backends
+from edge_sdk.runtimes import RUNTIMES, available_backends
 
 pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
 
@@ -44,7 +44,7 @@ def test_the_table_is_consistent():
     assert len(set(FILE_NAMES)) == len(FILE_NAMES) == len(NAMES)
     for fmt in FORMATS.values():
         assert fmt.runtime in available_backends(), fmt
-        served = [rt for rt in _runtime_modules() if fmt.runtime in rt.BACKENDS]
+        served = [rt for rt in RUNTIMES if fmt.runtime in rt.BACKENDS]
         assert fmt.suffix in served[0].SUFFIXES, fmt  # its runtime opens its file
         assert set(CALIBRATION_OPTIONS) <= set(fmt.options) if fmt.quantized else not set(CALIBRATION_OPTIONS) & set(fmt.options)
         assert format_of_file(f"/any/where/{fmt.file_name}") is fmt and get_format(fmt.name) is fmt

@@ -13,6 +13,7 @@ import pytest
 
 from edge_sdk import Classifier, host
 from edge_sdk.bundled import BUNDLED, bundled_file, bundled_path, variants
+from cifar_edge.cli.benchmark import cpu_model
 from cifar_edge.cli.main import main
 
 X86_AVX2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse sse2 avx avx2 fma\n"
@@ -38,7 +39,7 @@ def test_the_rule_orders_the_files():
     assert host.preferred_suffixes("x86") == (".onnx", ".tflite")
     assert host.preferred_suffixes("x86-vnni") == host.preferred_suffixes("arm") == (".tflite", ".onnx")
     assert host.preferred_suffixes("no such host") == host.PREFERENCE["other"]
-    assert host.cpu_model(X86_AVX2) == "AMD EPYC"
+    assert cpu_model(X86_AVX2) == "AMD EPYC"
     assert host.cpu_flags(ARM) >= {"asimd", "asimddp"} and host.cpu_flags("no flags here") == frozenset()
 
 
@@ -82,7 +83,7 @@ def test_a_missing_runtime_falls_back_to_the_other_file(mocked_cpu, monkeypatch)
     from edge_sdk import bundled
 
     mocked_cpu("x86_64", X86_AVX2)  # prefers .onnx ...
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: suffix == ".tflite")  # ... which cannot run
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ("litert",) if suffix == ".tflite" else ())  # ... which cannot run
     assert bundled_file("edge") == bundled_path("edge", ".tflite")
 
 

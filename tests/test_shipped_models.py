@@ -12,7 +12,7 @@ from edge_sdk import Classifier
 from edge_sdk.bundled import DEFAULT, bundled_file
 from edge_sdk.classifier import default_model_path
 from cifar_edge.cli.formats import FORMATS
-from edge_sdk.runtimes import dequantize, quantize
+from edge_sdk.runtimes.base import dequantize, quantize
 
 pytestmark = pytest.mark.slow
 

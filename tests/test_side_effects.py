@@ -46,7 +46,8 @@ def test_importing_library_and_cli_modules_leaves_the_environment_alone():
     code = (
         "import json, os\n"
         "before = dict(os.environ)\n"
-        "import edge_sdk, cifar_edge.cli.main, cifar_edge.cli.predict, edge_sdk.benchmark, camera_demo.cli, convert.cli\n"
+        "import edge_sdk, cifar_edge.cli.main, cifar_edge.cli.predict, cifar_edge.cli.benchmark, edge_sdk.benchmark, "
+        "camera_demo.cli, convert.cli\n"
         "print(json.dumps(sorted(set(os.environ.items()) ^ set(before.items()))))\n"
     )
     done = run_python(code)
