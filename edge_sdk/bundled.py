@@ -1,28 +1,22 @@
-"""The models shipped inside the package, by name: ``Classifier("default")``, ``Classifier("edge")``.
+"""The models shipped inside the package, by name (:data:`BUNDLED`): ``Classifier("default")``, ``Classifier("edge")``.
 
-One table, :data:`BUNDLED`, serves the :class:`~edge_sdk.Classifier`, the ``cifar-edge`` commands
-(``--model NAME``, ``cifar-edge models``) and the tests. Each bundled model is one network in two
-files, an int8 ``.tflite`` and an int8 ``.onnx`` export; a name opens the one that runs fastest on this
-CPU (:mod:`edge_sdk.host`: ``.onnx`` on x86 without VNNI, ``.tflite`` on x86 with VNNI and on ARM) among
-those whose runtime is installed (LiteRT, ``tflite-runtime`` or ``tf.lite`` for the ``.tflite``, ONNX
-Runtime for the ``.onnx``), so an ``[onnx]``- or ``[litert]``-only install runs the bundled models too.
-``backend=`` picks the file that backend runs. Only a ``str`` is looked up as a name; any other value,
-or a string that is no bundled name, is a path (``"./edge"`` is the file ``edge``).
+Each is one network in two int8 files, a ``.tflite`` and an ``.onnx``; a name opens the one that runs fastest
+on this CPU (:mod:`edge_sdk.host`) among those whose runtime is installed, so an ``[onnx]``- or
+``[litert]``-only install runs them too; ``backend=`` picks the file that backend runs. Only a ``str`` is
+looked up as a name; anything else, or a string that is no bundled name, is a path (``"./edge"`` is the file).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from ._extras import install_line
 from .errors import BackendUnavailableError, EdgeSDKError, ModelLoadError
 from .host import preferred_suffixes
-from .metadata import ModelMetadata, read_metadata
+from .metadata import read_metadata
 from .runtimes import backend_suffixes, extra_for, installed_backends
 
 
@@ -44,12 +38,6 @@ BUNDLED: dict[str, BundledModel] = {m.name: m for m in (
 )}
 #: the model ``Classifier()`` opens
 DEFAULT = "default"
-#: metadata keys read as the file's own accuracy (a fraction in [0, 1], measured by ``cifar-edge convert`` on the
-#: file itself), as its source (Keras) model's accuracy on the same images, and as the multiply-accumulates per
-#: image; looked up in the metadata's ``extra`` object, then among its top-level keys; the first number found is shown
-ACCURACY_KEYS = ("accuracy",)
-SOURCE_ACCURACY_KEYS = ("test_accuracy",)
-MACS_KEYS = ("macs",)
 
 
 def models_dir() -> Path:
@@ -95,8 +83,7 @@ def bundled_file(name: str, backend: str | None = None) -> Path:
     :class:`BackendUnavailableError` when ``backend`` runs none of them, or when no runtime for any of
     them is installed (naming the pip extra for each file).
     """
-    model = _get(name)
-    present = [path for path in (models_dir() / file for file in model.files) if path.is_file()]
+    present = bundled_files(name)
     if not present:
         raise ModelLoadError(f"the bundled model {name!r} is missing from this installation ({models_dir()}); "
                              "reinstall cifar-edge or pass a model path")
@@ -115,6 +102,11 @@ def bundled_file(name: str, backend: str | None = None) -> Path:
     raise BackendUnavailableError(f"no runtime for the bundled model {name!r} is installed; install {options}")
 
 
+def bundled_files(name: str) -> list[Path]:
+    """The files of bundled model ``name`` present in this installation; :class:`ModelLoadError` for an unknown name."""
+    return [path for path in (models_dir() / file for file in _get(name).files) if path.is_file()]
+
+
 def _fastest_first(paths: list[Path]) -> list[Path]:
     """``paths`` ordered by :func:`edge_sdk.host.preferred_suffixes` (a suffix it does not name last)."""
     order = preferred_suffixes()
@@ -127,9 +119,8 @@ def variants(name: str) -> list[tuple[Path, str]]:
 
     Raises :class:`ModelLoadError` for an unknown name.
     """
-    model = _get(name)
-    present = [path for path in (models_dir() / file for file in model.files) if path.is_file()]
-    return [(path, backend) for path in _fastest_first(present) for backend in installed_backends(path.suffix)]
+    return [(path, backend) for path in _fastest_first(bundled_files(name))
+            for backend in installed_backends(path.suffix)]
 
 
 def bundled_name(path: str | os.PathLike[str]) -> str | None:
@@ -162,57 +153,3 @@ def _get(name: str) -> BundledModel:
         return BUNDLED[name]
     except (KeyError, TypeError):
         raise ModelLoadError(f"no bundled model is called {name!r}; choose one of: {', '.join(BUNDLED)}") from None
-
-
-def describe_bundled() -> list[dict[str, Any]]:
-    """One entry per bundled model, for ``cifar-edge models``: its name, description, the file a plain
-    ``Classifier(name)`` opens here (``None`` when no runtime for it is installed) and, per file present,
-    its size and what its embedded metadata says: ``accuracy`` (the file's own, as measured at conversion),
-    ``source_accuracy`` (its Keras source model's, on the same ``accuracy_images`` test images) and ``macs``,
-    each ``None`` when the metadata lacks it.
-
-    Raises :class:`ModelLoadError` / :class:`MetadataError` for a file that cannot be read or whose metadata is malformed.
-    """
-    entries = []
-    for model in BUNDLED.values():
-        files = []
-        for file in model.files:
-            path = models_dir() / file
-            if path.is_file():
-                files.append(_describe_file(path))
-        try:
-            opens: str | None = bundled_file(model.name).name
-        except (BackendUnavailableError, ModelLoadError):  # no runtime for it here, or none of its files present
-            opens = None
-        entries.append({"name": model.name, "description": model.description, "opens": opens, "files": files})
-    return entries
-
-
-def _describe_file(path: Path) -> dict[str, Any]:
-    meta = read_metadata(path)
-    return {
-        "file": path.name,
-        "path": str(path),
-        "bytes": path.stat().st_size,
-        "extra": extra_for(path.suffix),
-        "runtime_installed": bool(installed_backends(path.suffix)),
-        "model_name": meta.model_name if meta else None,
-        "model_version": meta.model_version if meta else None,
-        "format": meta.format if meta else None,
-        "accuracy": metadata_number(meta, ACCURACY_KEYS),
-        "source_accuracy": metadata_number(meta, SOURCE_ACCURACY_KEYS),
-        "accuracy_images": metadata_number(meta, ("test_images",)),
-        "macs": metadata_number(meta, MACS_KEYS),
-    }
-
-
-def metadata_number(meta: ModelMetadata | None, keys: tuple[str, ...]) -> float | int | None:
-    """The first finite number under one of ``keys`` in ``meta.extra``, then among its unknown top-level keys; else None."""
-    if meta is None:
-        return None
-    for where in (meta.extra, meta.unknown):
-        for key in keys:
-            value = where.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                return value
-    return None

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .bundled import DEFAULT, bundled_name, bundled_path, resolve_model
+from .bundled import bundled_name, resolve_model
 from .encoder import InputEncoder
 from .errors import ClosedError, EdgeSDKError, InferenceError, InvalidArgumentError, InvalidImageError, MetadataError, ModelLoadError
 from .images import describe
@@ -90,18 +90,6 @@ class ClassificationResult:
     def label(self) -> str | None:
         """The verdict: the best category's label, ``None`` when the picture is unknown (or nothing passed the filters)."""
         return None if self.unknown or not self.categories else self.categories[0].label
-
-
-def default_model_path() -> Path:
-    """Path of the bundled default model's int8 TFLite file (package data); :class:`ModelLoadError` if missing.
-
-    ``Classifier()`` opens this file where a TFLite runtime is installed, else the default's ``.onnx``
-    (see :mod:`edge_sdk.bundled`).
-    """
-    path = bundled_path(DEFAULT, ".tflite")
-    if not path.is_file():
-        raise ModelLoadError(f"the bundled default model is missing ({path}); pass a model path")
-    return path
 
 
 def _check_top_k(top_k: int) -> None:

@@ -54,7 +54,8 @@ class InputEncoder:
 
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         """Normalized float32 values in the model's layout (its input before any quantization)."""
-        return self._spec.to_layout(self._spec.normalize(pixels))
+        x = self._spec.normalize(pixels)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if self._nchw else x
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
         """The model input tensor for a ``(N, H, W, 3)`` batch of uint8 RGB pixels of the model's input size."""

@@ -1,24 +1,8 @@
-"""Which int8 file runs fastest on this CPU: a fixed rule from the CPU's architecture and features.
-
-A bundled model comes as an int8 ``.tflite`` and an int8 ``.onnx`` file of one network; which of the
-two is faster depends on the CPU's int8 dot-product instructions, not on the model:
-
-- **x86 with VNNI** (``avx512_vnni`` or ``avx_vnni`` in ``/proc/cpuinfo``): LiteRT's int8 kernels
-  (XNNPACK) use them; the bundled ``default`` int8 TFLite file runs in 0.68 ms (one thread, AVX-512
-  VNNI AMD EPYC) -> ``.tflite``.
-- **x86 without VNNI** (AVX2, AVX-512F): ONNX Runtime's int8 kernels are faster: one thread on an AMD
-  EPYC with AVX2, no VNNI, ``default`` int8 .tflite 5.2 ms vs .onnx 2.8 ms, ``edge`` 0.39 ms vs
-  0.27 ms (``cifar-edge benchmark NAME --all``) -> ``.onnx``. An x86 CPU whose flags cannot be read
-  (no ``/proc/cpuinfo``: Windows, macOS) is taken to be one of these.
-- **ARM** (``aarch64``/``arm64``/``armv7l``): XNNPACK's int8 kernels are LiteRT's strong suit there ->
-  ``.tflite``.
-- anything else: ``.tflite`` (the order the files had before this rule).
-
-The rule is cheap (one read of ``/proc/cpuinfo``, cached) and deterministic: the same host always
-opens the same file, so results do not change between runs. It picks an order, not a file: a
-runtime that is not installed is skipped (:func:`edge_sdk.bundled.bundled_file`), and ``backend=``
-or an explicit path always wins. ``cifar-edge benchmark NAME --all`` measures every file and runtime
-on a host and marks the one the rule picks.
+"""Which int8 file of a bundled model runs fastest on this CPU: a fixed, cached rule from its architecture and
+its ``/proc/cpuinfo`` flags (the measurements behind it: the SDK guide, docs/sdk.md). ``.onnx`` on x86 without
+VNNI (ONNX Runtime's int8 kernels win there; an x86 CPU whose flags cannot be read counts as one), ``.tflite``
+on x86 with VNNI, on ARM and elsewhere. It orders the files, it does not pick one: a runtime that is not
+installed is skipped (:func:`edge_sdk.bundled.bundled_file`), and ``backend=`` or a path always wins.
 """
 
 from __future__ import annotations
@@ -27,7 +11,7 @@ import platform
 from functools import lru_cache
 from pathlib import Path
 
-#: host class -> model file suffixes, fastest first (see the module docstring for the measurements)
+#: host class -> model file suffixes, fastest first
 PREFERENCE: dict[str, tuple[str, ...]] = {
     "x86-vnni": (".tflite", ".onnx"),
     "x86": (".onnx", ".tflite"),

@@ -19,7 +19,9 @@ from test_metadata import _field
 
 from edge_sdk import BackendUnavailableError, Classifier, ModelLoadError
 from edge_sdk import bundled
-from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, bundled_path, describe_bundled, models_dir
+from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, bundled_path, models_dir
+from cifar_edge.cli import models as cli_models
+from cifar_edge.cli.models import describe_bundled
 from edge_sdk.host import preferred_suffixes
 from cifar_edge.cli.main import main
 from edge_sdk.metadata import METADATA_KEY, read_metadata
@@ -183,8 +185,8 @@ def test_models_lists_every_file_with_its_size_and_metadata(capsys):
             assert f["bytes"] == path.stat().st_size
             assert (f["model_name"], f["model_version"], f["format"]) == (meta.model_name, meta.model_version,
                                                                          meta.format)
-            assert f["accuracy"] == bundled.metadata_number(meta, bundled.ACCURACY_KEYS)
-            assert f["macs"] == bundled.metadata_number(meta, bundled.MACS_KEYS)
+            assert f["accuracy"] == cli_models.metadata_number(meta, cli_models.ACCURACY_KEYS)
+            assert f["macs"] == cli_models.metadata_number(meta, cli_models.MACS_KEYS)
     assert main(["models"]) == 0
     text = capsys.readouterr().out
     for model in listed:

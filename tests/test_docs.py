@@ -34,7 +34,7 @@ def text_of(html: Path) -> str:
 def test_the_strict_build_has_an_api_reference_naming_classifier(site):
     api = text_of(site / "api" / "index.html")
     for name in ("Classifier", "classify_batch", "ClassificationResult", "Timing", "LiveClassifier",
-                 "PreprocessSpec", "InvalidImageError", "describe_bundled"):
+                 "PreprocessSpec", "InvalidImageError", "bundled_file"):
         assert name in api, name
     assert "errors=" in api  # signatures come from the code as it is
 

@@ -19,7 +19,8 @@ from test_metadata import _field
 
 from edge_sdk import Classifier, InvalidArgumentError, InvalidImageError, ModelLoadError
 from edge_sdk import bundled
-from edge_sdk.bundled import bundled_path, describe_bundled
+from edge_sdk.bundled import bundled_path
+from cifar_edge.cli.models import describe_bundled
 from edge_sdk.classifier import Timing
 from cifar_edge.cli.main import EXIT_BROKEN_PIPE, main
 from edge_sdk.metadata import METADATA_KEY, read_metadata

@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from edge_sdk import Classifier
-from edge_sdk.classifier import default_model_path
+from edge_sdk.bundled import bundled_path
 from edge_sdk.errors import InvalidArgumentError, InvalidImageError, MetadataError
 from cifar_edge.cli.formats import FORMATS
 from edge_sdk.metadata import METADATA_KEY, ModelMetadata, read_metadata, tflite_metadata_entry
@@ -40,7 +40,7 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 @pytest.fixture(scope="module")
 def clf() -> Classifier:
     """The bundled default model (int8 TFLite), loaded once."""
-    return Classifier(default_model_path())
+    return Classifier(bundled_path("default", ".tflite"))
 
 
 def assert_probability_vector(probs: np.ndarray, n: int) -> None:
