@@ -1,16 +1,21 @@
-"""``cifar-edge benchmark``: one model's load time, latency and throughput through the SDK
-(:func:`edge_sdk.benchmark`), or with ``--all`` every file and installed runtime of a bundled model on this
-host (:func:`benchmark_all`). No TensorFlow needed."""
+"""``cifar-edge benchmark``: measure a model through the SDK on this machine (:func:`benchmark`: load time,
+batch-1 latency percentiles, batched throughput, peak RSS), or with ``--all`` every file and installed runtime of
+a bundled model on this host (:func:`benchmark_all`). No TensorFlow needed."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import sys
+import time
 from typing import Any
 
+import numpy as np
+
 from edge_sdk import host
-from edge_sdk.benchmark import benchmark
 from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, variants
+from edge_sdk.classifier import Classifier
 from edge_sdk.errors import EdgeSDKError, InvalidArgumentError
 from edge_sdk.runtimes import installed_backends
 
@@ -61,7 +66,7 @@ def _benchmark_model(args: argparse.Namespace) -> str:
 
 
 def render_benchmark_all(r: dict[str, Any]) -> str:
-    """The text report of one :func:`edge_sdk.benchmark.benchmark_all` result (``cifar-edge benchmark NAME --all``)."""
+    """The text report of one :func:`benchmark_all` result (``cifar-edge benchmark NAME --all``)."""
     host = r["host"]
     lines = [f"{r['model']} on {host['cpu']} ({host['class']}: {' before '.join(host['preference'])}), "
              f"threads {r['threads'] or 'default'}",
@@ -80,7 +85,7 @@ def render_benchmark_all(r: dict[str, Any]) -> str:
 
 
 def render_benchmark(r: dict[str, Any]) -> str:
-    """The text report of one :func:`edge_sdk.benchmark` result (what ``cifar-edge benchmark`` prints)."""
+    """The text report of one :func:`benchmark` result (what ``cifar-edge benchmark`` prints)."""
     lat, bare = r["latency_ms"], r["runtime_latency_ms"]
     rss = "unknown on this platform" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.1f} MiB"
     return "\n".join([
@@ -93,6 +98,100 @@ def render_benchmark(r: dict[str, Any]) -> str:
     ])
 
 
+#: distinct random images the latency runs cycle through
+IMAGE_POOL = 1024
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident set size of this process in MiB; None where the platform has no ``resource`` (Windows)."""
+    try:
+        import resource  # POSIX only: imported here so that the command imports everywhere
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _percentiles(samples_ms: list[float]) -> dict[str, float]:
+    arr = np.asarray(samples_ms)
+    return {f"p{p}": round(float(np.percentile(arr, p)), 4) for p in (50, 90, 99)} | {
+        "mean": round(float(arr.mean()), 4)
+    }
+
+
+def benchmark(
+    model: str | os.PathLike[str] | None = None,
+    *,
+    backend: str | None = None,
+    num_threads: int | None = None,
+    runs: int = 200,
+    warmup: int = 20,
+    batch: int = 64,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Benchmark ``model`` (default: the bundled model) through the SDK on random 32x32 images.
+
+    Latency is one ``Classifier.classify`` call on a uint8 image (preprocess,
+    inference, postprocess) and, separately, the runtime's own call alone on the
+    already-encoded tensor (for an int8 model: int8 in, int8 out); the SDK overhead is
+    their p50 ratio (``sdk_overhead_ratio``) and difference in microseconds
+    (``sdk_overhead_us``). Throughput is ``classify_batch`` at ``batch``. Raises
+    ``ValueError`` for bad counts and what :class:`Classifier` raises.
+    """
+    if runs < 1 or batch < 1 or warmup < 0:
+        raise InvalidArgumentError("runs and batch must be >= 1 and warmup >= 0")
+    t0 = time.perf_counter()
+    clf = Classifier(model, backend=backend, num_threads=num_threads)
+    load_ms = 1e3 * (time.perf_counter() - t0)
+    h, w = clf.spec.input_size
+    rng = np.random.default_rng(seed)
+    # a pool of images reused in turn: memory does not grow with runs
+    images = rng.integers(0, 256, size=(max(min(runs, IMAGE_POOL), batch), h, w, 3), dtype=np.uint8)
+
+    tensor = clf.encode(images[0])
+    runtime = clf._backend  # the bare runtime call on the encoded tensor, for the SDK overhead
+    for i in range(warmup):
+        clf.classify(images[i % len(images)])
+        runtime.invoke(tensor)
+    # the two calls alternate, so that both see the same machine (other processes, clock speed)
+    sdk_ms, bare_ms = [], []
+    for i in range(runs):
+        start = time.perf_counter()
+        clf.classify(images[i % len(images)])
+        middle = time.perf_counter()
+        runtime.invoke(tensor)
+        end = time.perf_counter()
+        sdk_ms.append(1e3 * (middle - start))
+        bare_ms.append(1e3 * (end - middle))
+
+    batch_images = list(images[:batch])
+    clf.classify_batch(batch_images)
+    rounds = max(1, min(20, 2000 // batch))
+    start = time.perf_counter()
+    for _ in range(rounds):
+        clf.classify_batch(batch_images)
+    elapsed = time.perf_counter() - start
+
+    sdk = _percentiles(sdk_ms)
+    bare = _percentiles(bare_ms)
+    return {
+        "model": str(clf.model_path),
+        "model_name": clf.model_name,
+        "backend": clf.backend_name,
+        "threads": num_threads,
+        "file_bytes": clf.model_path.stat().st_size,
+        "load_ms": round(load_ms, 2),
+        "latency_ms": sdk,
+        "runtime_latency_ms": bare,
+        "sdk_overhead_ratio": round(sdk["p50"] / bare["p50"], 3) if bare["p50"] > 0 else None,
+        "sdk_overhead_us": round(1e3 * (sdk["p50"] - bare["p50"]), 1),
+        "batch": batch,
+        "throughput_images_per_s": round(rounds * batch / elapsed, 1),
+        "runs": runs,
+        "peak_rss_mb": None if (rss := peak_rss_mb()) is None else round(rss, 1),
+    }
+
+
 def benchmark_all(
     name: str,
     *,
@@ -102,7 +201,7 @@ def benchmark_all(
     batch: int = 64,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """:func:`edge_sdk.benchmark` every variant of bundled model ``name`` on this host (each file it ships on each
+    """:func:`benchmark` every variant of bundled model ``name`` on this host (each file it ships on each
     installed runtime that runs it, :func:`edge_sdk.bundled.variants`) and mark the one a plain
     ``Classifier(name)`` opens (``chosen``). A variant that fails to load or run is listed with its ``error``.
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from types import ModuleType
 
-from edge_sdk import _extras
+from edge_sdk import errors
 
 
 @contextlib.contextmanager
@@ -36,5 +36,5 @@ def require(module: str, extra: str, purpose: str = "", quiet: bool = False) -> 
     """
     if quiet and module not in sys.modules:
         with silenced_stderr_fd():
-            return _extras.require(module, extra, purpose)
-    return _extras.require(module, extra, purpose)
+            return errors.require(module, extra, purpose)
+    return errors.require(module, extra, purpose)

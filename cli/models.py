@@ -7,9 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from edge_sdk._extras import install_line
 from edge_sdk.bundled import BUNDLED, bundled_file, bundled_files, models_dir
-from edge_sdk.errors import BackendUnavailableError, ModelLoadError
+from edge_sdk.errors import BackendUnavailableError, ModelLoadError, install_line
 from edge_sdk.metadata import ModelMetadata, read_metadata
 from edge_sdk.runtimes import extra_for, installed_backends
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ._extras import install_line
-from .errors import BackendUnavailableError, EdgeSDKError, ModelLoadError
+from .errors import BackendUnavailableError, EdgeSDKError, ModelLoadError, install_line
 from .host import preferred_suffixes
 from .metadata import read_metadata
 from .runtimes import backend_suffixes, extra_for, installed_backends

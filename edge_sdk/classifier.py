@@ -195,8 +195,7 @@ class Classifier:
         self._encoder = InputEncoder.for_backend(self.spec, self._backend)
         self.top_k = top_k
         self.score_threshold = score_threshold
-        mask = self._class_mask(allowlist, denylist)
-        self._allowed: list[bool] | None = None if mask.all() else mask.tolist()
+        self._allowed = self._allowed_classes(allowlist, denylist)
         self._pixels_shape = (*self.spec.input_size, 3)
 
     # ----------------------------------------------------------------- set-up
@@ -204,35 +203,29 @@ class Classifier:
         shape = tuple(self._backend.input_shape)
         want = self.spec.input_shape(batch=shape[0] if shape else 1)
         if len(shape) != 4 or 3 not in (shape[1], shape[3]):
-            raise ModelLoadError(
-                f"{self.model_path}: the SDK supports RGB image inputs of shape (N, H, W, 3) or, with layout "
-                f"NCHW in the spec, (N, 3, H, W); this model takes {shape}"
-            )
+            raise ModelLoadError(f"{self.model_path}: the SDK supports RGB image inputs of shape (N, H, W, 3) or, with "
+                                 f"layout NCHW in the spec, (N, 3, H, W); this model takes {shape}")
         if any(got != wanted and got != -1 for got, wanted in zip(shape[1:], want[1:])):
             other = "NCHW" if self.spec.layout == "NHWC" else "NHWC"
             hint = (f" (a {other} model: give it layout {other} in preprocess=)"
                     if self.spec.merged({"layout": other}).input_shape()[1:] == shape[1:] else "")
-            raise MetadataError(
-                f"{self.model_path}: the spec says input {want[1:]} ({self.spec.layout}) but the model takes "
-                f"{shape[1:]}{hint}"
-            )
+            raise MetadataError(f"{self.model_path}: the spec says input {want[1:]} ({self.spec.layout}) but the model "
+                                f"takes {shape[1:]}{hint}")
         outputs = self._backend.num_outputs
         if outputs and outputs != self.spec.num_classes:
-            raise MetadataError(
-                f"{self.model_path}: {self.spec.num_classes} labels but the model has {outputs} outputs"
-            )
+            raise MetadataError(f"{self.model_path}: {self.spec.num_classes} labels but the model has {outputs} outputs")
 
-    def _class_mask(self, allowlist: Iterable[str] | None, denylist: Iterable[str] | None) -> np.ndarray:
-        mask = np.ones(self.spec.num_classes, dtype=bool)
+    def _allowed_classes(self, allowlist: Iterable[str] | None, denylist: Iterable[str] | None) -> list[bool] | None:
+        """Which classes results may show (None: all of them)."""
         names = allowlist if allowlist is not None else denylist
         if names is None:
-            return mask
+            return None
         names = list(names)
         unknown = sorted(set(names) - set(self.spec.labels))
         if unknown:
             raise InvalidArgumentError(f"unknown label(s) {', '.join(unknown)}; the model knows: {', '.join(self.spec.labels)}")
-        listed = np.array([label in names for label in self.spec.labels])
-        return listed if allowlist is not None else ~listed
+        allowed = [(label in names) == (allowlist is not None) for label in self.spec.labels]
+        return None if all(allowed) else allowed
 
     # ----------------------------------------------------------------- facts
     @property
@@ -388,20 +381,16 @@ class Classifier:
 
     def _overrides(self, top_k: int | None, score_threshold: float | None) -> tuple[int, float]:
         """This call's ``(top_k, score_threshold)``: the given values (checked) or the constructor's."""
-        if top_k is None:
-            top_k = self.top_k
-        else:
+        if top_k is not None:
             _check_top_k(top_k)
-        if score_threshold is None:
-            score_threshold = self.score_threshold
-        else:
+        if score_threshold is not None:
             _check_probability("score_threshold", score_threshold)
-        return top_k, score_threshold
+        return (self.top_k if top_k is None else top_k,
+                self.score_threshold if score_threshold is None else score_threshold)
 
     def _categories(self, scores: list[float], top_k: int, threshold: float) -> tuple[Category, ...]:
         """The top-k categories of one row of scores (Python floats), best first (ties in class order), after
-        the filters. Raises :class:`InvalidImageError` when a score is NaN or infinite.
-        """
+        the filters. Raises :class:`InvalidImageError` when a score is NaN or infinite."""
         total = sum(scores)
         if total - total != 0.0:  # NaN for a NaN or an infinity among them: np.isfinite(probs).all() is False
             raise InvalidImageError("the model produced non-finite scores for this input")
@@ -410,9 +399,6 @@ class Classifier:
         else:
             order = np.argsort(-np.asarray(scores), kind="stable").tolist()
         labels, allowed = self.spec.labels, self._allowed
-        top = order[:top_k]
-        if allowed is None and scores[top[-1]] >= threshold:  # the best top_k all pass: nothing to filter
-            return tuple([Category(i, labels[i], scores[i]) for i in top])
         picked = []
         for i in order:
             if (allowed is not None and not allowed[i]) or scores[i] < threshold:

@@ -1,11 +1,18 @@
-"""The SDK's exception hierarchy (the tools add theirs in ``cifar_edge.cli.errors`` and ``cifar_edge.train.errors``).
+"""The SDK's exception hierarchy, and the import of optional dependencies that names the pip extra to install.
 
-Every error the product raises for a problem with its input derives from
-:class:`EdgeSDKError`, so callers can catch one class and the CLI can turn any
-of them into a one-line message and exit code 2.
+Every error the SDK raises for a problem with its input or environment derives from :class:`EdgeSDKError`, so
+callers can catch one class and the command line can turn any of them into one line and exit status 2 (the
+tools add theirs in ``cifar_edge.cli.errors`` and ``cifar_edge.train.errors``).
 """
 
 from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from types import ModuleType
+
+#: the distribution whose extras the install lines name
+DISTRIBUTION = "cifar-edge"
 
 
 class EdgeSDKError(Exception):
@@ -46,14 +53,38 @@ class MissingExtraError(BackendUnavailableError):
     def __init__(self, module: str, extra: str, purpose: str = "") -> None:
         self.module = module
         self.extra = extra
-        from ._extras import install_line  # here, not at the top: _extras imports this module
-
         what = f" for {purpose}" if purpose else ""
-        super().__init__(
-            f"the Python module '{module}' is needed{what} but is not installed; "
-            f"install the '{extra}' extra: {install_line(extra)}"
-        )
+        super().__init__(f"the Python module '{module}' is needed{what} but is not installed; "
+                         f"install the '{extra}' extra: {install_line(extra)}")
 
 
 class MetadataError(EdgeSDKError):
     """Model or preprocessing metadata is missing or malformed."""
+
+
+def install_line(extra: str) -> str:
+    """The pip command that adds ``extra`` (``"litert"``) to this installation.
+
+    Where cifar-edge is installed, from its wheel or as a checkout's ``pip install -e .``, ``pip install
+    'cifar-edge[EXTRA]'`` works as it is: pip reads the extra's requirements from the installed package and
+    fetches only those (the wheel file is not needed again). Code run from a checkout that was never
+    installed gets the checkout's form, ``pip install -e '.[EXTRA]'``, to run in the repository root.
+    """
+    try:
+        importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return f"pip install -e '.[{extra}]' (in the cifar-edge checkout)"
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
+
+
+def require(module: str, extra: str, purpose: str = "") -> ModuleType:
+    """Import ``module`` or raise :class:`MissingExtraError` naming ``extra``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        # only a missing top-level package means the extra is absent; a broken install of a present package
+        # surfaces as it is
+        missing = getattr(exc, "name", None) or ""
+        if missing and module.split(".")[0] != missing.split(".")[0]:
+            raise
+        raise MissingExtraError(module, extra, purpose) from exc

@@ -4,7 +4,7 @@ The converter stores one JSON document under the key ``cifar_edge``: in a TFLite
 flatbuffer's ``Model.metadata`` list pointing at a buffer that holds it (stock runtimes ignore it); in an
 ONNX file, an entry of ``ModelProto.metadata_props``. Both containers are parsed here by hand, with bounds
 checks on every read, so the SDK needs neither TensorFlow, ``flatbuffers`` nor ``onnx`` to read a model's
-labels and preprocessing.
+labels and preprocessing (the ONNX runtime walks a model's tensors with the same protobuf reader, :func:`fields`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MetadataError, ModelLoadError
-from .protobuf import fields
 from .spec import PreprocessSpec, parse_json, strict_json
 
 METADATA_KEY = "cifar_edge"
@@ -232,7 +231,49 @@ def _buffer_view(fb: _FlatBuffer, buffer: int) -> memoryview:
     return fb.view[0:0]
 
 
-# --------------------------------------------------------------------------- ONNX protobuf
+# --------------------------------------------------------------------------- ONNX protobuf (the wire format)
+
+def _varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """Decode the varint at ``pos``; return (value, position after it)."""
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise MetadataError("ONNX file is truncated or corrupt (varint past the end)")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise MetadataError("ONNX file is corrupt (varint too long)")
+
+
+def fields(data: bytes | memoryview) -> Iterator[tuple[int, int, int | bytes | memoryview]]:
+    """Yield (field number, wire type, value) of a protobuf message; value is bytes (or a memoryview slice of
+    a memoryview) for length-delimited fields."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 1:
+            value, pos = data[pos : pos + 8], pos + 8
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            if pos + length > len(data):
+                raise MetadataError("ONNX file is truncated or corrupt (field past the end)")
+            value, pos = data[pos : pos + length], pos + length
+        elif wire == 5:
+            value, pos = data[pos : pos + 4], pos + 4
+        else:
+            raise MetadataError(f"not an ONNX model (unexpected protobuf wire type {wire})")
+        if pos > len(data):
+            raise MetadataError("ONNX file is truncated or corrupt")
+        yield number, wire, value
+
+
 
 _MODEL_GRAPH, _MODEL_METADATA_PROPS = 7, 14  # ModelProto.graph, .metadata_props (StringStringEntryProto)
 

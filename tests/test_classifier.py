@@ -298,7 +298,7 @@ def test_predict_accepts_folders_recursively_with_a_count(shipped_export, cat_im
 
 
 def test_benchmark_reports_consistent_figures(shipped_export):
-    from edge_sdk import benchmark
+    from cifar_edge.cli.benchmark import benchmark
 
     out = shipped_export
     r = benchmark(out / "model_int8.tflite", num_threads=1, runs=30, warmup=3, batch=8)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from edge_sdk import errors
-from edge_sdk._extras import install_line
+from edge_sdk.errors import install_line
 from edge_sdk.bundled import BUNDLED
 
 ROOT = Path(__file__).resolve().parents[1]

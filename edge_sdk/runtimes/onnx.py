@@ -6,9 +6,8 @@ import logging
 
 import numpy as np
 
-from .._extras import require
-from ..errors import MetadataError, ModelLoadError
-from ..protobuf import fields
+from ..errors import MetadataError, ModelLoadError, require
+from ..metadata import fields
 from .base import Backend, check_signature, check_single_io
 
 SUFFIXES = (".onnx",)

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._extras import install_line
-from ..errors import BackendUnavailableError, ModelLoadError
+from ..errors import BackendUnavailableError, ModelLoadError, install_line
 from .base import Backend, check_signature, check_single_io
 
 SUFFIXES = (".tflite",)
