@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk import host
-from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, variants
+from edge_sdk import bundled
+from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, preferred_suffixes, this_host, variants
 from edge_sdk.classifier import Classifier
 from edge_sdk.errors import EdgeSDKError, InvalidArgumentError
 from edge_sdk.runtimes import installed_backends
@@ -230,7 +230,7 @@ def benchmark_all(
              if chosen is not None and fastest is not None and fastest["latency_ms"]["p50"] > 0 else None)
     return {
         "model": name,
-        "host": {"class": host.this_host(), "cpu": cpu_model(), "preference": list(host.preferred_suffixes())},
+        "host": {"class": this_host(), "cpu": cpu_model(), "preference": list(preferred_suffixes())},
         "threads": num_threads,
         "chosen": {"file": chosen_path.name, "backend": chosen_backend},
         "fastest": None if fastest is None else {"file": fastest["file"], "backend": fastest["backend"]},
@@ -244,7 +244,7 @@ def cpu_model(cpuinfo: str | None = None) -> str:
     :mod:`platform` knows. Raises nothing."""
     if cpuinfo is None:
         try:
-            cpuinfo = host.CPUINFO.read_text(encoding="utf-8", errors="replace")
+            cpuinfo = bundled.CPUINFO.read_text(encoding="utf-8", errors="replace")
         except OSError:
             cpuinfo = ""
     for line in cpuinfo.splitlines():

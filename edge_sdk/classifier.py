@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import islice
 from pathlib import Path
 from time import perf_counter
 from typing import Any, NamedTuple
@@ -188,17 +189,16 @@ class Classifier:
         if allowlist is not None and denylist is not None:
             raise InvalidArgumentError("give allowlist or denylist, not both")
         self._backend, data = load_model(self.model_path, backend, num_threads)  # read once: runtime and metadata
-        self.spec, self.metadata = resolve_spec(data, self.model_path, self._backend, labels=labels,
-                                                preprocess=preprocess, resize=resize, unknown_threshold=unknown_threshold)
+        self.spec, self.metadata = resolve_spec(data, self.model_path, self._backend, labels=labels, resize=resize,
+                                                preprocess=preprocess, unknown_threshold=unknown_threshold)
         del data
         self._check_model_matches_spec()
-        self._encoder = InputEncoder.for_backend(self.spec, self._backend)
+        self._encoder = InputEncoder(self.spec, self._backend.input_dtype, self._backend.input_quantization)
         self.top_k = top_k
         self.score_threshold = score_threshold
         self._allowed = self._allowed_classes(allowlist, denylist)
         self._pixels_shape = (*self.spec.input_size, 3)
 
-    # ----------------------------------------------------------------- set-up
     def _check_model_matches_spec(self) -> None:
         shape = tuple(self._backend.input_shape)
         want = self.spec.input_shape(batch=shape[0] if shape else 1)
@@ -213,7 +213,8 @@ class Classifier:
                                 f"takes {shape[1:]}{hint}")
         outputs = self._backend.num_outputs
         if outputs and outputs != self.spec.num_classes:
-            raise MetadataError(f"{self.model_path}: {self.spec.num_classes} labels but the model has {outputs} outputs")
+            raise MetadataError(f"{self.model_path}: {self.spec.num_classes} labels but the model has {outputs} "
+                                "outputs")
 
     def _allowed_classes(self, allowlist: Iterable[str] | None, denylist: Iterable[str] | None) -> list[bool] | None:
         """Which classes results may show (None: all of them)."""
@@ -227,7 +228,6 @@ class Classifier:
         allowed = [(label in names) == (allowlist is not None) for label in self.spec.labels]
         return None if all(allowed) else allowed
 
-    # ----------------------------------------------------------------- facts
     @property
     def labels(self) -> tuple[str, ...]:
         return self.spec.labels
@@ -247,7 +247,6 @@ class Classifier:
         else the model name in the file's metadata, else the file name without its suffix."""
         return bundled_name(self.model_path) or (self.metadata.model_name if self.metadata else self.model_path.stem)
 
-    # ----------------------------------------------------------------- classify
     def _pixels(self, image: Any, color: str) -> np.ndarray:
         if type(image) is np.ndarray and image.dtype is _UINT8 and image.shape == self._pixels_shape and color == "rgb":
             return image  # already RGB pixels of the input size: nothing to check, convert or copy
@@ -298,7 +297,8 @@ class Classifier:
             start = perf_counter()  # decoding counts in the preprocess time of the images classified
             pixels = self._decode(chunk, len(results), color, skip=errors == "skip")
             good = [p for p in pixels if p is not None]
-            done = iter(self._results(self._encoder.encode(np.stack(good)), start, top_k, score_threshold) if good else ())
+            done = iter(self._results(self._encoder.encode(np.stack(good)), start, top_k, score_threshold)
+                        if good else ())
             results.extend(None if p is None else next(done) for p in pixels)
         return results
 
@@ -321,13 +321,8 @@ class Classifier:
         :class:`InvalidArgumentError` for a ``batch_chunk`` below 1."""
         if self.batch_chunk < 1:
             raise InvalidArgumentError(f"batch_chunk must be >= 1, got {self.batch_chunk}")
-        chunk: list[Any] = []
-        for image in images:
-            chunk.append(image)
-            if len(chunk) >= self.batch_chunk:
-                yield chunk
-                chunk = []
-        if chunk:
+        images = iter(images)
+        while chunk := list(islice(images, self.batch_chunk)):
             yield chunk
 
     def _decode(self, images: list[Any], first: int, color: str, skip: bool = False) -> list[Any]:
@@ -373,10 +368,8 @@ class Classifier:
         except Exception as exc:  # onnxruntime's and LiteRT's own errors, MemoryError, ...
             raise InferenceError(f"{self.model_path}: {backend.name} failed to run the model: {describe(exc)}") from exc
         if probs.shape != (len(x), self.spec.num_classes) or probs.dtype.kind != "f":
-            raise InferenceError(
-                f"{self.model_path}: the model returned {probs.dtype} scores of shape {probs.shape} for "
-                f"{len(x)} image(s); expected ({len(x)}, {self.spec.num_classes}) float scores"
-            )
+            raise InferenceError(f"{self.model_path}: the model returned {probs.dtype} scores of shape {probs.shape} "
+                                 f"for {len(x)} image(s); expected ({len(x)}, {self.spec.num_classes}) float scores")
         return probs
 
     def _overrides(self, top_k: int | None, score_threshold: float | None) -> tuple[int, float]:
@@ -408,7 +401,6 @@ class Classifier:
                 break
         return tuple(picked)
 
-    # ----------------------------------------------------------------- lifetime
     def close(self) -> None:
         """Release the runtime; any later call raises :class:`ClosedError`."""
         self._backend = _ClosedBackend()

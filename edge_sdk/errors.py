@@ -63,13 +63,9 @@ class MetadataError(EdgeSDKError):
 
 
 def install_line(extra: str) -> str:
-    """The pip command that adds ``extra`` (``"litert"``) to this installation.
-
-    Where cifar-edge is installed, from its wheel or as a checkout's ``pip install -e .``, ``pip install
-    'cifar-edge[EXTRA]'`` works as it is: pip reads the extra's requirements from the installed package and
-    fetches only those (the wheel file is not needed again). Code run from a checkout that was never
-    installed gets the checkout's form, ``pip install -e '.[EXTRA]'``, to run in the repository root.
-    """
+    """The pip command that adds ``extra`` (``"litert"``) to this installation: ``pip install 'cifar-edge[EXTRA]'``
+    where cifar-edge is installed (from its wheel or a checkout's ``pip install -e .``: pip fetches only the
+    extra's requirements), ``pip install -e '.[EXTRA]'`` for a checkout that was never installed."""
     try:
         importlib.metadata.distribution(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
@@ -82,8 +78,7 @@ def require(module: str, extra: str, purpose: str = "") -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        # only a missing top-level package means the extra is absent; a broken install of a present package
-        # surfaces as it is
+        # only a missing top-level package means the extra is absent; a broken install surfaces as it is
         missing = getattr(exc, "name", None) or ""
         if missing and module.split(".")[0] != missing.split(".")[0]:
             raise

@@ -66,7 +66,9 @@ def open_rgb(source: str | os.PathLike[str] | bytes, draft: tuple[int, int, str]
         _check_file(stream)
     try:
         with _open_header(stream, name) as img:
-            _check_size(img, name)
+            check_decoded_size(img.width, img.height, _bytes_per_pixel(img.mode), name)
+            if img.width == 0 or img.height == 0:
+                raise InvalidImageError(f"image has no pixels ({img.width}x{img.height}): {name}")
             if draft is not None and img.format == "JPEG":
                 scale = draft_scale(img.height, img.width, *draft)
                 if scale < 0.5:
@@ -110,7 +112,7 @@ def _check_file(path: Path) -> None:
 
 def _open_header(stream: io.BytesIO | Path, name: str) -> Image.Image:
     """``Image.open`` (reads the header only), with Pillow's own bomb check mapped to our error. Pillow's global
-    ``MAX_IMAGE_PIXELS`` is left alone; its warning is silenced: :func:`_check_size` says it more clearly."""
+    ``MAX_IMAGE_PIXELS`` is left alone; its warning is silenced: :func:`check_decoded_size` says it more clearly."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -118,13 +120,6 @@ def _open_header(stream: io.BytesIO | Path, name: str) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise InvalidImageError(f"image is too large to decode safely (more than {MAX_IMAGE_PIXELS:,} pixels; "
                                 f"decompression-bomb guard): {name}") from exc
-
-
-def _check_size(img: Image.Image, name: str) -> None:
-    width, height = img.size
-    check_decoded_size(width, height, _bytes_per_pixel(img.mode), name)
-    if width == 0 or height == 0:
-        raise InvalidImageError(f"image has no pixels ({width}x{height}): {name}")
 
 
 def check_decoded_size(width: int, height: int, bytes_per_pixel: int, name: str) -> None:

@@ -58,9 +58,8 @@ class LiveClassifier:
             raise InvalidArgumentTypeError("LiveClassifier needs a result_callback(result, frame, timestamp_ms)")
         if hasattr(classifier, "classify"):
             if classifier_kwargs:
-                raise InvalidArgumentTypeError(
-                    f"pass either a Classifier or the arguments to build one, not both ({', '.join(classifier_kwargs)})"
-                )
+                raise InvalidArgumentTypeError(f"pass either a Classifier or the arguments to build one, not both "
+                                               f"({', '.join(classifier_kwargs)})")
             self.classifier = classifier
             self._owns_classifier = False
         else:
@@ -74,14 +73,10 @@ class LiveClassifier:
         self._closing = False
         self._closed = False
         self._last_timestamp: float | None = None
-        self.submitted = 0
-        self.processed = 0
-        self.dropped = 0
-        self.errors = 0
+        self.submitted = self.processed = self.dropped = self.errors = 0  # frames accepted, done, replaced, failed
         self._worker = threading.Thread(target=self._run, name="cifar-edge-live", daemon=True)
         self._worker.start()
 
-    # ----------------------------------------------------------------- producer side
     def classify_async(self, frame: Any, timestamp_ms: float, color: str = DEFAULT_COLOR) -> None:
         """Queue ``frame`` for classification and return at once; a frame still waiting from an earlier call is
         dropped in favour of this one. ``frame`` is any image the SDK accepts (numpy arrays are copied, so the
@@ -114,7 +109,6 @@ class LiveClassifier:
         with self._cond:
             return self._cond.wait_for(lambda: not self._busy and self._pending is None, timeout)
 
-    # ----------------------------------------------------------------- worker
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -156,7 +150,6 @@ class LiveClassifier:
         except Exception:  # a failing callback must not kill the worker
             log.exception("LiveClassifier callback %r failed", callback)
 
-    # ----------------------------------------------------------------- lifetime
     def close(self, timeout: float | None = None) -> None:
         """Stop accepting frames, let the frame in flight finish, drop the waiting one, join the worker.
 

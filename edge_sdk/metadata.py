@@ -68,11 +68,10 @@ class ModelMetadata:
             raise MetadataError("model metadata must be a JSON object")
         version = data.get("format_version")
         if version != METADATA_FORMAT_VERSION or isinstance(version, bool):
-            raise MetadataError(
-                f"unsupported model metadata version {version!r}: this SDK reads version {METADATA_FORMAT_VERSION} "
-                f"(the model comes from a {'newer' if _newer(version) else 'different'} converter; use a cifar-edge "
-                "release that reads it)"
-            )
+            newer = isinstance(version, int) and not isinstance(version, bool) and version > METADATA_FORMAT_VERSION
+            raise MetadataError(f"unsupported model metadata version {version!r}: this SDK reads version "
+                                f"{METADATA_FORMAT_VERSION} (the model comes from a {'newer' if newer else 'different'}"
+                                " converter; use a cifar-edge release that reads it)")
         missing = [k for k in ("spec", "model_name", "model_version", "format") if k not in data]
         if missing:
             raise MetadataError(f"model metadata lacks {', '.join(missing)}")
@@ -91,10 +90,6 @@ class ModelMetadata:
             if key in data and not isinstance(data[key], dict):
                 raise MetadataError(f"model metadata '{key}' must be an object")
         return cls(spec=spec, unknown=unknown, **data)
-
-
-def _newer(version: Any) -> bool:
-    return isinstance(version, int) and not isinstance(version, bool) and version > METADATA_FORMAT_VERSION
 
 
 def read_metadata(model: str | os.PathLike[str] | bytes) -> ModelMetadata | None:
@@ -177,8 +172,9 @@ class _FlatBuffer:
             raise MetadataError("TFLite file is truncated or corrupt (vector past the end)")
         return vec + 4, length
 
-    def tables(self, pos: int | None) -> Iterator[int]:
-        """The tables of the vector referenced at ``pos`` (an absent field: none), one at a time."""
+    def tables(self, table: int, index: int) -> Iterator[int]:
+        """The tables of the vector in field ``index`` of the table at ``table`` (absent: none), one at a time."""
+        pos = self.field(table, index)
         start, length = self.vector(pos, 4) if pos is not None else (0, 0)
         return (self.indirect(start + 4 * i) for i in range(length))
 
@@ -205,7 +201,7 @@ def tflite_metadata_entry(data: bytes, name: str) -> bytes | None:
     buffers_field = fb.field(model, _MODEL_BUFFERS)
     buffers, count = fb.vector(buffers_field, 4) if buffers_field is not None else (0, 0)
     wanted, found = name.encode("utf-8"), None
-    for entry in fb.tables(fb.field(model, _MODEL_METADATA)):
+    for entry in fb.tables(model, _MODEL_METADATA):
         name_field, buffer_field = fb.field(entry, _METADATA_NAME), fb.field(entry, _METADATA_BUFFER)
         if name_field is None or buffer_field is None:
             continue

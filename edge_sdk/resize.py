@@ -12,7 +12,6 @@ its size when that still leaves twice the target's pixels.
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from typing import Any
 
@@ -37,11 +36,10 @@ DRAFT_MARGIN = 2.0
 ROWS_PER_OUTPUT = 3
 
 
-def check_resize_mode(mode: Any) -> str:
-    """``mode`` if it is one of :data:`RESIZE_MODES`; raise :class:`InvalidArgumentError` otherwise."""
+def check_resize_mode(mode: Any) -> None:
+    """Raise :class:`InvalidArgumentError` unless ``mode`` is one of :data:`RESIZE_MODES`."""
     if mode not in RESIZE_MODES:
         raise InvalidArgumentError(f"resize mode must be one of {', '.join(RESIZE_MODES)}; got {mode!r}")
-    return mode
 
 
 def framing(src_h: int, src_w: int, height: int, width: int,
@@ -159,17 +157,10 @@ def _letterbox(inner: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _import_opencv() -> Any:
+def opencv() -> Any:
+    """The ``cv2`` module when it can be imported (the ``camera`` extra), else None; looked up once."""
     try:
         import cv2  # noqa: PLC0415 - optional: the [camera] extra
     except Exception:  # noqa: BLE001 - not installed, or a broken install (missing libGL): Pillow serves
         return None
     return cv2 if hasattr(cv2, "resize") and hasattr(cv2, "INTER_AREA") else None
-
-
-def opencv() -> Any:
-    """The ``cv2`` module when it can be imported (already imported, or importable once), else None."""
-    module = sys.modules.get("cv2")
-    if module is not None and hasattr(module, "resize"):
-        return module
-    return _import_opencv()

@@ -172,10 +172,8 @@ class PreprocessSpec:
             raise MetadataError(f"preprocessing spec must be a JSON object, got {type(data).__name__}")
         known = set(cls.__dataclass_fields__)
         if data.get("version", SPEC_VERSION) != SPEC_VERSION:
-            raise MetadataError(
-                f"unsupported spec version {data.get('version')!r}: this SDK reads version {SPEC_VERSION} "
-                "(use a cifar-edge release that reads it)"
-            )
+            raise MetadataError(f"unsupported spec version {data.get('version')!r}: this SDK reads version "
+                                f"{SPEC_VERSION} (use a cifar-edge release that reads it)")
         spec = cls.from_dict({k: v for k, v in data.items() if k in known})
         return spec, {k: v for k, v in data.items() if k not in known}
 

@@ -77,11 +77,11 @@ def read_standard_metadata(data: bytes, *, with_labels: bool = True,
     model = fb.read("<I", 0)
     name_field = fb.field(model, _MODEL_NAME)
     name = bytes(fb.string(name_field)).decode("utf-8", "replace") if name_field is not None else ""
-    subgraphs = _tables(fb, model, _MODEL_SUBGRAPHS)
+    subgraphs = list(fb.tables(model, _MODEL_SUBGRAPHS))
     if not subgraphs:
         return StandardMetadata(name, "UNKNOWN", None, None, None)
-    inputs = _tables(fb, subgraphs[0], _SUBGRAPH_INPUTS)
-    outputs = _tables(fb, subgraphs[0], _SUBGRAPH_OUTPUTS)
+    inputs = list(fb.tables(subgraphs[0], _SUBGRAPH_INPUTS))
+    outputs = list(fb.tables(subgraphs[0], _SUBGRAPH_OUTPUTS))
     color_space, (mean, std) = ("UNKNOWN", (None, None)) if not inputs else (
         _color_space(fb, inputs[0]), _normalization(fb, inputs[0]))
     label_file = _label_file(fb, outputs[0]) if outputs else None
@@ -120,10 +120,6 @@ def standard_spec(data: bytes, input_shape: tuple[int, ...], path: str | os.Path
                           mean=normalization[0], std=normalization[1])
 
 
-def _tables(fb: _FlatBuffer, table: int, index: int) -> list[int]:
-    return list(fb.tables(fb.field(table, index)))
-
-
 def _color_space(fb: _FlatBuffer, tensor: int) -> str:
     content = fb.field(tensor, _TENSOR_CONTENT)
     if content is None:
@@ -138,7 +134,7 @@ def _color_space(fb: _FlatBuffer, tensor: int) -> str:
 
 
 def _normalization(fb: _FlatBuffer, tensor: int) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
-    for unit in _tables(fb, tensor, _TENSOR_PROCESS_UNITS):
+    for unit in fb.tables(tensor, _TENSOR_PROCESS_UNITS):
         kind = fb.field(unit, _UNIT_OPTIONS_TYPE)
         options = fb.field(unit, _UNIT_OPTIONS)
         if kind is None or options is None or fb.read("<B", kind) != _NORMALIZATION_OPTIONS:
@@ -153,7 +149,7 @@ def _normalization(fb: _FlatBuffer, tensor: int) -> tuple[tuple[float, ...] | No
 
 def _label_file(fb: _FlatBuffer, tensor: int) -> str | None:
     """The name of the tensor's first ``TENSOR_AXIS_LABELS`` file."""
-    for entry in _tables(fb, tensor, _TENSOR_FILES):
+    for entry in fb.tables(tensor, _TENSOR_FILES):
         kind, name = fb.field(entry, _FILE_TYPE), fb.field(entry, _FILE_NAME)
         if kind is not None and name is not None and fb.read("<B", kind) == _TENSOR_AXIS_LABELS:
             return bytes(fb.string(name)).decode("utf-8", "replace")

@@ -22,7 +22,7 @@ from edge_sdk import bundled
 from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, bundled_path, models_dir
 from cifar_edge.cli import models as cli_models
 from cifar_edge.cli.models import describe_bundled
-from edge_sdk.host import preferred_suffixes
+from edge_sdk.bundled import preferred_suffixes
 from cifar_edge.cli.main import main
 from edge_sdk.metadata import METADATA_KEY, read_metadata
 
@@ -73,7 +73,7 @@ def test_package_data_ships_every_bundled_file():
 # --------------------------------------------------------------------------- names in the SDK
 @pytest.mark.parametrize("name", NAMES)
 def test_a_name_opens_the_file_this_host_runs_fastest(name, images):
-    # both runtimes are installed here: the host rule (edge_sdk.host, tests/test_host.py) decides
+    # both runtimes are installed here: the host rule (edge_sdk.bundled, tests/test_host.py) decides
     fastest = preferred_suffixes()[0]
     with Classifier(name) as clf:
         assert clf.model_path == bundled_path(name, fastest) == bundled_file(name)

@@ -137,7 +137,7 @@ def test_uint8_inputs_encode_from_the_files_quantization(scale, zero_point, iden
 
     spec = PreprocessSpec()
     backend = SimpleNamespace(input_dtype=np.dtype(np.uint8), input_quantization=(scale, zero_point))
-    encoder = InputEncoder.for_backend(spec, backend)
+    encoder = InputEncoder(spec, backend.input_dtype, backend.input_quantization)
     got = encoder.encode(PIXELS)
     assert got.dtype == np.uint8 and encoder._identity is identity
     np.testing.assert_array_equal(got, quantize(spec.normalize(PIXELS), scale, zero_point, np.dtype(np.uint8)))

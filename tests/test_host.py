@@ -1,4 +1,4 @@
-"""The fastest file for the host: edge_sdk.host's CPU rule, how a bundled name follows it, and `benchmark --all`.
+"""The fastest file for the host: the CPU rule of edge_sdk.bundled, how a bundled name follows it, and `benchmark --all`.
 
 The CPU is mocked (its /proc/cpuinfo text and platform.machine()), so every rule is checked on any machine;
 the timings `benchmark --all` prints are figures, never asserted.
@@ -11,7 +11,7 @@ import platform
 
 import pytest
 
-from edge_sdk import Classifier, host
+from edge_sdk import Classifier, bundled
 from edge_sdk.bundled import BUNDLED, bundled_file, bundled_path, variants
 from cifar_edge.cli.benchmark import cpu_model
 from cifar_edge.cli.main import main
@@ -32,15 +32,15 @@ ARM = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull
     ("riscv64", "", "other"),
 ])
 def test_host_class_from_the_cpu(machine, cpuinfo, expected):
-    assert host.host_class(machine, host.cpu_flags(cpuinfo)) == expected
+    assert bundled.host_class(machine, bundled.cpu_flags(cpuinfo)) == expected
 
 
 def test_the_rule_orders_the_files():
-    assert host.preferred_suffixes("x86") == (".onnx", ".tflite")
-    assert host.preferred_suffixes("x86-vnni") == host.preferred_suffixes("arm") == (".tflite", ".onnx")
-    assert host.preferred_suffixes("no such host") == host.PREFERENCE["other"]
+    assert bundled.preferred_suffixes("x86") == (".onnx", ".tflite")
+    assert bundled.preferred_suffixes("x86-vnni") == bundled.preferred_suffixes("arm") == (".tflite", ".onnx")
+    assert bundled.preferred_suffixes("no such host") == bundled.PREFERENCE["other"]
     assert cpu_model(X86_AVX2) == "AMD EPYC"
-    assert host.cpu_flags(ARM) >= {"asimd", "asimddp"} and host.cpu_flags("no flags here") == frozenset()
+    assert bundled.cpu_flags(ARM) >= {"asimd", "asimddp"} and bundled.cpu_flags("no flags here") == frozenset()
 
 
 @pytest.fixture
@@ -48,12 +48,12 @@ def mocked_cpu(monkeypatch, tmp_path):
     """Make this process see a given CPU: ``mocked_cpu(machine, cpuinfo_text)``."""
     def mock(machine: str, cpuinfo: str) -> None:
         (tmp_path / "cpuinfo").write_text(cpuinfo)
-        monkeypatch.setattr(host, "CPUINFO", tmp_path / "cpuinfo")
+        monkeypatch.setattr(bundled, "CPUINFO", tmp_path / "cpuinfo")
         monkeypatch.setattr(platform, "machine", lambda: machine)
-        host.this_host.cache_clear()
+        bundled.this_host.cache_clear()
 
     yield mock
-    host.this_host.cache_clear()
+    bundled.this_host.cache_clear()
 
 
 @pytest.mark.parametrize(("machine", "cpuinfo", "suffix", "backend"), [
@@ -96,7 +96,7 @@ def test_benchmark_all_marks_the_chosen_variant(capsys):
     chosen = [r for r in rows if r["chosen"]]
     assert len(chosen) == 1 and chosen[0]["file"] == bundled_file("edge").name
     assert result["chosen"] == {"file": chosen[0]["file"], "backend": chosen[0]["backend"]}
-    assert result["host"]["class"] == host.this_host() and result["chosen_vs_fastest"] >= 1.0
+    assert result["host"]["class"] == bundled.this_host() and result["chosen_vs_fastest"] >= 1.0
     assert all(r["latency_ms"]["p50"] > 0 for r in rows)
     assert main(["benchmark", "edge", "--all", "--runs", "2", "--warmup", "0", "--batch", "1"]) == 0
     text = capsys.readouterr().out

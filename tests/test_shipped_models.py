@@ -90,4 +90,4 @@ def test_bundled_default_is_the_shipped_default_int8_export():
     assert sha256_file(bundled_path("default", ".tflite")) == entry["sha256"]
     clf = Classifier()
     assert clf.model_name == "default" and len(clf.labels) == 10
-    assert clf.model_path == bundled_file(DEFAULT)  # the file this host runs fastest (edge_sdk.host)
+    assert clf.model_path == bundled_file(DEFAULT)  # the file this host runs fastest (edge_sdk.bundled)

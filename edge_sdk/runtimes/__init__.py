@@ -77,11 +77,19 @@ def load_model(model: str | os.PathLike[str], backend: str | None = None,
     :class:`BackendUnavailableError` (no runtime for it installed, or ``backend`` unknown or not one for its suffix).
     """
     path = Path(model)
+    suffix = path.suffix.lower()
     try:
         if not path.is_file():
             what = "not a model file (a folder or device)" if path.exists() else "model file not found"
             raise ModelLoadError(f"{what}: {path}")
-        rt = _runtime_for(path, backend)  # an unsupported suffix or backend before reading a large file
+        # an unsupported suffix or backend before reading a large file
+        rt = _by_backend(backend) if backend else _by_suffix(suffix)
+        if rt is None:
+            expected = " or ".join(sorted(s for r in RUNTIMES for s in r.SUFFIXES))
+            raise ModelLoadError(f"unknown model type {path.suffix!r} (expected {expected}): {path}")
+        if suffix not in rt.SUFFIXES:
+            raise BackendUnavailableError(f"backend {backend!r} runs {' or '.join(rt.SUFFIXES)} models, not "
+                                          f"{suffix or 'suffix-less'} files: {path}")
         data = path.read_bytes()
     except OSError as exc:  # no read permission, a folder on the way that may not be searched, an I/O error
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
@@ -93,19 +101,3 @@ def load_model(model: str | os.PathLike[str], backend: str | None = None,
         return rt.load(data, num_threads, backend), data
     except ModelLoadError as exc:
         raise ModelLoadError(f"{path}: {exc}") from exc
-
-
-def _runtime_for(path: Path, backend: str | None) -> ModuleType:
-    suffix = path.suffix.lower()
-    if backend:
-        rt = _by_backend(backend)
-        if suffix not in rt.SUFFIXES:
-            raise BackendUnavailableError(
-                f"backend {backend!r} runs {' or '.join(rt.SUFFIXES)} models, not {suffix or 'suffix-less'} files: {path}"
-            )
-        return rt
-    rt = _by_suffix(suffix)
-    if rt is None:
-        expected = " or ".join(sorted(s for rt in RUNTIMES for s in rt.SUFFIXES))
-        raise ModelLoadError(f"unknown model type {path.suffix!r} (expected {expected}): {path}")
-    return rt

@@ -82,22 +82,17 @@ def check_signature(input_shape: tuple[int, ...], output_shape: tuple[int, ...] 
     (the classifier then checks every output it gets).
     """
     if input_shape and input_shape[0] not in (-1, 1):
-        raise ModelLoadError(
-            f"the SDK supports models with a batch of 1 or a dynamic batch; this one takes a fixed batch of "
-            f"{input_shape[0]} (input shape {tuple(input_shape)})"
-        )
+        raise ModelLoadError(f"the SDK supports models with a batch of 1 or a dynamic batch; this one takes a fixed "
+                             f"batch of {input_shape[0]} (input shape {tuple(input_shape)})")
     if output_shape is None:
         return
     if len(output_shape) != 2 or output_shape[0] not in (-1, 1) or output_shape[1] == 0:
-        raise ModelLoadError(
-            f"the SDK supports models whose output is one row of class scores per image, shape (N, classes); "
-            f"this one returns shape {tuple(output_shape)}"
-        )
+        raise ModelLoadError(f"the SDK supports models whose output is one row of class scores per image, shape "
+                             f"(N, classes); this one returns shape {tuple(output_shape)}")
 
 
 def check_single_io(n_inputs: int, n_outputs: int) -> None:
     """Raise :class:`ModelLoadError` unless the model has one input and one output."""
     if n_inputs != 1 or n_outputs != 1:
-        raise ModelLoadError(
-            f"the SDK supports models with one input and one output; this one has {n_inputs} and {n_outputs}"
-        )
+        raise ModelLoadError(f"the SDK supports models with one input and one output; this one has {n_inputs} and "
+                             f"{n_outputs}")
