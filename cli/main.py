@@ -25,13 +25,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from edge_sdk import __version__
 from edge_sdk.errors import EdgeSDKError
 
-from .errors import OutputError
+from .atomic import check_output_folder  # noqa: F401 - the commands' check, imported from here
 from .extras import silenced_stderr_fd
 from .terminal import safe_text, safe_tree, strict_json
 
@@ -120,24 +119,6 @@ class _SafeFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return safe_text(super().format(record))
-
-
-def check_output_folder(folder: str | os.PathLike[str], what: str) -> None:
-    """Raise :class:`OutputError` unless ``folder`` is, or can be created as, a writable folder.
-
-    ``what`` names the output in the message (``"--out runs/x"``). Creates
-    nothing: commands call it before long work, so an unwritable output fails
-    at once instead of after the work it was meant to keep.
-    """
-    path = Path(folder).absolute()
-    for ancestor in (path, *path.parents):
-        if not ancestor.exists():
-            continue
-        if not ancestor.is_dir():
-            raise OutputError(f"cannot write {what}: not a directory: {ancestor}")
-        if not os.access(ancestor, os.W_OK | os.X_OK):
-            raise OutputError(f"cannot write {what}: no write permission in {ancestor}")
-        return
 
 
 def quiet_runtime(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:
