@@ -34,6 +34,7 @@ from .atomic import check_output_folder  # noqa: F401 - the commands' check, imp
 from .extras import silenced_stderr_fd
 from .terminal import safe_text, safe_tree, strict_json
 
+
 class Subcommand(NamedTuple):
     """One row of the command table: the name, the module whose ``register(subparsers)`` adds it, the
     one-line summary ``cifar-edge --help`` shows (the module registers it with this same text)."""
