@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from edge_sdk.errors import InferenceError, InvalidArgumentError, InvalidImageError
+from edge_sdk.errors import InferenceError, InvalidImageError
 from edge_sdk.images import IMAGE_SUFFIXES, image_files
 from edge_sdk.resize import RESIZE_MODES
 
