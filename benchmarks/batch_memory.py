@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 
 from .host import RSS_MB_SOURCE, cpu_name
 

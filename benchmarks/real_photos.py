@@ -27,7 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from edge_sdk.classifier import Classifier
-from edge_sdk.errors import DatasetError, EdgeSDKError
+from edge_sdk.errors import EdgeSDKError
+from cifar_edge.cli.errors import DatasetError
 from edge_sdk.images import image_files
 from edge_sdk.resize import RESIZE_MODES
 

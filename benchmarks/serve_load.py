@@ -2,7 +2,7 @@
 
     python -m benchmarks.serve_load [--clients 8] [--requests 500] [--model edge] [--source VIDEO] [--json]
 
-Starts the server in its own process (``python -m edge_sdk serve --port 0``), then ``--clients`` threads,
+Starts the server in its own process (``python -m cifar_edge.cli serve --port 0``), then ``--clients`` threads,
 each on one keep-alive connection, post ``--requests`` JPEG pictures each (CIFAR-10 test images from
 ``$CIFAR10_DIR`` or ``--data``, cycled) with ``Content-Type: image/jpeg``. Prints the error count (any
 answer but 200 with categories, or a failed connection), latency percentiles as the clients saw them,
@@ -64,7 +64,7 @@ class ServerProcess:
 def start_server(args: Sequence[str], env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
     """Run ``cifar-edge serve --port 0 ARGS`` until the block ends (then SIGTERM); raises ``RuntimeError`` when it
     does not start (its stderr in the message)."""
-    command = [sys.executable, "-m", "edge_sdk", "serve", "--port", "0", *args]
+    command = [sys.executable, "-m", "cifar_edge.cli", "serve", "--port", "0", *args]
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, env=env)
     lines: list[str] = []

@@ -29,9 +29,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edge_sdk._atomic import write_text_atomic
-from edge_sdk.classifier import default_model_path
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.atomic import write_text_atomic
+from edge_sdk.bundled import DEFAULT, bundled_path
+from cifar_edge.cli.formats import FORMATS
 
 from . import footprint
 from .host import cpu_name
@@ -145,7 +145,7 @@ def baseline_checkout(ref: str, dest: Path) -> Path:
 
 def before_after(ref: str, opts: argparse.Namespace) -> dict[str, Any]:
     """SDK latency and overhead of the default int8 model, 1 thread: ``ref``'s edge_sdk vs this checkout, interleaved."""
-    path = str(default_model_path())  # the bundled default int8 TFLite (a test keeps it equal to models/default's)
+    path = str(bundled_path(DEFAULT, ".tflite"))  # the bundled default int8 TFLite (a test keeps it equal to models/default's)
     before, after = [], []
     Path(opts.out).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".baseline-", dir=opts.out) as tmp:
@@ -163,7 +163,7 @@ def measure_imports(opts: argparse.Namespace) -> dict[str, Any]:
     model = next((m for m in opts.models.split(",") if (REPO / "models" / m / "export" / onnx_int8.file_name).is_file()),
                  "default")  # the first measured model with an int8 ONNX file
     out = {
-        "edge_sdk + LiteRT (default int8 .tflite)": footprint.fastest("edge_sdk", str(default_model_path()), opts.repeats),
+        "edge_sdk + LiteRT (default int8 .tflite)": footprint.fastest("edge_sdk", str(bundled_path(DEFAULT, ".tflite")), opts.repeats),
         f"edge_sdk + ONNX Runtime ({model} int8 .onnx)": footprint.fastest(
             "edge_sdk", str(REPO / "models" / model / "export" / onnx_int8.file_name), opts.repeats),
     }

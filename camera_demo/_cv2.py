@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from types import ModuleType
 
-from edge_sdk._extras import require, silenced_stderr_fd
+from cifar_edge.cli.extras import require, silenced_stderr_fd
 
 _quieted = False
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.classifier import Classifier
-from edge_sdk.cli_types import dimensions, int_range, positive_int
-from edge_sdk.terminal import strict_json
+from cifar_edge.cli.argtypes import dimensions, int_range, positive_int
+from cifar_edge.cli.terminal import strict_json
 
 from .demo import DemoConfig, run_demo
 from .synth import build_video, cifar_test_images

@@ -9,10 +9,10 @@ import argparse
 import sys
 from typing import Any
 
-from edge_sdk.cli import add_json_flag, emit, quiet_runtime, summary
-from edge_sdk.cli_predict import add_model_options
-from edge_sdk.cli_types import float_range, int_range, probability
-from edge_sdk.terminal import safe_text
+from cifar_edge.cli.main import add_json_flag, emit, quiet_runtime, summary
+from cifar_edge.cli.predict import add_model_options
+from cifar_edge.cli.argtypes import float_range, int_range, probability
+from cifar_edge.cli.terminal import safe_text
 
 MAX_SIDE = 8192  # mirrors demo.MAX_SIDE (no OpenCV import here)
 

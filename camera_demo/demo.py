@@ -32,9 +32,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from edge_sdk._atomic import atomic_open, atomic_path, check_output_file
+from cifar_edge.cli.atomic import atomic_open, atomic_path, check_output_file
 from edge_sdk.classifier import ClassificationResult, Classifier
-from edge_sdk.errors import EdgeSDKError, InvalidImageError, OutputError
+from edge_sdk.errors import EdgeSDKError, InvalidImageError
+from cifar_edge.cli.errors import OutputError
 from edge_sdk.live import LiveClassifier
 
 from ._cv2 import cv2, quiet_native

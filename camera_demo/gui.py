@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from edge_sdk._atomic import atomic_path
+from cifar_edge.cli.atomic import atomic_path
 from edge_sdk.classifier import ClassificationResult, Classifier
-from edge_sdk.errors import BackendUnavailableError, EdgeSDKError, OutputError
+from edge_sdk.errors import BackendUnavailableError, EdgeSDKError
+from cifar_edge.cli.errors import OutputError
 from edge_sdk.images import open_rgb
-from edge_sdk.terminal import safe_text
+from cifar_edge.cli.terminal import safe_text
 
 if TYPE_CHECKING:
     import tkinter as tk

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import BackendUnavailableError, SourceError
+from edge_sdk.errors import BackendUnavailableError
+from cifar_edge.cli.errors import SourceError
 from edge_sdk.images import describe
 
 from ._cv2 import cv2

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.classifier import Classifier
-from edge_sdk.cli_types import dimensions, float_range, int_range, positive_int
-from edge_sdk.terminal import strict_json
+from cifar_edge.cli.argtypes import dimensions, float_range, int_range, positive_int
+from cifar_edge.cli.terminal import strict_json
 
 from .demo import DemoConfig, run_demo
 from .sources import open_source

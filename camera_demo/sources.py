@@ -18,8 +18,8 @@
 
 Every capture is opened in a helper thread while the caller waits in short slices, so Ctrl-C
 interrupts an open that blocks (a FIFO without a writer, a hung device) and an open that blocks
-longer than :data:`OPEN_STALL_S` raises :class:`~edge_sdk.errors.SourceError`. A source that
-cannot be opened at all raises :class:`~edge_sdk.errors.SourceError`.
+longer than :data:`OPEN_STALL_S` raises :class:`~cifar_edge.cli.errors.SourceError`. A source that
+cannot be opened at all raises :class:`~cifar_edge.cli.errors.SourceError`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from typing import Protocol
 
 import numpy as np
 
-from edge_sdk.errors import InvalidImageError, SourceError
+from edge_sdk.errors import InvalidImageError
+from cifar_edge.cli.errors import SourceError
 from edge_sdk.images import IMAGE_SUFFIXES, check_decoded_size, image_files, open_rgb
 
 from ._cv2 import cv2, quiet_ffmpeg, quiet_native

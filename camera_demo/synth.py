@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sdk.errors import OutputError
+from cifar_edge.cli.errors import OutputError
 
 from ._cv2 import cv2
 from .sources import load_bgr

@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from edge_sdk.resize import RESIZE_MODES
-from edge_sdk._extras import require
-from edge_sdk.cli import add_json_flag, check_output_folder, emit, summary
-from edge_sdk.cli_types import float_range, non_negative_int, positive_int, probability
-from edge_sdk.formats import CALIBRATION_OPTIONS, EXPORTER_OPTIONS, FORMATS, NAMES, ExportFormat, parse_formats
+from cifar_edge.cli.extras import require
+from cifar_edge.cli.main import add_json_flag, check_output_folder, emit, summary
+from cifar_edge.cli.argtypes import float_range, non_negative_int, positive_int, probability
+from cifar_edge.cli.formats import CALIBRATION_OPTIONS, EXPORTER_OPTIONS, FORMATS, NAMES, ExportFormat, parse_formats
 from edge_sdk.errors import EdgeSDKError
-from edge_sdk.progress import wanted
+from cifar_edge.cli.progress import wanted
 from cifar_edge.train.model_file import check_keras_file
 from cifar_edge.train.cli_options import add_data_options, check_data_early
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from edge_sdk._atomic import write_bytes_atomic
+from cifar_edge.cli.atomic import write_bytes_atomic
 
 #: pictures on one sheet (the first flips in image order), columns, and the size each is drawn at
 MAX_TILES = 64

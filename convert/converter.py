@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from edge_sdk import __version__
-from edge_sdk._atomic import remove_stale_parts, write_bytes_atomic, write_text_atomic
+from cifar_edge.cli.atomic import remove_stale_parts, write_bytes_atomic, write_text_atomic
 from edge_sdk.classifier import Classifier
-from edge_sdk.errors import DatasetError, EdgeSDKError
-from edge_sdk.formats import EXPORTER_OPTIONS, FILE_NAMES, FORMATS, NAMES, ExportFormat, exported_files, parse_formats
+from edge_sdk.errors import EdgeSDKError
+from cifar_edge.cli.errors import DatasetError
+from cifar_edge.cli.formats import EXPORTER_OPTIONS, FILE_NAMES, FORMATS, NAMES, ExportFormat, exported_files, parse_formats
 from edge_sdk.metadata import ModelMetadata, read_metadata
-from edge_sdk.progress import progress_bar
+from cifar_edge.cli.progress import progress_bar
 from edge_sdk.spec import PreprocessSpec
-from edge_sdk.terminal import strict_json
+from cifar_edge.cli.terminal import strict_json
 from cifar_edge.train.data import ImageSet, resolve_source, stratified_indices
 from cifar_edge.train.evaluation import keras_probabilities
 from cifar_edge.train.models import count_macs
@@ -45,7 +46,7 @@ class ConvertConfig:
 
     model: str
     out: str
-    formats: tuple[str, ...] = NAMES  # names from edge_sdk.formats
+    formats: tuple[str, ...] = NAMES  # names from cifar_edge.cli.formats
     calib_size: int = 500
     calib_method: str = "minmax"
     onnx_activations: str = "uint8"

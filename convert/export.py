@@ -1,4 +1,4 @@
-"""Keras -> float32/int8 TFLite and float32/int8 ONNX: the exporters named by :mod:`edge_sdk.formats`.
+"""Keras -> float32/int8 TFLite and float32/int8 ONNX: the exporters named by :mod:`cifar_edge.cli.formats`.
 
 Every exporter takes ``(model, calibration, *, cache=None, **options)`` (``options``: the format's
 quantization options) and returns the file's bytes, without metadata (:mod:`cifar_edge.convert.embed` adds it).

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.classifier import Classifier
-from edge_sdk.formats import get_format
+from cifar_edge.cli.formats import get_format
 from edge_sdk.spec import PreprocessSpec
 from cifar_edge.train.evaluation import classification_metrics
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import DatasetError, InvalidImageError
+from edge_sdk.errors import InvalidImageError
+from cifar_edge.cli.errors import DatasetError
 from edge_sdk.images import IMAGE_SUFFIXES, load_image
 from edge_sdk.spec import PreprocessSpec
 from cifar_edge.train.data import resolve_source, stratified_indices

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_sdk._extras import require
+from cifar_edge.cli.extras import require
 from edge_sdk.errors import MetadataError
 from edge_sdk.spec import PreprocessSpec
 from edge_sdk.standard_metadata import METADATA_IDENTIFIER

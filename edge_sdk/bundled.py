@@ -1,29 +1,26 @@
-"""The models shipped inside the package, by name: ``Classifier("default")``, ``Classifier("edge")``.
+"""The models shipped inside the package, by name (:data:`BUNDLED`): ``Classifier("default")``, ``Classifier("edge")``.
 
-One table, :data:`BUNDLED`, serves the :class:`~edge_sdk.Classifier`, the ``cifar-edge`` commands
-(``--model NAME``, ``cifar-edge models``) and the tests. Each bundled model is one network in two
-files, an int8 ``.tflite`` and an int8 ``.onnx`` export; a name opens the one that runs fastest on this
-CPU (:mod:`edge_sdk.host`: ``.onnx`` on x86 without VNNI, ``.tflite`` on x86 with VNNI and on ARM) among
-those whose runtime is installed (LiteRT, ``tflite-runtime`` or ``tf.lite`` for the ``.tflite``, ONNX
-Runtime for the ``.onnx``), so an ``[onnx]``- or ``[litert]``-only install runs the bundled models too.
-``backend=`` picks the file that backend runs. Only a ``str`` is looked up as a name; any other value,
-or a string that is no bundled name, is a path (``"./edge"`` is the file ``edge``).
+Each is one network in two int8 files, a ``.tflite`` and an ``.onnx``; a name opens the one that runs fastest on
+this CPU among those whose runtime is installed, so an ``[onnx]``- or ``[litert]``-only install runs them too;
+``backend=`` picks the file that backend runs, and only a ``str`` is looked up as a name (anything else, or a
+string that is no bundled name, is a path: ``"./edge"`` is the file). Which file is fastest is a fixed, cached
+rule from the CPU's architecture and ``/proc/cpuinfo`` flags (:func:`preferred_suffixes`; the measurements
+behind it: docs/sdk.md): ``.onnx`` on x86 without VNNI (ONNX Runtime's int8 kernels win there; an x86 CPU whose
+flags cannot be read counts as one), ``.tflite`` on x86 with VNNI, on ARM and elsewhere.
 """
 
 from __future__ import annotations
 
-import math
 import os
+import platform
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from ._extras import install_line
-from .errors import BackendUnavailableError, EdgeSDKError, ModelLoadError
-from .host import preferred_suffixes
-from .metadata import ModelMetadata, read_metadata
-from .runtimes import backend_suffixes, extra_for, installed_backends, runtime_installed
+from .errors import BackendUnavailableError, EdgeSDKError, ModelLoadError, install_line
+from .metadata import read_metadata
+from .runtimes import backend_suffixes, extra_for, installed_backends
 
 
 @dataclass(frozen=True)
@@ -44,12 +41,59 @@ BUNDLED: dict[str, BundledModel] = {m.name: m for m in (
 )}
 #: the model ``Classifier()`` opens
 DEFAULT = "default"
-#: metadata keys read as the file's own accuracy (a fraction in [0, 1], measured by ``cifar-edge convert`` on the
-#: file itself), as its source (Keras) model's accuracy on the same images, and as the multiply-accumulates per
-#: image; looked up in the metadata's ``extra`` object, then among its top-level keys; the first number found is shown
-ACCURACY_KEYS = ("accuracy",)
-SOURCE_ACCURACY_KEYS = ("test_accuracy",)
-MACS_KEYS = ("macs",)
+
+
+#: host class -> model file suffixes, fastest first
+PREFERENCE: dict[str, tuple[str, ...]] = {
+    "x86-vnni": (".tflite", ".onnx"),
+    "x86": (".onnx", ".tflite"),
+    "arm": (".tflite", ".onnx"),
+    "other": (".tflite", ".onnx"),
+}
+#: ``/proc/cpuinfo`` flags naming an int8 dot-product (VNNI) instruction set on x86
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "avx_vnni_int8"})
+_X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
+_ARM = frozenset({"aarch64", "arm64", "armv7l", "armv8l", "armv8"})
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The feature flags of the first processor in ``cpuinfo`` (the text of ``/proc/cpuinfo``; read
+    here when None): x86's ``flags`` line or ARM's ``Features`` line. Empty where there is no such
+    file or line. Raises nothing."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = CPUINFO.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("flags", "features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def host_class(machine: str | None = None, flags: frozenset[str] | None = None) -> str:
+    """The key of :data:`PREFERENCE` for a CPU: ``machine`` as :func:`platform.machine` names it and its
+    ``flags`` (:func:`cpu_flags`); both read from this host when None. Raises nothing."""
+    arch = (platform.machine() if machine is None else machine).lower()
+    if arch in _X86:
+        return "x86-vnni" if (cpu_flags() if flags is None else flags) & VNNI_FLAGS else "x86"
+    if arch in _ARM:
+        return "arm"
+    return "other"
+
+
+@lru_cache(maxsize=1)
+def this_host() -> str:
+    """:func:`host_class` of the CPU this process runs on, worked out once."""
+    return host_class()
+
+
+def preferred_suffixes(host: str | None = None) -> tuple[str, ...]:
+    """Model file suffixes fastest first for ``host`` (a :data:`PREFERENCE` key; this CPU's when None).
+    Raises nothing: an unknown key gets the ``other`` order."""
+    return PREFERENCE.get(this_host() if host is None else host, PREFERENCE["other"])
 
 
 def models_dir() -> Path:
@@ -89,14 +133,13 @@ def resolve_model(model: str | os.PathLike[str] | None, backend: str | None = No
 
 def bundled_file(name: str, backend: str | None = None) -> Path:
     """The file of bundled model ``name`` to open: the one ``backend`` runs, or else the fastest on this CPU
-    (:func:`edge_sdk.host.preferred_suffixes`) whose runtime is installed.
+    (:func:`preferred_suffixes`) whose runtime is installed.
 
     Raises :class:`ModelLoadError` when the model's files are missing from this installation, and
     :class:`BackendUnavailableError` when ``backend`` runs none of them, or when no runtime for any of
     them is installed (naming the pip extra for each file).
     """
-    model = _get(name)
-    present = [path for path in (models_dir() / file for file in model.files) if path.is_file()]
+    present = bundled_files(name)
     if not present:
         raise ModelLoadError(f"the bundled model {name!r} is missing from this installation ({models_dir()}); "
                              "reinstall cifar-edge or pass a model path")
@@ -108,15 +151,20 @@ def bundled_file(name: str, backend: str | None = None) -> Path:
         raise BackendUnavailableError(f"backend {backend!r} runs {' or '.join(suffixes)} models; the bundled model "
                                       f"{name!r} comes as {', '.join(p.name for p in present)}")
     for path in _fastest_first(present):
-        if runtime_installed(path.suffix):
+        if installed_backends(path.suffix):
             return path
     options = " or ".join(f"the '{extra_for(p.suffix)}' extra ({install_line(extra_for(p.suffix))}) "
                           f"for its {p.suffix} file" for p in present)
     raise BackendUnavailableError(f"no runtime for the bundled model {name!r} is installed; install {options}")
 
 
+def bundled_files(name: str) -> list[Path]:
+    """The files of bundled model ``name`` present in this installation; :class:`ModelLoadError` for an unknown name."""
+    return [path for path in (models_dir() / file for file in _get(name).files) if path.is_file()]
+
+
 def _fastest_first(paths: list[Path]) -> list[Path]:
-    """``paths`` ordered by :func:`edge_sdk.host.preferred_suffixes` (a suffix it does not name last)."""
+    """``paths`` ordered by :func:`preferred_suffixes` (a suffix it does not name last)."""
     order = preferred_suffixes()
     return sorted(paths, key=lambda p: order.index(p.suffix) if p.suffix in order else len(order))
 
@@ -127,9 +175,8 @@ def variants(name: str) -> list[tuple[Path, str]]:
 
     Raises :class:`ModelLoadError` for an unknown name.
     """
-    model = _get(name)
-    present = [path for path in (models_dir() / file for file in model.files) if path.is_file()]
-    return [(path, backend) for path in _fastest_first(present) for backend in installed_backends(path.suffix)]
+    return [(path, backend) for path in _fastest_first(bundled_files(name))
+            for backend in installed_backends(path.suffix)]
 
 
 def bundled_name(path: str | os.PathLike[str]) -> str | None:
@@ -162,57 +209,3 @@ def _get(name: str) -> BundledModel:
         return BUNDLED[name]
     except (KeyError, TypeError):
         raise ModelLoadError(f"no bundled model is called {name!r}; choose one of: {', '.join(BUNDLED)}") from None
-
-
-def describe_bundled() -> list[dict[str, Any]]:
-    """One entry per bundled model, for ``cifar-edge models``: its name, description, the file a plain
-    ``Classifier(name)`` opens here (``None`` when no runtime for it is installed) and, per file present,
-    its size and what its embedded metadata says: ``accuracy`` (the file's own, as measured at conversion),
-    ``source_accuracy`` (its Keras source model's, on the same ``accuracy_images`` test images) and ``macs``,
-    each ``None`` when the metadata lacks it.
-
-    Raises :class:`ModelLoadError` / :class:`MetadataError` for a file that cannot be read or whose metadata is malformed.
-    """
-    entries = []
-    for model in BUNDLED.values():
-        files = []
-        for file in model.files:
-            path = models_dir() / file
-            if path.is_file():
-                files.append(_describe_file(path))
-        try:
-            opens: str | None = bundled_file(model.name).name
-        except (BackendUnavailableError, ModelLoadError):  # no runtime for it here, or none of its files present
-            opens = None
-        entries.append({"name": model.name, "description": model.description, "opens": opens, "files": files})
-    return entries
-
-
-def _describe_file(path: Path) -> dict[str, Any]:
-    meta = read_metadata(path)
-    return {
-        "file": path.name,
-        "path": str(path),
-        "bytes": path.stat().st_size,
-        "extra": extra_for(path.suffix),
-        "runtime_installed": runtime_installed(path.suffix),
-        "model_name": meta.model_name if meta else None,
-        "model_version": meta.model_version if meta else None,
-        "format": meta.format if meta else None,
-        "accuracy": metadata_number(meta, ACCURACY_KEYS),
-        "source_accuracy": metadata_number(meta, SOURCE_ACCURACY_KEYS),
-        "accuracy_images": metadata_number(meta, ("test_images",)),
-        "macs": metadata_number(meta, MACS_KEYS),
-    }
-
-
-def metadata_number(meta: ModelMetadata | None, keys: tuple[str, ...]) -> float | int | None:
-    """The first finite number under one of ``keys`` in ``meta.extra``, then among its unknown top-level keys; else None."""
-    if meta is None:
-        return None
-    for where in (meta.extra, meta.unknown):
-        for key in keys:
-            value = where.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                return value
-    return None

@@ -5,35 +5,34 @@
 >>> result = clf.classify("cat.jpg")
 >>> result.categories[0].label, result.categories[0].score
 
-Labels and preprocessing come from the metadata embedded in the model file (ours, else the
-standard TFLite metadata MediaPipe Tasks reads: :mod:`edge_sdk.standard_metadata`);
-``labels=`` and ``preprocess=`` serve models without metadata. A classifier is
-safe to share between threads: every backend serializes or is thread-safe
-itself, and preprocessing keeps no shared state.
+Labels and preprocessing come from the model file (:func:`resolve_spec` lists the sources in order);
+``labels=`` and ``preprocess=`` serve models without metadata. A classifier is safe to share between
+threads: every backend serializes or is thread-safe itself, and preprocessing keeps no shared state.
 """
 
 from __future__ import annotations
 
 import numbers
 import os
-from functools import cached_property
-from time import perf_counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import islice
 from pathlib import Path
+from time import perf_counter
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .bundled import DEFAULT, bundled_name, bundled_path, resolve_model
+from .bundled import bundled_name, resolve_model
 from .encoder import InputEncoder
-from .runtimes import Backend, load_backend, read_model_file
 from .errors import ClosedError, EdgeSDKError, InferenceError, InvalidArgumentError, InvalidImageError, MetadataError, ModelLoadError
 from .images import describe
 from .inputs import DEFAULT_COLOR, to_rgb_array
 from .metadata import ModelMetadata, parse_model_metadata
-from .standard_metadata import standard_spec
+from .runtimes import Backend, load_model
 from .spec import PreprocessSpec
+from .standard_metadata import standard_spec
 
 #: Images decoded, encoded and run per runtime call by :meth:`Classifier.classify_batch`: its memory
 #: (pixels, input tensor, the runtime's buffers) is that of one chunk whatever the number of images.
@@ -42,7 +41,7 @@ BATCH_CHUNK = 64
 RANK_IN_PYTHON_UP_TO = 64
 #: what :meth:`Classifier.classify_batch` does with an image it cannot use: raise, or give ``None`` in its place
 BATCH_ERRORS = ("raise", "skip")
-_FLOAT32, _UINT8 = np.dtype(np.float32), np.dtype(np.uint8)
+_UINT8 = np.dtype(np.uint8)
 
 
 class Category(NamedTuple):
@@ -94,18 +93,6 @@ class ClassificationResult:
         return None if self.unknown or not self.categories else self.categories[0].label
 
 
-def default_model_path() -> Path:
-    """Path of the bundled default model's int8 TFLite file (package data); :class:`ModelLoadError` if missing.
-
-    ``Classifier()`` opens this file where a TFLite runtime is installed, else the default's ``.onnx``
-    (see :mod:`edge_sdk.bundled`).
-    """
-    path = bundled_path(DEFAULT, ".tflite")
-    if not path.is_file():
-        raise ModelLoadError(f"the bundled default model is missing ({path}); pass a model path")
-    return path
-
-
 def _check_top_k(top_k: int) -> None:
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
         raise InvalidArgumentError(f"top_k must be an integer >= 1, got {top_k!r}")
@@ -117,13 +104,48 @@ def _check_probability(name: str, value: object, hint: str = "") -> None:
         raise InvalidArgumentError(f"{name} must lie in [0, 1]{hint}, got {value!r}")
 
 
-def _check_unknown_threshold(value: float | None) -> None:
-    if value is not None:
-        _check_probability("unknown_threshold", value, " (0: off) or be None (the model's)")
+def resolve_spec(data: bytes, path: Path, backend: Backend, *, labels: Sequence[str] | None = None,
+                 preprocess: PreprocessSpec | dict[str, Any] | None = None, resize: str | None = None,
+                 unknown_threshold: float | None = None) -> tuple[PreprocessSpec, ModelMetadata | None]:
+    """The preprocessing spec of the model file ``data`` (read from ``path``, loaded as ``backend``), and the
+    cifar-edge metadata the file carries (``None`` if none).
 
+    The spec is the first of these that the caller or the file gives:
 
-def _check_score_threshold(score_threshold: float) -> None:
-    _check_probability("score_threshold", score_threshold)
+    1. ``preprocess=`` as a whole :class:`PreprocessSpec`;
+    2. the cifar-edge metadata embedded in the file (:mod:`edge_sdk.metadata`);
+    3. the standard TFLite Model Metadata that MediaPipe Tasks reads (:mod:`edge_sdk.standard_metadata`);
+    4. the defaults (RGB scaled to [0, 1]) at the size of the model's input, if ``labels=`` (or
+       ``preprocess={"labels": [...]}``) names the classes;
+
+    then ``preprocess=`` as a dict, ``labels=``, ``resize=`` and ``unknown_threshold=`` replace the keys they
+    name (:meth:`PreprocessSpec.merged`). Raises :class:`MetadataError` naming ``path`` when metadata is
+    malformed or lists another number of labels than the model has outputs, or when no source names the labels.
+    """
+    outputs = backend.num_outputs or None if labels is None else None  # labels= replaces the file's: no count
+    metadata = parse_model_metadata(data, path, outputs)
+    if isinstance(preprocess, PreprocessSpec):
+        spec: PreprocessSpec | None = preprocess
+    elif metadata is not None:
+        spec = metadata.spec
+    else:
+        try:
+            spec = standard_spec(data, backend.input_shape, path, None if labels is None else tuple(labels), outputs)
+        except MetadataError:
+            if preprocess is None:  # nothing else says how to feed it
+                raise
+            spec = None
+        if spec is None:
+            if labels is None and not (isinstance(preprocess, dict) and "labels" in preprocess):
+                raise MetadataError(f"{path} carries no cifar-edge metadata; pass labels= (and preprocess= if it does "
+                                    "not take RGB scaled to [0, 1]); it has no standard TFLite metadata either")
+            shape = tuple(backend.input_shape)
+            channels_first = len(shape) == 4 and shape[1] == 3 and shape[3] != 3
+            h, w = (shape[2], shape[3]) if channels_first else (shape[1], shape[2])
+            spec = PreprocessSpec(input_height=int(h), input_width=int(w), layout="NCHW" if channels_first else "NHWC")
+    named = {key: value for key, value in (("labels", labels), ("resize", resize),
+                                           ("unknown_threshold", unknown_threshold)) if value is not None}
+    return spec.merged(preprocess).merged(named), metadata
 
 
 class Classifier:
@@ -159,94 +181,53 @@ class Classifier:
     ) -> None:
         self.model_path = resolve_model(model, backend)
         _check_top_k(top_k)
-        _check_unknown_threshold(unknown_threshold)
+        if unknown_threshold is not None:
+            _check_probability("unknown_threshold", unknown_threshold, " (0: off) or be None (the model's)")
         if num_threads is not None and not 1 <= num_threads <= 1024:
             raise InvalidArgumentError(f"num_threads must lie in [1, 1024] (or None for the runtime's choice), got {num_threads}")
-        _check_score_threshold(score_threshold)
+        _check_probability("score_threshold", score_threshold)
         if allowlist is not None and denylist is not None:
             raise InvalidArgumentError("give allowlist or denylist, not both")
-        data = read_model_file(self.model_path, backend)  # read once: runtime and metadata see the same bytes
-        self._backend: Backend = load_backend(data, self.model_path, backend, num_threads)
-        # the model's labels must match its outputs (checked before they are built) unless labels= replaces them
-        outputs = self._backend.num_outputs or None if labels is None else None
-        self.metadata: ModelMetadata | None = parse_model_metadata(data, self.model_path, outputs)
-        standard = None
-        if self.metadata is None and not isinstance(preprocess, PreprocessSpec):  # standard TFLite metadata only?
-            try:
-                standard = standard_spec(data, self._backend.input_shape, self.model_path,
-                                         None if labels is None else tuple(labels), outputs)
-            except MetadataError:
-                if preprocess is None:  # nothing else says how to feed it
-                    raise
+        self._backend, data = load_model(self.model_path, backend, num_threads)  # read once: runtime and metadata
+        self.spec, self.metadata = resolve_spec(data, self.model_path, self._backend, labels=labels, resize=resize,
+                                                preprocess=preprocess, unknown_threshold=unknown_threshold)
         del data
-        self.spec = self._resolve_spec(labels, preprocess, standard, resize, unknown_threshold)
         self._check_model_matches_spec()
-        self._encoder = InputEncoder.for_backend(self.spec, self._backend)
+        self._encoder = InputEncoder(self.spec, self._backend.input_dtype, self._backend.input_quantization)
         self.top_k = top_k
         self.score_threshold = score_threshold
-        mask = self._class_mask(allowlist, denylist)
-        self._allowed: list[bool] | None = None if mask.all() else mask.tolist()
-        h, w = self.spec.input_size
-        self._pixels_shape = (h, w, 3)
-        self._one_row = (1, self.spec.num_classes)  # the scores of one image
-
-    # ----------------------------------------------------------------- set-up
-    def _resolve_spec(self, labels: Sequence[str] | None, preprocess: PreprocessSpec | dict | None,
-                      standard: PreprocessSpec | None, resize: str | None,
-                      unknown_threshold: float | None) -> PreprocessSpec:
-        """The model's own spec (embedded, or standard TFLite metadata) merged key by key with
-        ``preprocess``, then ``labels``, ``resize`` and ``unknown_threshold`` (:meth:`PreprocessSpec.merged`)."""
-        base = self.metadata.spec if self.metadata else standard
-        if base is None:
-            if labels is None and not (isinstance(preprocess, PreprocessSpec)
-                                       or (isinstance(preprocess, dict) and "labels" in preprocess)):
-                raise MetadataError(
-                    f"{self.model_path} carries no cifar-edge metadata; pass labels= (and preprocess= "
-                    "if it does not take RGB scaled to [0, 1]); it has no standard TFLite metadata either"
-                )
-            shape = tuple(self._backend.input_shape)
-            channels_first = len(shape) == 4 and shape[1] == 3 and shape[3] != 3
-            h, w = (shape[2], shape[3]) if channels_first else (shape[1], shape[2])
-            base = PreprocessSpec(input_height=int(h), input_width=int(w), layout="NCHW" if channels_first else "NHWC")
-        named = {key: value for key, value in (("labels", labels), ("resize", resize),
-                                               ("unknown_threshold", unknown_threshold)) if value is not None}
-        return base.merged(preprocess).merged(named)
+        self._allowed = self._allowed_classes(allowlist, denylist)
+        self._pixels_shape = (*self.spec.input_size, 3)
 
     def _check_model_matches_spec(self) -> None:
         shape = tuple(self._backend.input_shape)
         want = self.spec.input_shape(batch=shape[0] if shape else 1)
         if len(shape) != 4 or 3 not in (shape[1], shape[3]):
-            raise ModelLoadError(
-                f"{self.model_path}: the SDK supports RGB image inputs of shape (N, H, W, 3) or, with layout "
-                f"NCHW in the spec, (N, 3, H, W); this model takes {shape}"
-            )
+            raise ModelLoadError(f"{self.model_path}: the SDK supports RGB image inputs of shape (N, H, W, 3) or, with "
+                                 f"layout NCHW in the spec, (N, 3, H, W); this model takes {shape}")
         if any(got != wanted and got != -1 for got, wanted in zip(shape[1:], want[1:])):
             other = "NCHW" if self.spec.layout == "NHWC" else "NHWC"
             hint = (f" (a {other} model: give it layout {other} in preprocess=)"
                     if self.spec.merged({"layout": other}).input_shape()[1:] == shape[1:] else "")
-            raise MetadataError(
-                f"{self.model_path}: the spec says input {want[1:]} ({self.spec.layout}) but the model takes "
-                f"{shape[1:]}{hint}"
-            )
+            raise MetadataError(f"{self.model_path}: the spec says input {want[1:]} ({self.spec.layout}) but the model "
+                                f"takes {shape[1:]}{hint}")
         outputs = self._backend.num_outputs
         if outputs and outputs != self.spec.num_classes:
-            raise MetadataError(
-                f"{self.model_path}: {self.spec.num_classes} labels but the model has {outputs} outputs"
-            )
+            raise MetadataError(f"{self.model_path}: {self.spec.num_classes} labels but the model has {outputs} "
+                                "outputs")
 
-    def _class_mask(self, allowlist: Iterable[str] | None, denylist: Iterable[str] | None) -> np.ndarray:
-        mask = np.ones(self.spec.num_classes, dtype=bool)
+    def _allowed_classes(self, allowlist: Iterable[str] | None, denylist: Iterable[str] | None) -> list[bool] | None:
+        """Which classes results may show (None: all of them)."""
         names = allowlist if allowlist is not None else denylist
         if names is None:
-            return mask
+            return None
         names = list(names)
         unknown = sorted(set(names) - set(self.spec.labels))
         if unknown:
             raise InvalidArgumentError(f"unknown label(s) {', '.join(unknown)}; the model knows: {', '.join(self.spec.labels)}")
-        listed = np.array([label in names for label in self.spec.labels])
-        return listed if allowlist is not None else ~listed
+        allowed = [(label in names) == (allowlist is not None) for label in self.spec.labels]
+        return None if all(allowed) else allowed
 
-    # ----------------------------------------------------------------- facts
     @property
     def labels(self) -> tuple[str, ...]:
         return self.spec.labels
@@ -266,7 +247,6 @@ class Classifier:
         else the model name in the file's metadata, else the file name without its suffix."""
         return bundled_name(self.model_path) or (self.metadata.model_name if self.metadata else self.model_path.stem)
 
-    # ----------------------------------------------------------------- classify
     def _pixels(self, image: Any, color: str) -> np.ndarray:
         if type(image) is np.ndarray and image.dtype is _UINT8 and image.shape == self._pixels_shape and color == "rgb":
             return image  # already RGB pixels of the input size: nothing to check, convert or copy
@@ -274,8 +254,12 @@ class Classifier:
         return to_rgb_array(image, h, w, resize=self.spec.resize, color=color)
 
     def preprocess(self, image: Any, color: str = DEFAULT_COLOR) -> np.ndarray:
-        """The normalized float32 ``(1, H, W, 3)`` input (before any int8 quantization) for one image."""
-        return self._encoder.normalize(self._pixels(image, color))[None]
+        """The normalized float32 input of one image (before any int8 quantization), in the model's layout."""
+        return self._encoder.normalize(self._pixels(image, color)[None])
+
+    def encode(self, image: Any, *, color: str = DEFAULT_COLOR) -> np.ndarray:
+        """The exact ``(1, H, W, 3)`` tensor the runtime receives for one image (int8 for int8 models)."""
+        return self._encoder.encode(self._pixels(image, color)[None])
 
     def classify(self, image: Any, *, color: str = DEFAULT_COLOR, top_k: int | None = None,
                  score_threshold: float | None = None) -> ClassificationResult:
@@ -286,15 +270,8 @@ class Classifier:
         :class:`InferenceError` if the runtime fails, :class:`InvalidArgumentError` for a bad option.
         """
         top_k, score_threshold = self._overrides(top_k, score_threshold)
-        t0 = perf_counter()
-        x = self._encoder.encode(self._pixels(image, color)[None])
-        t1 = perf_counter()
-        scores = self._infer_one(x)
-        t2 = perf_counter()
-        categories = self._categories(scores, top_k, score_threshold)
-        unknown = self.spec.is_unknown(max(scores))
-        t3 = perf_counter()
-        return ClassificationResult(categories, Timing(1e3 * (t1 - t0), 1e3 * (t2 - t1), 1e3 * (t3 - t2)), unknown)
+        start = perf_counter()
+        return self._results(self.encode(image, color=color), start, top_k, score_threshold)[0]
 
     def classify_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR, top_k: int | None = None,
                        score_threshold: float | None = None, errors: str = "raise") -> list[ClassificationResult | None]:
@@ -317,30 +294,17 @@ class Classifier:
         top_k, score_threshold = self._overrides(top_k, score_threshold)
         results: list[ClassificationResult | None] = []
         for chunk in self._chunks(images):
-            if errors == "skip":
-                results.extend(self._classify_chunk_skipping(chunk, color, top_k, score_threshold))
-            else:
-                results.extend(self._classify_chunk(chunk, len(results), color, top_k, score_threshold))
+            start = perf_counter()  # decoding counts in the preprocess time of the images classified
+            pixels = self._decode(chunk, len(results), color, skip=errors == "skip")
+            good = [p for p in pixels if p is not None]
+            done = iter(self._results(self._encoder.encode(np.stack(good)), start, top_k, score_threshold)
+                        if good else ())
+            results.extend(None if p is None else next(done) for p in pixels)
         return results
 
-    def _classify_chunk_skipping(self, images: list[Any], color: str, top_k: int,
-                                 score_threshold: float) -> list[ClassificationResult | None]:
-        """:meth:`_classify_chunk` for the images of ``images`` it can use, ``None`` for the others; their
-        decoding time is counted in the preprocess time of the classified ones."""
-        t0 = perf_counter()
-        pixels: list[np.ndarray | None] = []
-        for image in images:
-            try:
-                pixels.append(self._pixels(image, color))
-            except InvalidImageError:
-                pixels.append(None)
-        good = [p for p in pixels if p is not None]
-        if not good:
-            return [None] * len(images)
-        decode_ms = 1e3 * (perf_counter() - t0) / len(good)
-        classified = iter([replace(r, timing=replace(r.timing, preprocess_ms=r.timing.preprocess_ms + decode_ms))
-                           for r in self._classify_chunk(good, 0, "rgb", top_k, score_threshold)])  # RGB pixels now
-        return [None if p is None else next(classified) for p in pixels]
+    def probabilities(self, image: Any, *, color: str = DEFAULT_COLOR) -> np.ndarray:
+        """All class probabilities for one image, in label order."""
+        return self._infer(self.encode(image, color=color))[0]
 
     def probabilities_batch(self, images: Iterable[Any], *, color: str = DEFAULT_COLOR) -> np.ndarray:
         """All class probabilities ``(N, classes)`` of several images, in label order, computed
@@ -348,7 +312,7 @@ class Classifier:
         rows = [np.zeros((0, self.spec.num_classes), np.float32)]
         done = 0
         for chunk in self._chunks(images):
-            rows.append(self._infer(self._encode_chunk(chunk, done, color)))
+            rows.append(self._infer(self._encoder.encode(np.stack(self._decode(chunk, done, color)))))
             done += len(chunk)
         return np.concatenate(rows)
 
@@ -357,54 +321,40 @@ class Classifier:
         :class:`InvalidArgumentError` for a ``batch_chunk`` below 1."""
         if self.batch_chunk < 1:
             raise InvalidArgumentError(f"batch_chunk must be >= 1, got {self.batch_chunk}")
-        chunk: list[Any] = []
-        for image in images:
-            chunk.append(image)
-            if len(chunk) >= self.batch_chunk:
-                yield chunk
-                chunk = []
-        if chunk:
+        images = iter(images)
+        while chunk := list(islice(images, self.batch_chunk)):
             yield chunk
 
-    def _encode_chunk(self, images: list[Any], first: int, color: str) -> np.ndarray:
-        """The runtime's input tensor for a list of images; ``first`` is the position of the first one
-        in the caller's batch, named in the :class:`InvalidImageError` for an image it cannot use."""
-        pixels = np.empty((len(images), *self.spec.input_size, 3), np.uint8)
+    def _decode(self, images: list[Any], first: int, color: str, skip: bool = False) -> list[Any]:
+        """The RGB pixels of each image of a chunk. One it cannot use is ``None`` when ``skip``, else an
+        :class:`InvalidImageError` naming its position (``first``: that of the chunk's first image)."""
+        pixels = []
         for i, image in enumerate(images):
             try:
-                pixels[i] = self._pixels(image, color)
+                pixels.append(self._pixels(image, color))
             except InvalidImageError as exc:
-                raise InvalidImageError(f"image {first + i} of the batch: {exc}") from exc
-        return self._encoder.encode(pixels)
+                if not skip:
+                    raise InvalidImageError(f"image {first + i} of the batch: {exc}") from exc
+                pixels.append(None)
+        return pixels
 
-    def _classify_chunk(self, images: list[Any], first: int, color: str, top_k: int,
-                        score_threshold: float) -> list[ClassificationResult]:
-        t0 = perf_counter()
-        x = self._encode_chunk(images, first, color)
+    def _results(self, x: np.ndarray, start: float, top_k: int, threshold: float) -> list[ClassificationResult]:
+        """The result of each image of the encoded batch ``x`` (preprocessing began at ``start``); each timing
+        is the per-image mean. The one path from an input tensor to results."""
         t1 = perf_counter()
         probs = self._infer(x)
         t2 = perf_counter()
         rows = probs.tolist()
-        cats = [self._categories(p, top_k, score_threshold) for p in rows]
-        unknown = [self.spec.is_unknown(max(p)) for p in rows]
-        t3 = perf_counter()
-        n = len(images)
-        timing = Timing(1e3 * (t1 - t0) / n, 1e3 * (t2 - t1) / n, 1e3 * (t3 - t2) / n)
-        return [ClassificationResult(c, timing, u) for c, u in zip(cats, unknown)]
-
-    def probabilities(self, image: Any, *, color: str = DEFAULT_COLOR) -> np.ndarray:
-        """All class probabilities for one image, in label order."""
-        return self._infer(self.encode(image, color=color))[0]
-
-    def encode(self, image: Any, *, color: str = DEFAULT_COLOR) -> np.ndarray:
-        """The exact ``(1, H, W, 3)`` tensor the runtime receives for one image (int8 for int8 models)."""
-        return self._encoder.encode(self._pixels(image, color)[None])
+        verdicts = [(self._categories(p, top_k, threshold), self.spec.is_unknown(max(p))) for p in rows]
+        n, t3 = len(rows), perf_counter()
+        timing = Timing(1e3 * (t1 - start) / n, 1e3 * (t2 - t1) / n, 1e3 * (t3 - t2) / n)
+        return [ClassificationResult(categories, timing, unknown) for categories, unknown in verdicts]
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, classes)`` for an encoded batch: one runtime call, or one per image for a batch-1 model.
 
         Any exception out of the runtime becomes :class:`InferenceError` naming the model, and so does an
-        output of another shape than the model declared.
+        output other than ``(N, classes)`` float scores.
         """
         backend = self._backend
         try:
@@ -416,53 +366,24 @@ class Classifier:
         except EdgeSDKError:
             raise
         except Exception as exc:  # onnxruntime's and LiteRT's own errors, MemoryError, ...
-            raise self._inference_error(exc) from exc
-        self._check_scores(probs.shape, probs.dtype, len(x))
+            raise InferenceError(f"{self.model_path}: {backend.name} failed to run the model: {describe(exc)}") from exc
+        if probs.shape != (len(x), self.spec.num_classes) or probs.dtype.kind != "f":
+            raise InferenceError(f"{self.model_path}: the model returned {probs.dtype} scores of shape {probs.shape} "
+                                 f"for {len(x)} image(s); expected ({len(x)}, {self.spec.num_classes}) float scores")
         return probs
-
-    def _infer_one(self, x: np.ndarray) -> list[float]:
-        """The probabilities of one encoded image as Python floats: :meth:`_infer` without numpy on the output
-        (the per-call path of :meth:`classify`). Raises as :meth:`_infer`."""
-        backend = self._backend
-        try:
-            raw = backend.invoke(x)
-        except EdgeSDKError:
-            raise
-        except Exception as exc:  # onnxruntime's and LiteRT's own errors, MemoryError, ...
-            raise self._inference_error(exc) from exc
-        if type(raw) is not np.ndarray:
-            raw = np.asarray(raw)
-        if raw.shape != self._one_row or (backend.output_quantization is None and raw.dtype.kind != "f"):
-            self._check_scores(raw.shape, raw.dtype if backend.output_quantization is None else _FLOAT32, 1)
-        return backend.output_row(raw)
-
-    def _inference_error(self, exc: BaseException) -> InferenceError:
-        return InferenceError(f"{self.model_path}: {self._backend.name} failed to run the model: {describe(exc)}")
-
-    def _check_scores(self, shape: tuple[int, ...], dtype: np.dtype, images: int) -> None:
-        """Raise :class:`InferenceError` unless the runtime gave ``(images, classes)`` float scores."""
-        if shape != (images, self.spec.num_classes) or dtype.kind != "f":
-            raise InferenceError(
-                f"{self.model_path}: the model returned {dtype} scores of shape {shape} for "
-                f"{images} image(s); expected ({images}, {self.spec.num_classes}) float scores"
-            )
 
     def _overrides(self, top_k: int | None, score_threshold: float | None) -> tuple[int, float]:
         """This call's ``(top_k, score_threshold)``: the given values (checked) or the constructor's."""
-        if top_k is None:
-            top_k = self.top_k
-        else:
+        if top_k is not None:
             _check_top_k(top_k)
-        if score_threshold is None:
-            score_threshold = self.score_threshold
-        else:
-            _check_score_threshold(score_threshold)
-        return top_k, score_threshold
+        if score_threshold is not None:
+            _check_probability("score_threshold", score_threshold)
+        return (self.top_k if top_k is None else top_k,
+                self.score_threshold if score_threshold is None else score_threshold)
 
     def _categories(self, scores: list[float], top_k: int, threshold: float) -> tuple[Category, ...]:
         """The top-k categories of one row of scores (Python floats), best first (ties in class order), after
-        the filters. Raises :class:`InvalidImageError` when a score is NaN or infinite.
-        """
+        the filters. Raises :class:`InvalidImageError` when a score is NaN or infinite."""
         total = sum(scores)
         if total - total != 0.0:  # NaN for a NaN or an infinity among them: np.isfinite(probs).all() is False
             raise InvalidImageError("the model produced non-finite scores for this input")
@@ -471,9 +392,6 @@ class Classifier:
         else:
             order = np.argsort(-np.asarray(scores), kind="stable").tolist()
         labels, allowed = self.spec.labels, self._allowed
-        top = order[:top_k]
-        if allowed is None and scores[top[-1]] >= threshold:  # the best top_k all pass: nothing to filter
-            return tuple([Category(i, labels[i], scores[i]) for i in top])
         picked = []
         for i in order:
             if (allowed is not None and not allowed[i]) or scores[i] < threshold:
@@ -483,7 +401,6 @@ class Classifier:
                 break
         return tuple(picked)
 
-    # ----------------------------------------------------------------- lifetime
     def close(self) -> None:
         """Release the runtime; any later call raises :class:`ClosedError`."""
         self._backend = _ClosedBackend()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .runtimes.base import Backend, quantize
+from .runtimes.base import quantize
 from .spec import PreprocessSpec
 
 #: ``pixel - 128`` as int8, bit for bit ``pixel XOR 0x80``
@@ -25,10 +25,9 @@ _IDENTITY = np.arange(256, dtype=np.uint8)
 
 class InputEncoder:
     """Turn ``(N, H, W, 3)`` uint8 RGB pixels into one model's input tensor: colour order, normalization,
-    quantization (for an integer input) and layout, all from the spec and the input's dtype and
-    ``(scale, zero_point)``. The SDK encodes every image with it; training, evaluation, calibration and
-    validation use the same :meth:`PreprocessSpec.normalize <edge_sdk.spec.PreprocessSpec.normalize>`
-    it is built from (tests/test_encoder.py checks the two agree bit for bit)."""
+    quantization (for an integer input) and layout, from the spec and the input's dtype and ``(scale,
+    zero_point)``. It is built from :meth:`PreprocessSpec.normalize <edge_sdk.spec.PreprocessSpec.normalize>`,
+    which training, evaluation and calibration use (tests/test_encoder.py checks they agree bit for bit)."""
 
     def __init__(self, spec: PreprocessSpec, input_dtype: np.dtype | type = np.float32,
                  input_quantization: tuple[float, int] | None = None) -> None:
@@ -47,14 +46,10 @@ class InputEncoder:
         self._xor = self._lut.dtype == np.int8 and np.array_equal(self._lut, _MINUS_128)
         self._identity = self._lut.dtype == np.uint8 and np.array_equal(self._lut, _IDENTITY)
 
-    @classmethod
-    def for_backend(cls, spec: PreprocessSpec, backend: Backend) -> InputEncoder:
-        """The encoder for the model ``backend`` has loaded (its input dtype and quantization)."""
-        return cls(spec, backend.input_dtype, backend.input_quantization)
-
     def normalize(self, pixels: np.ndarray) -> np.ndarray:
         """Normalized float32 values in the model's layout (its input before any quantization)."""
-        return self._spec.to_layout(self._spec.normalize(pixels))
+        x = self._spec.normalize(pixels)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if self._nchw else x
 
     def encode(self, pixels: np.ndarray) -> np.ndarray:
         """The model input tensor for a ``(N, H, W, 3)`` batch of uint8 RGB pixels of the model's input size."""

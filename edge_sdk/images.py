@@ -1,11 +1,8 @@
-"""Decode image files into RGB uint8 arrays of a given size.
-
-Used by the SDK for every file or bytes input and by the data layer for
-image-folder data sets, so a picture is decoded the same way in training and
-in deployment. Only the formats in :data:`ALLOWED_FORMATS` are decoded (never
-EPS/PostScript or any other format for which Pillow runs an external
-program), and every failure while decoding, applying the EXIF orientation or
-converting the mode raises :class:`~edge_sdk.errors.InvalidImageError`.
+"""Decode image files into RGB uint8 arrays of a given size: the SDK's file and bytes inputs and the data layer's
+image folders alike, so a picture is decoded the same way in training and in deployment. Only the formats of
+:data:`ALLOWED_FORMATS` are decoded (never one for which Pillow runs an external program), and every failure
+while decoding, applying the EXIF orientation or converting the mode raises
+:class:`~edge_sdk.errors.InvalidImageError`.
 """
 
 from __future__ import annotations
@@ -21,8 +18,7 @@ from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 from .errors import InvalidImageError
 from .resize import check_resize_mode, draft_scale, resize_image
 
-# Larger pictures are refused before decoding (decompression-bomb guard):
-# 64 megapixels covers any camera the SDK targets.
+#: larger pictures are refused before decoding (decompression-bomb guard): 64 megapixels covers any camera
 MAX_IMAGE_PIXELS = 64_000_000
 #: ... and pictures (files, arrays, camera frames) whose decoded pixels take more bytes than this: a
 #: 64-megapixel RGBA or 32-bit picture fits, a 64-megapixel float32 RGB array (768 MB) does not.
@@ -52,15 +48,12 @@ _WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16- and 32-bit gr
 
 
 def open_rgb(source: str | os.PathLike[str] | bytes, draft: tuple[int, int, str] | None = None) -> Image.Image:
-    """Decode a file path or encoded bytes into an RGB PIL image (EXIF orientation applied).
-
-    Grayscale, palette, RGBA/LA, CMYK and 16-bit images are converted to RGB.
-    Pictures over :data:`MAX_IMAGE_PIXELS` are refused from their header,
-    before any pixel is decoded. Raises :class:`InvalidImageError` naming the
-    file and the problem, whatever fails (a format outside
-    :data:`ALLOWED_FORMATS`, a corrupt header, pixels or EXIF block, an
-    unreadable file). ``draft=(height, width, mode)``: the picture is only needed at that size, so a
-    JPEG may decode at a reduced scale (:func:`~edge_sdk.resize.draft_scale`).
+    """Decode a file path or encoded bytes into an RGB PIL image (EXIF orientation applied; grayscale, palette,
+    RGBA/LA, CMYK and 16-bit images converted). Pictures over :data:`MAX_IMAGE_PIXELS` are refused from their
+    header. ``draft=(height, width, mode)``: the picture is only needed at that size, so a JPEG may decode at a
+    reduced scale (:func:`~edge_sdk.resize.draft_scale`). Raises :class:`InvalidImageError` naming the file and the
+    problem, whatever fails (a format outside :data:`ALLOWED_FORMATS`, a corrupt header, pixels or EXIF block,
+    an unreadable file).
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         name = "<bytes>"
@@ -73,7 +66,9 @@ def open_rgb(source: str | os.PathLike[str] | bytes, draft: tuple[int, int, str]
         _check_file(stream)
     try:
         with _open_header(stream, name) as img:
-            _check_size(img, name)
+            check_decoded_size(img.width, img.height, _bytes_per_pixel(img.mode), name)
+            if img.width == 0 or img.height == 0:
+                raise InvalidImageError(f"image has no pixels ({img.width}x{img.height}): {name}")
             if draft is not None and img.format == "JPEG":
                 scale = draft_scale(img.height, img.width, *draft)
                 if scale < 0.5:
@@ -87,10 +82,8 @@ def open_rgb(source: str | os.PathLike[str] | bytes, draft: tuple[int, int, str]
     except PermissionError as exc:
         raise InvalidImageError(f"cannot read image file {name}: permission denied") from exc
     except UnidentifiedImageError as exc:
-        raise InvalidImageError(
-            f"cannot decode image {name}: not a known image format (or a corrupt header); "
-            f"the SDK decodes {', '.join(ALLOWED_FORMATS)}"
-        ) from exc
+        raise InvalidImageError(f"cannot decode image {name}: not a known image format (or a corrupt header); "
+                                f"the SDK decodes {', '.join(ALLOWED_FORMATS)}") from exc
     except Exception as exc:  # any decoder failure (OSError, SyntaxError, struct.error, RuntimeError, MemoryError...)
         raise InvalidImageError(f"cannot decode image {name}: {describe(exc)}") from exc
 
@@ -104,10 +97,8 @@ def describe(exc: BaseException) -> str:
 
 
 def _check_file(path: Path) -> None:
-    """Raise :class:`InvalidImageError` unless ``path`` is a non-empty regular file.
-
-    A FIFO or device is refused before it is opened (reading one could block forever).
-    """
+    """Raise :class:`InvalidImageError` unless ``path`` is a non-empty regular file (a FIFO or device is refused
+    before it is opened: reading one could block forever)."""
     try:
         if not path.exists():
             raise InvalidImageError(f"image file not found: {path}")
@@ -120,43 +111,26 @@ def _check_file(path: Path) -> None:
 
 
 def _open_header(stream: io.BytesIO | Path, name: str) -> Image.Image:
-    """``Image.open`` (reads the header only), with Pillow's own bomb check mapped to our error.
-
-    Pillow's global ``MAX_IMAGE_PIXELS`` is left alone (other code in the
-    process may rely on it); its warning for big images is silenced because
-    :func:`_check_size` refuses them with a clearer message.
-    """
+    """``Image.open`` (reads the header only), with Pillow's own bomb check mapped to our error. Pillow's global
+    ``MAX_IMAGE_PIXELS`` is left alone; its warning is silenced: :func:`check_decoded_size` says it more clearly."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(stream, formats=ALLOWED_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise InvalidImageError(
-            f"image is too large to decode safely (more than {MAX_IMAGE_PIXELS:,} pixels; "
-            f"decompression-bomb guard): {name}"
-        ) from exc
-
-
-def _check_size(img: Image.Image, name: str) -> None:
-    width, height = img.size
-    check_decoded_size(width, height, _bytes_per_pixel(img.mode), name)
-    if width == 0 or height == 0:
-        raise InvalidImageError(f"image has no pixels ({width}x{height}): {name}")
+        raise InvalidImageError(f"image is too large to decode safely (more than {MAX_IMAGE_PIXELS:,} pixels; "
+                                f"decompression-bomb guard): {name}") from exc
 
 
 def check_decoded_size(width: int, height: int, bytes_per_pixel: int, name: str) -> None:
     """Raise :class:`InvalidImageError` naming ``name`` for a picture over :data:`MAX_IMAGE_PIXELS` pixels or
     :data:`MAX_IMAGE_BYTES` decoded bytes (the one cap of files, arrays and camera frames)."""
     if width * height > MAX_IMAGE_PIXELS:
-        raise InvalidImageError(
-            f"image is too large to decode safely: {width}x{height} pixels, more than the "
-            f"{MAX_IMAGE_PIXELS:,} allowed (decompression-bomb guard): {name}"
-        )
+        raise InvalidImageError(f"image is too large to decode safely: {width}x{height} pixels, more than the "
+                                f"{MAX_IMAGE_PIXELS:,} allowed (decompression-bomb guard): {name}")
     if width * height * bytes_per_pixel > MAX_IMAGE_BYTES:
-        raise InvalidImageError(
-            f"image is too large to decode safely: {width}x{height} pixels of {bytes_per_pixel} bytes, more than "
-            f"the {MAX_IMAGE_BYTES:,} bytes allowed: {name}"
-        )
+        raise InvalidImageError(f"image is too large to decode safely: {width}x{height} pixels of {bytes_per_pixel} "
+                                f"bytes, more than the {MAX_IMAGE_BYTES:,} bytes allowed: {name}")
 
 
 def _bytes_per_pixel(mode: str) -> int:
@@ -168,12 +142,9 @@ def _bytes_per_pixel(mode: str) -> int:
 
 
 def to_rgb_image(img: Image.Image, name: str = "PIL image") -> Image.Image:
-    """Any PIL image as a new RGB image: EXIF-rotated; 16/32-bit grayscale keeps its top 8 bits (no clipping at 255).
-
-    The same rule for every input kind (a file, bytes, a PIL image): the EXIF
-    orientation is applied when the picture carries one. Raises
-    :class:`InvalidImageError` naming ``name`` when anything fails (a corrupt
-    EXIF block, pixels that do not load, an unsupported mode).
+    """Any PIL image as a new RGB image, EXIF-rotated when it carries an orientation (the one rule of every input
+    kind); 16/32-bit grayscale keeps its top 8 bits (no clipping at 255). Raises :class:`InvalidImageError` naming
+    ``name`` when anything fails (a corrupt EXIF block, pixels that do not load, an unsupported mode).
     """
     try:
         # exif_transpose copies even an upright picture: only called when there is something to turn
@@ -202,8 +173,7 @@ def _wide_gray_to_l(img: Image.Image) -> Image.Image:
     width, height = img.size
     shift = 8
     if img.mode == "I":
-        _low, high = img.getextrema()
-        shift = 8 if high > 255 else 0
+        shift = 8 if img.getextrema()[1] > 255 else 0
     out = np.empty((height, width), np.uint8)
     rows = max(1, _CONVERT_BLOCK_PIXELS // max(width, 1))
     for top in range(0, height, rows):
@@ -216,9 +186,7 @@ def _wide_gray_to_l(img: Image.Image) -> Image.Image:
     return Image.fromarray(out)
 
 
-def load_image(
-    source: str | os.PathLike[str] | bytes, height: int, width: int, mode: str = "stretch"
-) -> np.ndarray:
+def load_image(source: str | os.PathLike[str] | bytes, height: int, width: int, mode: str = "stretch") -> np.ndarray:
     """Decode ``source`` and return an RGB uint8 array of shape (height, width, 3), framed by ``mode``
     (:data:`~edge_sdk.resize.RESIZE_MODES`). A large JPEG decodes at a reduced scale (DCT scaling,
     :func:`~edge_sdk.resize.draft_scale`). Raises :class:`InvalidImageError` as :func:`open_rgb`,

@@ -1,18 +1,11 @@
 """Turn any supported image input into an RGB uint8 array of the model's input size.
 
-Accepted: a path (``str`` or ``Path``), encoded bytes, a PIL image, or a numpy
-array: uint8 ``HxWx3`` (RGB, or BGR with ``color="bgr"`` for OpenCV frames),
-``HxW`` grayscale, ``HxWx4`` RGBA/BGRA, ``HxWx1``, or float arrays with values
-in [0, 1]. Anything else raises :class:`~edge_sdk.errors.InvalidImageError`
-naming the problem, as does an array or PIL image of more than
-:data:`~edge_sdk.images.MAX_IMAGE_PIXELS` pixels or :data:`~edge_sdk.images.MAX_IMAGE_BYTES` bytes
-(refused before any copy).
-
-The same picture gives the same pixels whatever the input kind: a path, its
-bytes and the PIL image ``Image.open`` returns for it are all EXIF-rotated
-and converted by :func:`~edge_sdk.images.to_rgb_image`. Numpy arrays carry no
-EXIF and are taken as they are. A URL string (``https://...``) is refused with
-an :class:`~edge_sdk.errors.InvalidImageError` saying so: download the picture first.
+Accepted: a local file path (``str`` or ``Path``; a URL is refused), encoded bytes, a PIL image, or a numpy
+array: uint8 ``HxWx3`` (RGB, or BGR with ``color="bgr"`` for OpenCV frames), ``HxW`` grayscale, ``HxWx4``
+RGBA/BGRA, ``HxWx1``, or floats in [0, 1]. A path, its bytes and the PIL image ``Image.open`` returns for it
+give the same pixels (EXIF-rotated and converted by :func:`~edge_sdk.images.to_rgb_image`); arrays carry no
+EXIF and are taken as they are. An array or PIL image over :data:`~edge_sdk.images.MAX_IMAGE_PIXELS` pixels or
+:data:`~edge_sdk.images.MAX_IMAGE_BYTES` bytes is refused before any copy.
 """
 
 from __future__ import annotations
@@ -31,7 +24,7 @@ from .resize import check_resize_mode, resize_image, resize_pixels
 COLORS = ("rgb", "bgr")
 #: the URL schemes an image path is refused for (the SDK opens local files only)
 URL_SCHEMES = ("http", "https", "ftp")
-_URL = re.compile(rf"(?:{'|'.join(URL_SCHEMES)}):/", re.IGNORECASE)
+_URL = re.compile(rf"(?:{'|'.join(URL_SCHEMES)}):/", re.IGNORECASE)  # a Path made of a URL lost one slash
 #: the channel order every SDK call assumes for a numpy array unless told (``color="bgr"`` for OpenCV frames)
 DEFAULT_COLOR = "rgb"
 
@@ -56,7 +49,9 @@ def to_rgb_array(image: Any, height: int, width: int, *, resize: str = "stretch"
 
 def _to_rgb_array(image: Any, height: int, width: int, resize: str, color: str) -> np.ndarray:
     if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
-        check_not_url(image)
+        path = os.fspath(image) if isinstance(image, os.PathLike) else image
+        if isinstance(path, str) and _URL.match(path):
+            raise InvalidImageError(f"URLs are not supported; download the picture first: {path}")
         return load_image(image, height, width, resize)
     if isinstance(image, Image.Image):
         return _pil_to_rgb_array(image, height, width, resize)
@@ -69,20 +64,7 @@ def _to_rgb_array(image: Any, height: int, width: int, resize: str, color: str) 
             return np.repeat(pixels[:, :, None], 3, axis=2)
         return np.ascontiguousarray(pixels[:, :, 2::-1] if color == "bgr" else pixels)
     raise InvalidImageError(
-        f"unsupported image type {type(image).__name__}: pass a file path, bytes, a PIL image or a numpy array"
-    )
-
-
-def check_not_url(image: Any) -> None:
-    """Raise :class:`InvalidImageError` when ``image`` is a URL (:data:`URL_SCHEMES`) rather than a file path.
-
-    The SDK reads local files only; a ``Path`` made of a URL has lost one of its slashes
-    (``https:/host/cat.jpg``) and is recognised too.
-    """
-    if isinstance(image, os.PathLike):
-        image = os.fspath(image)
-    if isinstance(image, str) and _URL.match(image):
-        raise InvalidImageError(f"URLs are not supported; download the picture first: {image}")
+        f"unsupported image type {type(image).__name__}: pass a file path, bytes, a PIL image or a numpy array")
 
 
 def _pil_to_rgb_array(image: Image.Image, height: int, width: int, resize: str) -> np.ndarray:
@@ -90,15 +72,12 @@ def _pil_to_rgb_array(image: Image.Image, height: int, width: int, resize: str) 
     if image.width == 0 or image.height == 0:
         raise InvalidImageError(f"PIL image has no pixels (size {image.width}x{image.height})")
     if image.width * image.height > MAX_IMAGE_PIXELS:
-        raise InvalidImageError(
-            f"PIL image is too large: {image.width}x{image.height} pixels, more than the {MAX_IMAGE_PIXELS:,} allowed"
-        )
+        raise InvalidImageError(f"PIL image is too large: {image.width}x{image.height} pixels, more than the "
+                                f"{MAX_IMAGE_PIXELS:,} allowed")
     if getattr(image, "tile", None) and image.format not in (*ALLOWED_FORMATS, "MPO"):
         # opened by the caller but not decoded yet: decoding it could run an external program (EPS: Ghostscript)
-        raise InvalidImageError(
-            f"PIL image of format {image.format} is not decoded by the SDK (it decodes {', '.join(ALLOWED_FORMATS)}); "
-            "load or convert it yourself first"
-        )
+        raise InvalidImageError(f"PIL image of format {image.format} is not decoded by the SDK (it decodes "
+                                f"{', '.join(ALLOWED_FORMATS)}); load or convert it yourself first")
     img = to_rgb_image(image, f"PIL image (mode {image.mode})")
     try:
         return resize_image(img, height, width, resize)
@@ -112,36 +91,25 @@ def _array_to_uint8(array: np.ndarray) -> np.ndarray:
         raise InvalidImageError(f"image array is empty (shape {array.shape})")
     if array.ndim >= 2 and array.shape[0] * array.shape[1] > MAX_IMAGE_PIXELS:
         # before anything copies it: a broadcast (zero-stride) array can claim terabytes
-        raise InvalidImageError(
-            f"image array is too large: {array.shape[0]}x{array.shape[1]} pixels, more than the "
-            f"{MAX_IMAGE_PIXELS:,} allowed"
-        )
+        raise InvalidImageError(f"image array is too large: {array.shape[0]}x{array.shape[1]} pixels, more than the "
+                                f"{MAX_IMAGE_PIXELS:,} allowed")
     if array.nbytes > MAX_IMAGE_BYTES:  # shape times item size: no copy is made to know it
-        raise InvalidImageError(
-            f"image array is too large: {array.nbytes:,} bytes ({array.dtype} of shape {array.shape}), more than the "
-            f"{MAX_IMAGE_BYTES:,} allowed"
-        )
+        raise InvalidImageError(f"image array is too large: {array.nbytes:,} bytes ({array.dtype} of shape "
+                                f"{array.shape}), more than the {MAX_IMAGE_BYTES:,} allowed")
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
-        raise InvalidImageError(
-            f"image array must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}"
-        )
-    if array.dtype == np.uint8:
-        pixels = array
-    elif np.issubdtype(array.dtype, np.floating):
+        raise InvalidImageError(f"image array must be HxW, HxWx1, HxWx3 or HxWx4, got shape {array.shape}")
+    if array.dtype == np.bool_:
+        raise InvalidImageError("boolean arrays are not images; pass uint8 pixels or floats in [0, 1]")
+    if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all():
             raise InvalidImageError("image array contains NaN or infinite values")
         lo, hi = float(array.min()), float(array.max())
         if lo < 0.0 or hi > 1.0:
             raise InvalidImageError(
-                f"float image arrays must hold values in [0, 1], got {lo:g}..{hi:g} (pass uint8 for 0-255 pixels)"
-            )
-        pixels = np.rint(array * 255.0).astype(np.uint8)
-    elif array.dtype == np.bool_:
-        raise InvalidImageError("boolean arrays are not images; pass uint8 pixels or floats in [0, 1]")
-    else:
-        raise InvalidImageError(
-            f"unsupported image dtype {array.dtype}: pass uint8 pixels (0-255) or floats in [0, 1]"
-        )
-    return pixels if pixels.ndim == 2 else pixels[:, :, :3]
+                f"float image arrays must hold values in [0, 1], got {lo:g}..{hi:g} (pass uint8 for 0-255 pixels)")
+        array = np.rint(array * 255.0).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        raise InvalidImageError(f"unsupported image dtype {array.dtype}: pass uint8 pixels (0-255) or floats in [0, 1]")
+    return array if array.ndim == 2 else array[:, :, :3]

@@ -7,14 +7,10 @@
 ...     for ts, frame in camera_frames():                           # BGR numpy frames
 ...         live.classify_async(frame, ts, color="bgr")             # returns at once
 
-One worker thread classifies; ``classify_async`` only hands it the frame. While
-the worker is busy, a newly submitted frame replaces the one waiting (if any),
-so the worker always takes the newest frame and a slow model never makes the
-stream fall behind; each replaced frame counts in :attr:`LiveClassifier.dropped`.
-Timestamps must increase strictly (``ValueError`` otherwise) and results are
-delivered in timestamp order, on the worker thread.
-
-This module imports neither OpenCV nor TensorFlow.
+One worker thread classifies; ``classify_async`` only hands it the frame. A frame submitted while the
+worker is busy replaces the one waiting, so the worker always takes the newest frame and a slow model never
+makes the stream fall behind (each replaced frame counts in :attr:`LiveClassifier.dropped`). Timestamps must
+increase strictly and results are delivered in timestamp order, on the worker thread.
 """
 
 from __future__ import annotations
@@ -42,13 +38,12 @@ ErrorCallback = Callable[[Exception, Any, float], None]
 class LiveClassifier:
     """Asynchronous, frame-dropping, order-preserving classification of a live stream.
 
-    ``classifier`` is a :class:`~edge_sdk.Classifier` (which the caller keeps
-    owning), or a model path / ``None`` for the bundled model, in which case
-    ``classifier_kwargs`` (``num_threads``, ``top_k``, ...) build one that
-    :meth:`close` also closes. ``result_callback(result, frame, timestamp_ms)``
-    receives every result; ``error_callback(exc, frame, timestamp_ms)`` every
-    per-frame failure (a bad frame is logged and skipped when it is not given:
-    one bad frame never stops the stream).
+    ``classifier`` is a :class:`~edge_sdk.Classifier` (which the caller keeps owning), or a model path / ``None``
+    for the bundled model, in which case ``classifier_kwargs`` (``num_threads``, ``top_k``, ...) build one that
+    :meth:`close` also closes. ``result_callback(result, frame, timestamp_ms)`` receives every result;
+    ``error_callback(exc, frame, timestamp_ms)`` every per-frame failure (without it a bad frame is logged and
+    skipped: one bad frame never stops the stream). Raises :class:`InvalidArgumentTypeError` without a
+    ``result_callback``, or given a Classifier and arguments to build one, and what :class:`Classifier` raises.
     """
 
     def __init__(
@@ -63,9 +58,8 @@ class LiveClassifier:
             raise InvalidArgumentTypeError("LiveClassifier needs a result_callback(result, frame, timestamp_ms)")
         if hasattr(classifier, "classify"):
             if classifier_kwargs:
-                raise InvalidArgumentTypeError(
-                    f"pass either a Classifier or the arguments to build one, not both ({', '.join(classifier_kwargs)})"
-                )
+                raise InvalidArgumentTypeError(f"pass either a Classifier or the arguments to build one, not both "
+                                               f"({', '.join(classifier_kwargs)})")
             self.classifier = classifier
             self._owns_classifier = False
         else:
@@ -79,21 +73,15 @@ class LiveClassifier:
         self._closing = False
         self._closed = False
         self._last_timestamp: float | None = None
-        self.submitted = 0
-        self.processed = 0
-        self.dropped = 0
-        self.errors = 0
+        self.submitted = self.processed = self.dropped = self.errors = 0  # frames accepted, done, replaced, failed
         self._worker = threading.Thread(target=self._run, name="cifar-edge-live", daemon=True)
         self._worker.start()
 
-    # ----------------------------------------------------------------- producer side
     def classify_async(self, frame: Any, timestamp_ms: float, color: str = DEFAULT_COLOR) -> None:
-        """Queue ``frame`` for classification and return at once.
-
-        ``frame`` is any image the SDK accepts (numpy arrays are copied, so the
-        caller may reuse its buffer); ``color`` is RGB by default, as for
-        :meth:`Classifier.classify`: pass ``"bgr"`` for OpenCV frames. ``timestamp_ms`` must be larger than the previous one.
-        A frame still waiting from an earlier call is dropped in favour of this one.
+        """Queue ``frame`` for classification and return at once; a frame still waiting from an earlier call is
+        dropped in favour of this one. ``frame`` is any image the SDK accepts (numpy arrays are copied, so the
+        caller may reuse its buffer), RGB unless ``color="bgr"`` (OpenCV frames). Raises :class:`ClosedError`
+        after :meth:`close`, :class:`InvalidArgumentError` unless ``timestamp_ms`` exceeds the previous one.
         """
         if isinstance(frame, np.ndarray):
             frame = frame.copy()
@@ -102,8 +90,7 @@ class LiveClassifier:
                 raise ClosedError("this LiveClassifier is closed")
             if self._last_timestamp is not None and not timestamp_ms > self._last_timestamp:
                 raise InvalidArgumentError(
-                    f"timestamps must increase: got {timestamp_ms} ms after {self._last_timestamp} ms"
-                )
+                    f"timestamps must increase: got {timestamp_ms} ms after {self._last_timestamp} ms")
             self._last_timestamp = timestamp_ms
             self.submitted += 1
             if self._pending is not None:
@@ -122,7 +109,6 @@ class LiveClassifier:
         with self._cond:
             return self._cond.wait_for(lambda: not self._busy and self._pending is None, timeout)
 
-    # ----------------------------------------------------------------- worker
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -164,7 +150,6 @@ class LiveClassifier:
         except Exception:  # a failing callback must not kill the worker
             log.exception("LiveClassifier callback %r failed", callback)
 
-    # ----------------------------------------------------------------- lifetime
     def close(self, timeout: float | None = None) -> None:
         """Stop accepting frames, let the frame in flight finish, drop the waiting one, join the worker.
 

@@ -1,20 +1,14 @@
 """Model metadata that travels inside every exported file, read with the standard library only.
 
-The converter stores one JSON document under the key ``cifar_edge``:
-
-* TFLite: an entry of the flatbuffer's ``Model.metadata`` list pointing at a
-  buffer holding the JSON bytes (stock LiteRT and tflite-runtime ignore it);
-* ONNX: an entry of ``ModelProto.metadata_props``.
-
-Both containers are parsed here by hand (flatbuffer tables, protobuf wire
-format), with bounds checks on every read, so the SDK needs neither
-TensorFlow, the ``flatbuffers`` package nor ``onnx`` to know a model's labels
-and preprocessing.
+The converter stores one JSON document under the key ``cifar_edge``: in a TFLite file, an entry of the
+flatbuffer's ``Model.metadata`` list pointing at a buffer that holds it (stock runtimes ignore it); in an
+ONNX file, an entry of ``ModelProto.metadata_props``. Both containers are parsed here by hand, with bounds
+checks on every read, so the SDK needs neither TensorFlow, ``flatbuffers`` nor ``onnx`` to read a model's
+labels and preprocessing (the ONNX runtime walks a model's tensors with the same protobuf reader, :func:`fields`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from collections.abc import Iterator
@@ -22,10 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .protobuf import fields
 from .errors import MetadataError, ModelLoadError
-from .spec import PreprocessSpec, parse_json
-from .terminal import strict_json
+from .spec import PreprocessSpec, parse_json, strict_json
 
 METADATA_KEY = "cifar_edge"
 METADATA_FORMAT_VERSION = 1
@@ -76,11 +68,10 @@ class ModelMetadata:
             raise MetadataError("model metadata must be a JSON object")
         version = data.get("format_version")
         if version != METADATA_FORMAT_VERSION or isinstance(version, bool):
-            raise MetadataError(
-                f"unsupported model metadata version {version!r}: this SDK reads version {METADATA_FORMAT_VERSION} "
-                f"(the model comes from a {'newer' if _newer(version) else 'different'} converter; use a cifar-edge "
-                "release that reads it)"
-            )
+            newer = isinstance(version, int) and not isinstance(version, bool) and version > METADATA_FORMAT_VERSION
+            raise MetadataError(f"unsupported model metadata version {version!r}: this SDK reads version "
+                                f"{METADATA_FORMAT_VERSION} (the model comes from a {'newer' if newer else 'different'}"
+                                " converter; use a cifar-edge release that reads it)")
         missing = [k for k in ("spec", "model_name", "model_version", "format") if k not in data]
         if missing:
             raise MetadataError(f"model metadata lacks {', '.join(missing)}")
@@ -101,19 +92,14 @@ class ModelMetadata:
         return cls(spec=spec, unknown=unknown, **data)
 
 
-def _newer(version: Any) -> bool:
-    return isinstance(version, int) and not isinstance(version, bool) and version > METADATA_FORMAT_VERSION
-
-
 def read_metadata(model: str | os.PathLike[str] | bytes) -> ModelMetadata | None:
     """The ``cifar_edge`` metadata of a ``.tflite`` or ``.onnx`` file or its bytes; ``None`` if it has none.
 
-    Raises :class:`MetadataError` when the container is malformed or the
-    metadata present cannot be parsed (naming the file), and
-    :class:`ModelLoadError` when the file cannot be read.
+    Raises :class:`MetadataError` when the container is malformed or the metadata present cannot be parsed
+    (naming the file), and :class:`ModelLoadError` when the file cannot be read.
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
-        return _parse_metadata(bytes(model))
+        return parse_model_metadata(bytes(model))
     path = Path(model)
     try:
         data = path.read_bytes()
@@ -124,22 +110,20 @@ def read_metadata(model: str | os.PathLike[str] | bytes) -> ModelMetadata | None
     return parse_model_metadata(data, path)
 
 
-def parse_model_metadata(data: bytes, path: str | os.PathLike[str], num_classes: int | None = None
-                         ) -> ModelMetadata | None:
-    """The metadata in the bytes of a model file read from ``path`` (whose ``num_classes`` outputs, when
-    known, the labels must match); raises :class:`MetadataError` naming ``path``."""
+def parse_model_metadata(data: bytes, path: str | os.PathLike[str] | None = None,
+                         num_classes: int | None = None) -> ModelMetadata | None:
+    """The metadata in the bytes of a model file (read from ``path``, which errors name), whose labels must
+    number ``num_classes`` when given (the model's outputs); raises :class:`MetadataError`."""
     try:
-        return _parse_metadata(data, num_classes)
+        if is_tflite(data):
+            raw: bytes | None = tflite_metadata_entry(data, METADATA_KEY)
+        else:
+            raw = onnx_metadata_value(data, METADATA_KEY)
+        return None if raw is None else ModelMetadata.from_json(raw, num_classes)
     except MetadataError as exc:
+        if path is None:
+            raise
         raise MetadataError(f"{path}: {exc}") from exc
-
-
-def _parse_metadata(data: bytes, num_classes: int | None = None) -> ModelMetadata | None:
-    if is_tflite(data):
-        raw: bytes | str | None = tflite_metadata_entry(data, METADATA_KEY)
-    else:
-        raw = onnx_metadata_value(data, METADATA_KEY)
-    return None if raw is None else ModelMetadata.from_json(raw, num_classes)
 
 
 def is_tflite(data: bytes) -> bool:
@@ -150,183 +134,156 @@ def is_tflite(data: bytes) -> bool:
 # --------------------------------------------------------------------------- TFLite flatbuffer
 
 # Field indices in tensorflow/lite/schema/schema.fbs
-_MODEL_BUFFERS = 4
-_MODEL_METADATA = 6
-_METADATA_NAME = 0
-_METADATA_BUFFER = 1
-_BUFFER_DATA = 0
-_BUFFER_OFFSET = 1
-_BUFFER_SIZE = 2
+_MODEL_BUFFERS, _MODEL_METADATA = 4, 6
+_METADATA_NAME, _METADATA_BUFFER = 0, 1
+_BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
 
 
 class _FlatBuffer:
-    """Bounds-checked reads of flatbuffer tables, vectors and strings."""
+    """Bounds-checked reads of flatbuffer tables, vectors and strings (views of the data, never copies)."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.view = memoryview(data)  # slices without copies
+        self.view = memoryview(data)
 
-    def _unpack(self, fmt: str, pos: int) -> Any:
-        size = struct.calcsize(fmt)
-        if pos < 0 or pos + size > len(self.data):
+    def read(self, fmt: str, pos: int) -> Any:
+        """The scalar of ``struct`` format ``fmt`` at ``pos``."""
+        if pos < 0 or pos + struct.calcsize(fmt) > len(self.data):
             raise MetadataError(f"TFLite file is truncated or corrupt (read at byte {pos} past the end)")
         return struct.unpack_from(fmt, self.data, pos)[0]
 
-    def root(self) -> int:
-        return self._unpack("<I", 0)
-
     def field(self, table: int, index: int) -> int | None:
         """Absolute position of field ``index`` of the table at ``table``, or None if absent."""
-        vtable = table - self._unpack("<i", table)
-        vtable_size = self._unpack("<H", vtable)
+        vtable = table - self.read("<i", table)
         entry = 4 + 2 * index
-        if entry + 2 > vtable_size:
+        if entry + 2 > self.read("<H", vtable):
             return None
-        offset = self._unpack("<H", vtable + entry)
+        offset = self.read("<H", vtable + entry)
         return table + offset if offset else None
 
     def indirect(self, pos: int) -> int:
-        return pos + self._unpack("<I", pos)
+        return pos + self.read("<I", pos)
 
     def vector(self, pos: int, element_size: int) -> tuple[int, int]:
         """(start of elements, length) of the vector referenced at ``pos``."""
         vec = self.indirect(pos)
-        length = self._unpack("<I", vec)
+        length = self.read("<I", vec)
         if vec + 4 + element_size * length > len(self.data):
             raise MetadataError("TFLite file is truncated or corrupt (vector past the end)")
         return vec + 4, length
 
-    def tables(self, pos: int) -> list[int]:
-        return list(self.iter_tables(pos))
-
-    def iter_tables(self, pos: int) -> Iterator[int]:
-        """The tables of the vector referenced at ``pos``, one at a time."""
-        start, length = self.vector(pos, 4)
+    def tables(self, table: int, index: int) -> Iterator[int]:
+        """The tables of the vector in field ``index`` of the table at ``table`` (absent: none), one at a time."""
+        pos = self.field(table, index)
+        start, length = self.vector(pos, 4) if pos is not None else (0, 0)
         return (self.indirect(start + 4 * i) for i in range(length))
 
-    def string(self, pos: int) -> bytes:
-        return bytes(self.string_view(pos))
-
-    def string_view(self, pos: int) -> memoryview:
-        """The string (or ``[ubyte]`` vector) referenced at ``pos``, without copying it."""
+    def string(self, pos: int) -> memoryview:
+        """The string (or ``[ubyte]`` vector) referenced at ``pos``."""
         start, length = self.vector(pos, 1)
         return self.view[start : start + length]
 
-    def u8(self, pos: int) -> int:
-        return self._unpack("<B", pos)
-
-    def u32(self, pos: int) -> int:
-        return self._unpack("<I", pos)
-
-    def f32s(self, pos: int, max_length: int | None = None) -> tuple[float, ...]:
+    def floats(self, pos: int, max_length: int) -> tuple[float, ...]:
         """The ``[float]`` vector referenced at ``pos``; :class:`MetadataError` past ``max_length`` values."""
         start, length = self.vector(pos, 4)
-        if max_length is not None and length > max_length:
+        if length > max_length:
             raise MetadataError(f"TFLite metadata holds {length:,} values where at most {max_length} are expected")
         return struct.unpack_from(f"<{length}f", self.data, start)
 
-    def u64(self, pos: int) -> int:
-        return self._unpack("<Q", pos)
-
-
-def tflite_metadata(data: bytes) -> dict[str, bytes]:
-    """All ``Model.metadata`` entries of a TFLite flatbuffer: name -> buffer bytes (entries that share a
-    buffer share one copy of it)."""
-    fb, entries = _metadata_entries(data)
-    copies: dict[int, bytes] = {}
-    out: dict[str, bytes] = {}
-    for name, index, buffer in entries:
-        if index not in copies:
-            copies[index] = bytes(_buffer_view(fb, buffer))
-        out[bytes(name).decode("utf-8", errors="replace")] = copies[index]
-    return out
-
 
 def tflite_metadata_entry(data: bytes, name: str) -> bytes | None:
-    """The buffer of the ``Model.metadata`` entry called ``name`` (the last one of that name), or ``None``;
-    only that buffer is copied, whatever the other entries hold."""
-    wanted = name.encode("utf-8")
-    fb, entries = _metadata_entries(data)
-    found = None
-    for entry_name, _index, buffer in entries:
-        if len(entry_name) == len(wanted) and entry_name == wanted:
-            found = buffer
-    return None if found is None else bytes(_buffer_view(fb, found))
-
-
-def _metadata_entries(data: bytes) -> tuple[_FlatBuffer, Iterator[tuple[memoryview, int, int]]]:
-    """The flatbuffer and its metadata entries as (name, buffer index, buffer table), read lazily."""
+    """The buffer of the ``Model.metadata`` entry called ``name`` (the last one of that name) of a TFLite
+    flatbuffer, or ``None``; only that buffer is copied, whatever the other entries hold."""
     if not is_tflite(data):
         raise MetadataError("not a TFLite flatbuffer (no TFL3 identifier)")
     fb = _FlatBuffer(data)
-    model = fb.root()
-    meta_field = fb.field(model, _MODEL_METADATA)
+    model = fb.read("<I", 0)
     buffers_field = fb.field(model, _MODEL_BUFFERS)
-    buffers = fb.vector(buffers_field, 4) if buffers_field is not None else (0, 0)
-
-    def entries() -> Iterator[tuple[memoryview, int, int]]:
-        for entry in fb.iter_tables(meta_field) if meta_field is not None else ():
-            name_field = fb.field(entry, _METADATA_NAME)
-            buffer_field = fb.field(entry, _METADATA_BUFFER)
-            if name_field is None or buffer_field is None:
-                continue
-            name = fb.string_view(name_field)
-            index = fb.u32(buffer_field)
-            if index >= buffers[1]:
-                shown = bytes(name[:100]).decode("utf-8", errors="replace")
-                raise MetadataError(f"TFLite metadata '{shown}' points at buffer {index} of {buffers[1]}")
-            yield name, index, fb.indirect(buffers[0] + 4 * index)
-
-    return fb, entries()
+    buffers, count = fb.vector(buffers_field, 4) if buffers_field is not None else (0, 0)
+    wanted, found = name.encode("utf-8"), None
+    for entry in fb.tables(model, _MODEL_METADATA):
+        name_field, buffer_field = fb.field(entry, _METADATA_NAME), fb.field(entry, _METADATA_BUFFER)
+        if name_field is None or buffer_field is None:
+            continue
+        entry_name, index = fb.string(name_field), fb.read("<I", buffer_field)
+        if index >= count:
+            shown = bytes(entry_name[:100]).decode("utf-8", errors="replace")
+            raise MetadataError(f"TFLite metadata '{shown}' points at buffer {index} of {count}")
+        if entry_name == wanted:
+            found = fb.indirect(buffers + 4 * index)
+    return None if found is None else bytes(_buffer_view(fb, found))
 
 
 def _buffer_view(fb: _FlatBuffer, buffer: int) -> memoryview:
     data_field = fb.field(buffer, _BUFFER_DATA)
     if data_field is not None:
-        return fb.string_view(data_field)  # a [ubyte] vector has the same layout as a string
-    offset_field = fb.field(buffer, _BUFFER_OFFSET)
-    size_field = fb.field(buffer, _BUFFER_SIZE)
+        return fb.string(data_field)  # a [ubyte] vector has the same layout as a string
+    offset_field, size_field = fb.field(buffer, _BUFFER_OFFSET), fb.field(buffer, _BUFFER_SIZE)
     if offset_field is not None and size_field is not None:  # data stored after the flatbuffer
-        offset, size = fb.u64(offset_field), fb.u64(size_field)
+        offset, size = fb.read("<Q", offset_field), fb.read("<Q", size_field)
         if offset + size > len(fb.data):
             raise MetadataError("TFLite buffer lies past the end of the file (truncated?)")
         return fb.view[offset : offset + size]
     return fb.view[0:0]
 
 
-# --------------------------------------------------------------------------- ONNX protobuf
+# --------------------------------------------------------------------------- ONNX protobuf (the wire format)
 
-_MODEL_METADATA_PROPS = 14  # ModelProto.metadata_props (repeated StringStringEntryProto)
+def _varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """Decode the varint at ``pos``; return (value, position after it)."""
+    result = shift = 0
+    while True:
+        if pos >= len(data):
+            raise MetadataError("ONNX file is truncated or corrupt (varint past the end)")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise MetadataError("ONNX file is corrupt (varint too long)")
 
 
-def onnx_metadata_props(data: bytes) -> dict[str, str]:
-    """All ``metadata_props`` of an ONNX ``ModelProto``: key -> value."""
-    return {bytes(key).decode("utf-8", errors="replace"): bytes(value).decode("utf-8", errors="replace")
-            for key, value in _onnx_props(data)}
+def fields(data: bytes | memoryview) -> Iterator[tuple[int, int, int | bytes | memoryview]]:
+    """Yield (field number, wire type, value) of a protobuf message; value is bytes (or a memoryview slice of
+    a memoryview) for length-delimited fields."""
+    pos = 0
+    while pos < len(data):
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(data, pos)
+        elif wire == 1:
+            value, pos = data[pos : pos + 8], pos + 8
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            if pos + length > len(data):
+                raise MetadataError("ONNX file is truncated or corrupt (field past the end)")
+            value, pos = data[pos : pos + length], pos + length
+        elif wire == 5:
+            value, pos = data[pos : pos + 4], pos + 4
+        else:
+            raise MetadataError(f"not an ONNX model (unexpected protobuf wire type {wire})")
+        if pos > len(data):
+            raise MetadataError("ONNX file is truncated or corrupt")
+        yield number, wire, value
+
+
+
+_MODEL_GRAPH, _MODEL_METADATA_PROPS = 7, 14  # ModelProto.graph, .metadata_props (StringStringEntryProto)
 
 
 def onnx_metadata_value(data: bytes, key: str) -> bytes | None:
     """The value of the ``metadata_props`` entry ``key`` of an ONNX ``ModelProto`` (the last one), or ``None``;
-    only that value is copied."""
-    wanted = key.encode("utf-8")
-    found = None
-    for name, value in _onnx_props(data):
-        if len(name) == len(wanted) and name == wanted:
-            found = value
-    return None if found is None else bytes(found)
-
-
-def _onnx_props(data: bytes) -> Iterator[tuple[memoryview, memoryview]]:
-    """(key, value) of each ``metadata_props`` entry, as views of ``data`` (the graph is skipped, not copied)."""
-    seen_graph = False
+    only that value is copied (the graph is skipped, not copied)."""
+    wanted, found, seen_graph = key.encode("utf-8"), None, False
     for number, wire, value in fields(memoryview(data)):
-        if number == 7 and wire == 2:  # ModelProto.graph
-            seen_graph = True
+        seen_graph |= number == _MODEL_GRAPH and wire == 2
         if number == _MODEL_METADATA_PROPS and wire == 2:
-            key = val = memoryview(b"")
-            for sub_number, sub_wire, sub_value in fields(value):  # type: ignore[arg-type]
-                if sub_wire == 2 and sub_number in (1, 2):
-                    key, val = (sub_value, val) if sub_number == 1 else (key, sub_value)  # type: ignore[assignment]
-            yield key, val
+            entry = {n: v for n, w, v in fields(value) if w == 2 and n in (1, 2)}  # type: ignore[arg-type]
+            if entry.get(1, b"") == wanted:
+                found = entry.get(2, b"")
     if not seen_graph:
         raise MetadataError("not an ONNX model (no graph found)")
+    return None if found is None else bytes(found)

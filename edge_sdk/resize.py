@@ -1,23 +1,17 @@
 """Framing and resampling: how a picture of any size becomes the model's ``H x W`` pixels.
 
-One definition of the resize modes (:data:`RESIZE_MODES`) serves the spec, the SDK, the data
-layer and the command line. Two resamplers implement them:
-
-* :func:`resize_pixels` for numpy arrays (camera frames): crops are views, and the shrink is an
-  area average, OpenCV's ``INTER_AREA`` when ``cv2`` can be imported (the camera demo has it),
-  else Pillow's box ``reduce`` followed by a bilinear resize, over every column and
-  :data:`ROWS_PER_OUTPUT` rows per output row; no copy of the frame is made;
-* :func:`resize_image` for PIL images (decoded files), with Pillow's antialiased bilinear filter.
-
-Both average over the source pixels a target pixel covers, so neither aliases on large frames
-(MediaPipe's resize does, and disagrees with the SDK on real photos). :func:`draft_scale` lets a
-large JPEG decode at 1/2, 1/4 or 1/8 of its size (DCT scaling) when that still leaves at least
-twice the target's pixels.
+:data:`RESIZE_MODES` is the one definition of the modes (the spec, the SDK, the data layer and the command line
+read it) and :func:`framing` the one place that says what each does; two resamplers then apply it:
+:func:`resize_image` for PIL images (decoded files: Pillow's antialiased bilinear filter) and
+:func:`resize_pixels` for numpy arrays (camera frames: an area average, OpenCV's ``INTER_AREA`` where ``cv2``
+imports, else Pillow's, over every column and :data:`ROWS_PER_OUTPUT` rows per output row; crops are views,
+the frame is not copied). Both average over the source pixels a target pixel covers, so neither aliases on
+large frames (MediaPipe's resize does). :func:`draft_scale` lets a large JPEG decode at 1/2, 1/4 or 1/8 of
+its size when that still leaves twice the target's pixels.
 """
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from typing import Any
 
@@ -42,11 +36,24 @@ DRAFT_MARGIN = 2.0
 ROWS_PER_OUTPUT = 3
 
 
-def check_resize_mode(mode: Any) -> str:
-    """``mode`` if it is one of :data:`RESIZE_MODES`; raise :class:`InvalidArgumentError` otherwise."""
+def check_resize_mode(mode: Any) -> None:
+    """Raise :class:`InvalidArgumentError` unless ``mode`` is one of :data:`RESIZE_MODES`."""
     if mode not in RESIZE_MODES:
         raise InvalidArgumentError(f"resize mode must be one of {', '.join(RESIZE_MODES)}; got {mode!r}")
-    return mode
+
+
+def framing(src_h: int, src_w: int, height: int, width: int,
+            mode: str) -> tuple[tuple[int, int, int, int] | None, tuple[int, int]]:
+    """How ``mode`` puts a ``src_h x src_w`` picture into ``height x width``: the box ``(top, left, crop_h,
+    crop_w)`` to cut out first (None: the whole picture) and the size to resample that to (inside the target for
+    ``letterbox``, which fills the bars with :data:`LETTERBOX_FILL`). Raises :class:`InvalidArgumentError` for an
+    unknown mode."""
+    check_resize_mode(mode)
+    if mode == "center-crop":
+        return crop_box(src_h, src_w, height, width), (height, width)
+    if mode == "letterbox":
+        return None, fit_size(src_h, src_w, height, width)
+    return None, (height, width)
 
 
 def crop_box(src_h: int, src_w: int, height: int, width: int) -> tuple[int, int, int, int]:
@@ -76,19 +83,12 @@ def draft_scale(src_h: int, src_w: int, height: int, width: int, mode: str) -> f
 
 
 def resize_image(img: Image.Image, height: int, width: int, mode: str = "stretch") -> np.ndarray:
-    """An RGB PIL image framed by ``mode`` and resized to a uint8 ``(height, width, 3)`` array.
-
-    Raises :class:`InvalidArgumentError` for an unknown mode."""
-    check_resize_mode(mode)
-    if img.size != (width, height):
-        if mode == "center-crop":
-            top, left, ch, cw = crop_box(img.height, img.width, height, width)
-            img = img.crop((left, top, left + cw, top + ch))
-        elif mode == "letterbox":
-            return _letterbox(np.asarray(_pil_resize(img, *fit_size(img.height, img.width, height, width)),
-                                         dtype=np.uint8), height, width)
-        img = _pil_resize(img, height, width)
-    return np.asarray(img, dtype=np.uint8)
+    """An RGB PIL image framed by ``mode`` (:func:`framing`) and resized to a uint8 ``(height, width, 3)`` array."""
+    box, size = framing(img.height, img.width, height, width, mode)
+    if box is not None:
+        top, left, crop_h, crop_w = box
+        img = img.crop((left, top, left + crop_w, top + crop_h))
+    return _letterbox(np.asarray(_pil_resize(img, *size), dtype=np.uint8), height, width)
 
 
 def _pil_resize(img: Image.Image, height: int, width: int) -> Image.Image:
@@ -100,20 +100,13 @@ def _pil_resize(img: Image.Image, height: int, width: int) -> Image.Image:
 
 
 def resize_pixels(pixels: np.ndarray, height: int, width: int, mode: str = "stretch") -> np.ndarray:
-    """A uint8 ``HxW`` or ``HxWxC`` array framed by ``mode`` and resized to ``height`` x ``width``
-    (channels kept as they are), by area averaging; the crop is a view, the frame is not copied.
-
-    Raises :class:`InvalidArgumentError` for an unknown mode."""
-    check_resize_mode(mode)
-    src_h, src_w = pixels.shape[:2]
-    if (src_h, src_w) == (height, width):
-        return pixels
-    if mode == "center-crop":
-        top, left, ch, cw = crop_box(src_h, src_w, height, width)
-        pixels = pixels[top:top + ch, left:left + cw]
-    elif mode == "letterbox":
-        return _letterbox(_area_resize(pixels, *fit_size(src_h, src_w, height, width)), height, width)
-    return _area_resize(pixels, height, width)
+    """A uint8 ``HxW`` or ``HxWxC`` array framed by ``mode`` (:func:`framing`) and resized to ``height`` x
+    ``width`` (channels kept as they are), by area averaging; the crop is a view, the frame is not copied."""
+    box, size = framing(*pixels.shape[:2], height, width, mode)
+    if box is not None:
+        top, left, crop_h, crop_w = box
+        pixels = pixels[top:top + crop_h, left:left + crop_w]
+    return _letterbox(_area_resize(pixels, *size), height, width)
 
 
 def _area_resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -154,6 +147,9 @@ def _cv2_resize(cv2: Any, pixels: np.ndarray, height: int, width: int, interpola
 
 
 def _letterbox(inner: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``inner`` centred on a ``height x width`` canvas of :data:`LETTERBOX_FILL` (as it is when it fills it)."""
+    if inner.shape[:2] == (height, width):
+        return inner
     out = np.full((height, width, *inner.shape[2:]), LETTERBOX_FILL, np.uint8)
     top, left = (height - inner.shape[0]) // 2, (width - inner.shape[1]) // 2
     out[top:top + inner.shape[0], left:left + inner.shape[1]] = inner
@@ -161,17 +157,10 @@ def _letterbox(inner: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _import_opencv() -> Any:
+def opencv() -> Any:
+    """The ``cv2`` module when it can be imported (the ``camera`` extra), else None; looked up once."""
     try:
         import cv2  # noqa: PLC0415 - optional: the [camera] extra
     except Exception:  # noqa: BLE001 - not installed, or a broken install (missing libGL): Pillow serves
         return None
     return cv2 if hasattr(cv2, "resize") and hasattr(cv2, "INTER_AREA") else None
-
-
-def opencv() -> Any:
-    """The ``cv2`` module when it can be imported (already imported, or importable once), else None."""
-    module = sys.modules.get("cv2")
-    if module is not None and hasattr(module, "resize"):
-        return module
-    return _import_opencv()

@@ -1,17 +1,15 @@
 """The one preprocessing specification shared by training, conversion and the SDK.
 
-A :class:`PreprocessSpec` says how raw RGB pixels become the model's input
-tensor and what the outputs mean. It is serialized as JSON and embedded in
-every exported model, so nothing downstream has to guess it.
-
-The normalization is ``(pixel - mean) / std`` per channel, with ``mean`` and
-``std`` in pixel units (0-255), the convention of MediaPipe's
-``norm_mean``/``norm_std``. ``mean=0, std=255`` maps pixels to [0, 1].
+A :class:`PreprocessSpec` says how RGB pixels become the model's input tensor and what its outputs mean; it
+is embedded as JSON in every exported model, so nothing downstream has to guess it. The normalization is
+``(pixel - mean) / std`` per channel, ``mean`` and ``std`` in pixel units (0-255, MediaPipe's
+``norm_mean``/``norm_std``): ``mean=0, std=255`` maps pixels to [0, 1].
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -23,36 +21,19 @@ from .errors import MetadataError
 from .resize import RESIZE_MODES
 
 SPEC_VERSION = 1
-
 CIFAR10_CLASSES: tuple[str, ...] = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
-
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _LAYOUTS = ("NHWC", "NCHW")
 _COLOR_ORDERS = ("RGB", "BGR")
-
-
 #: scores the "unknown" rule can compare with its threshold: the top-1 probability (max-softmax,
 #: Hendrycks & Gimpel 2017), sharpened by outlier-exposure training (``cifar-edge train --outlier-fraction``)
 UNKNOWN_SCORES = ("max-probability",)
 
 
-def _is_probability(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
-
-
 @dataclass(frozen=True)
 class PreprocessSpec:
-    """How to turn an RGB uint8 image into the model input, and what the outputs mean."""
+    """How to turn an RGB uint8 image into the model input, and what the outputs mean. Raises
+    :class:`MetadataError` naming every field it refuses."""
 
     labels: tuple[str, ...] = CIFAR10_CLASSES
     input_height: int = 32
@@ -87,7 +68,9 @@ class PreprocessSpec:
             problems.append(f"color_order must be one of {_COLOR_ORDERS}, got {self.color_order!r}")
         if self.resize not in RESIZE_MODES:
             problems.append(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
-        if self.unknown_threshold is not None and not _is_probability(self.unknown_threshold):
+        threshold = self.unknown_threshold
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                      or not 0.0 <= threshold <= 1.0):
             problems.append(f"unknown_threshold must be a number in [0, 1] or null, got {self.unknown_threshold!r}")
         if self.unknown_score not in UNKNOWN_SCORES:
             problems.append(f"unknown_score must be one of {UNKNOWN_SCORES}, got {self.unknown_score!r}")
@@ -118,8 +101,7 @@ class PreprocessSpec:
         in the model's channel order).
 
         Arithmetic and slicing only, so the same function serves numpy in the SDK and ``tf.data`` in
-        training, Keras evaluation, calibration and validation alike. The result stays channels last:
-        :meth:`to_layout` makes it the model's layout.
+        training, Keras evaluation, calibration and validation alike. The result stays channels last.
         """
         if self.color_order == "BGR":
             pixels = pixels[..., ::-1]
@@ -127,10 +109,6 @@ class PreprocessSpec:
         if isinstance(pixels, np.ndarray):
             return (pixels.astype(np.float32, copy=False) - mean) * inv_std
         return (pixels - mean) * inv_std
-
-    def to_layout(self, batch: np.ndarray) -> np.ndarray:
-        """A channels-last ``(N, H, W, C)`` numpy batch in the model's ``layout`` (``NCHW``: transposed)."""
-        return batch if self.layout == "NHWC" else np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
         """The model input's shape for ``batch`` images in the spec's ``layout``."""
@@ -160,19 +138,12 @@ class PreprocessSpec:
             return overrides
         if not isinstance(overrides, Mapping):
             raise MetadataError(f"preprocessing overrides must be a PreprocessSpec or a dict, got {type(overrides).__name__}")
-        unknown = sorted(set(overrides) - set(self.__dataclass_fields__))
-        if unknown:
-            raise MetadataError(f"preprocessing spec has unknown keys: {', '.join(map(str, unknown))}")
         changes = {k: list(v) if k == "labels" and not isinstance(v, (str, bytes)) else v for k, v in overrides.items()}
         return PreprocessSpec.from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
-        data = asdict(self)
-        data["labels"] = list(self.labels)
-        data["mean"] = list(self.mean)
-        data["std"] = list(self.std)
-        return data
+        return {**asdict(self), "labels": list(self.labels), "mean": list(self.mean), "std": list(self.std)}
 
     def to_json(self) -> str:
         """Serialize as compact JSON."""
@@ -183,8 +154,7 @@ class PreprocessSpec:
         """Build from a dictionary; raise :class:`MetadataError` on anything malformed."""
         if not isinstance(data, dict):
             raise MetadataError(f"preprocessing spec must be a JSON object, got {type(data).__name__}")
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - set(cls.__dataclass_fields__)))
         if unknown:
             raise MetadataError(f"preprocessing spec has unknown keys: {', '.join(unknown)}")
         if "labels" in data and not isinstance(data["labels"], list):
@@ -202,10 +172,8 @@ class PreprocessSpec:
             raise MetadataError(f"preprocessing spec must be a JSON object, got {type(data).__name__}")
         known = set(cls.__dataclass_fields__)
         if data.get("version", SPEC_VERSION) != SPEC_VERSION:
-            raise MetadataError(
-                f"unsupported spec version {data.get('version')!r}: this SDK reads version {SPEC_VERSION} "
-                "(use a cifar-edge release that reads it)"
-            )
+            raise MetadataError(f"unsupported spec version {data.get('version')!r}: this SDK reads version "
+                                f"{SPEC_VERSION} (use a cifar-edge release that reads it)")
         spec = cls.from_dict({k: v for k, v in data.items() if k in known})
         return spec, {k: v for k, v in data.items() if k not in known}
 
@@ -223,6 +191,24 @@ def parse_json(text: str | bytes, what: str) -> Any:
         raise MetadataError(f"{what} is not valid JSON: {exc}") from exc
     except RecursionError:
         raise MetadataError(f"{what} is not valid JSON: nested too deeply") from None
+
+
+def finite_tree(value: Any) -> Any:
+    """A copy of a JSON-like value with NaN and infinite floats replaced by None (JSON ``null``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_tree(v) for v in value]
+    if hasattr(value, "dtype") and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalars
+        return finite_tree(value.item())
+    return value
+
+
+def strict_json(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that never writes ``NaN``/``Infinity`` (they become ``null``), as strict parsers require."""
+    return json.dumps(finite_tree(value), allow_nan=False, **kwargs)
 
 
 def _three_floats(name: str, value: Any) -> tuple[float, float, float]:

@@ -1,13 +1,9 @@
-"""Read the standard TFLite Model Metadata of an image classifier, with the standard library only.
-
-The metadata MediaPipe Tasks and LiteRT's support library read (written by MediaPipe's or TFLite
-Support's metadata writers, and by ``cifar-edge convert``): a ``TFLITE_METADATA`` entry of the
-model's ``Model.metadata`` list holding a ``ModelMetadata`` flatbuffer (identifier ``M001``), whose
-files (the label file) follow the model as a zip archive. Only the few fields a classifier needs
-are read: the model name, the input image's colour space and ``NormalizationOptions`` mean/std
-(pixel units, the convention of :class:`~edge_sdk.spec.PreprocessSpec`) and the output tensor's
-``TENSOR_AXIS_LABELS`` file. Every read is bounds-checked; malformed input raises
-:class:`~edge_sdk.errors.MetadataError`.
+"""Read the standard TFLite Model Metadata of an image classifier (what MediaPipe Tasks reads), with the standard
+library only: a ``TFLITE_METADATA`` entry of ``Model.metadata`` holding a ``ModelMetadata`` flatbuffer (``M001``)
+whose files (the label file) follow the model as a zip archive. Only what a classifier needs is read: the model
+name, the input's colour space and ``NormalizationOptions`` mean/std (pixel units, as
+:class:`~edge_sdk.spec.PreprocessSpec`) and the output's ``TENSOR_AXIS_LABELS`` file; every read is
+bounds-checked, and malformed input raises :class:`~edge_sdk.errors.MetadataError`.
 """
 
 from __future__ import annotations
@@ -25,8 +21,6 @@ METADATA_NAME = "TFLITE_METADATA"
 METADATA_IDENTIFIER = b"M001"
 #: a label file larger than this is refused, read no further than that (a CIFAR-10 label file is 69 bytes)
 MAX_LABEL_FILE_BYTES = 1 << 20
-#: a label file is inflated this many bytes at a time, so one read never expands a bomb
-_READ_CHUNK = 4096
 
 # Field indices in metadata_schema.fbs (a union takes two: its type, then its value)
 _MODEL_NAME, _MODEL_SUBGRAPHS = 0, 3
@@ -80,14 +74,14 @@ def read_standard_metadata(data: bytes, *, with_labels: bool = True,
         raise MetadataError(f"{METADATA_NAME} is not a TFLite ModelMetadata flatbuffer "
                             f"(no {METADATA_IDENTIFIER.decode()} identifier)")
     fb = _FlatBuffer(raw)
-    model = fb.root()
+    model = fb.read("<I", 0)
     name_field = fb.field(model, _MODEL_NAME)
-    name = fb.string(name_field).decode("utf-8", "replace") if name_field is not None else ""
-    subgraphs = _tables(fb, model, _MODEL_SUBGRAPHS)
+    name = bytes(fb.string(name_field)).decode("utf-8", "replace") if name_field is not None else ""
+    subgraphs = list(fb.tables(model, _MODEL_SUBGRAPHS))
     if not subgraphs:
         return StandardMetadata(name, "UNKNOWN", None, None, None)
-    inputs = _tables(fb, subgraphs[0], _SUBGRAPH_INPUTS)
-    outputs = _tables(fb, subgraphs[0], _SUBGRAPH_OUTPUTS)
+    inputs = list(fb.tables(subgraphs[0], _SUBGRAPH_INPUTS))
+    outputs = list(fb.tables(subgraphs[0], _SUBGRAPH_OUTPUTS))
     color_space, (mean, std) = ("UNKNOWN", (None, None)) if not inputs else (
         _color_space(fb, inputs[0]), _normalization(fb, inputs[0]))
     label_file = _label_file(fb, outputs[0]) if outputs else None
@@ -107,30 +101,23 @@ def standard_spec(data: bytes, input_shape: tuple[int, ...], path: str | os.Path
     """
     try:
         metadata = read_standard_metadata(data, with_labels=labels is None, num_classes=num_classes)
-        return None if metadata is None else _spec(metadata, input_shape, labels)
+        if metadata is None:
+            return None
+        labels = labels if labels is not None else metadata.labels
+        if labels is None:
+            raise MetadataError("its standard TFLite metadata has no label file; pass labels=")
+        normalization = metadata.normalization()
+        if normalization is None:
+            raise MetadataError("its standard TFLite metadata has no NormalizationOptions; pass preprocess=")
+        if metadata.color_space == "GRAYSCALE":
+            raise MetadataError("its standard TFLite metadata describes a grayscale input; the SDK feeds RGB images")
+        if len(input_shape) != 4 or min(input_shape[1:3]) < 1:
+            raise MetadataError(f"the model's input shape {tuple(input_shape)} has no fixed NHWC image size; "
+                                "pass preprocess=")
     except MetadataError as exc:
         raise MetadataError(f"{path}: {exc}") from exc
-
-
-def _spec(metadata: StandardMetadata, input_shape: tuple[int, ...], labels: tuple[str, ...] | None) -> PreprocessSpec:
-    labels = labels if labels is not None else metadata.labels
-    if labels is None:
-        raise MetadataError("its standard TFLite metadata has no label file; pass labels=")
-    normalization = metadata.normalization()
-    if normalization is None:
-        raise MetadataError("its standard TFLite metadata has no NormalizationOptions; pass preprocess=")
-    if metadata.color_space == "GRAYSCALE":
-        raise MetadataError("its standard TFLite metadata describes a grayscale input; the SDK feeds RGB images")
-    if len(input_shape) != 4 or min(input_shape[1:3]) < 1:
-        raise MetadataError(f"the model's input shape {tuple(input_shape)} has no fixed NHWC image size; "
-                            "pass preprocess=")
     return PreprocessSpec(labels=labels, input_height=int(input_shape[1]), input_width=int(input_shape[2]),
                           mean=normalization[0], std=normalization[1])
-
-
-def _tables(fb: _FlatBuffer, table: int, index: int) -> list[int]:
-    pos = fb.field(table, index)
-    return fb.tables(pos) if pos is not None else []
 
 
 def _color_space(fb: _FlatBuffer, tensor: int) -> str:
@@ -140,45 +127,48 @@ def _color_space(fb: _FlatBuffer, tensor: int) -> str:
     content = fb.indirect(content)
     kind = fb.field(content, _CONTENT_PROPERTIES_TYPE)
     properties = fb.field(content, _CONTENT_PROPERTIES)
-    if kind is None or properties is None or fb.u8(kind) != _IMAGE_PROPERTIES:
+    if kind is None or properties is None or fb.read("<B", kind) != _IMAGE_PROPERTIES:
         return "UNKNOWN"
     space = fb.field(fb.indirect(properties), _IMAGE_COLOR_SPACE)
-    return _COLOR_SPACES.get(fb.u8(space), "UNKNOWN") if space is not None else "UNKNOWN"
+    return _COLOR_SPACES.get(fb.read("<B", space), "UNKNOWN") if space is not None else "UNKNOWN"
 
 
 def _normalization(fb: _FlatBuffer, tensor: int) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
-    for unit in _tables(fb, tensor, _TENSOR_PROCESS_UNITS):
+    for unit in fb.tables(tensor, _TENSOR_PROCESS_UNITS):
         kind = fb.field(unit, _UNIT_OPTIONS_TYPE)
         options = fb.field(unit, _UNIT_OPTIONS)
-        if kind is None or options is None or fb.u8(kind) != _NORMALIZATION_OPTIONS:
+        if kind is None or options is None or fb.read("<B", kind) != _NORMALIZATION_OPTIONS:
             continue
         options = fb.indirect(options)
         mean, std = (fb.field(options, i) for i in (_NORMALIZATION_MEAN, _NORMALIZATION_STD))
         if mean is None or std is None:
             raise MetadataError("standard TFLite metadata: NormalizationOptions without mean or std")
-        return fb.f32s(mean, 3), fb.f32s(std, 3)
+        return fb.floats(mean, 3), fb.floats(std, 3)
     return None, None
 
 
 def _label_file(fb: _FlatBuffer, tensor: int) -> str | None:
     """The name of the tensor's first ``TENSOR_AXIS_LABELS`` file."""
-    for entry in _tables(fb, tensor, _TENSOR_FILES):
+    for entry in fb.tables(tensor, _TENSOR_FILES):
         kind, name = fb.field(entry, _FILE_TYPE), fb.field(entry, _FILE_NAME)
-        if kind is not None and name is not None and fb.u8(kind) == _TENSOR_AXIS_LABELS:
-            return fb.string(name).decode("utf-8", "replace")
+        if kind is not None and name is not None and fb.read("<B", kind) == _TENSOR_AXIS_LABELS:
+            return bytes(fb.string(name)).decode("utf-8", "replace")
     return None
 
 
 def _read_labels(data: bytes, name: str, num_classes: int | None = None) -> tuple[str, ...]:
-    """The labels (one per line) of the file ``name`` in the zip archive that follows the model: at most
-    :data:`MAX_LABEL_FILE_BYTES` are inflated, whatever the archive declares."""
+    """The labels (one per line) of the file ``name`` in the zip archive that follows the model."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             info = archive.getinfo(name)
             if info.file_size > MAX_LABEL_FILE_BYTES:
                 raise MetadataError(f"standard TFLite metadata: label file {name} is {info.file_size:,} bytes, over "
                                     f"the {MAX_LABEL_FILE_BYTES:,} allowed")
-            raw = _read_bounded(archive, info, name)
+            with archive.open(info) as fh:  # inflated no further than the cap, whatever the archive declares
+                raw = fh.read(MAX_LABEL_FILE_BYTES + 1)
+        if len(raw) > MAX_LABEL_FILE_BYTES:
+            raise MetadataError(f"standard TFLite metadata: label file {name} inflates past the "
+                                f"{MAX_LABEL_FILE_BYTES:,} bytes allowed")
         text = raw.decode("utf-8")
     except MetadataError:
         raise
@@ -195,20 +185,6 @@ def _read_labels(data: bytes, name: str, num_classes: int | None = None) -> tupl
         raise MetadataError(f"standard TFLite metadata: label file {name} has {len(lines):,} labels but the model "
                             f"has {num_classes} outputs")
     return tuple(line.strip() for line in lines)
-
-
-def _read_bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> bytes:
-    """The entry's bytes, inflated a chunk at a time; :class:`MetadataError` past :data:`MAX_LABEL_FILE_BYTES`."""
-    chunks: list[bytes] = []
-    size = 0
-    with archive.open(info) as fh:
-        while chunk := fh.read(_READ_CHUNK):
-            size += len(chunk)
-            if size > MAX_LABEL_FILE_BYTES:
-                raise MetadataError(f"standard TFLite metadata: label file {name} inflates past the "
-                                    f"{MAX_LABEL_FILE_BYTES:,} bytes allowed")
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _three(values: tuple[float, ...], name: str) -> tuple[float, float, float]:

@@ -13,7 +13,8 @@
 #    the guest the host's Intel cpuinfo, and onnxruntime and LiteRT crash at load).
 # 3. aarch64 manylinux wheels of numpy, pillow, ai-edge-litert and onnxruntime (and their
 #    dependencies) pinned to the versions in the host venv, installed by the host's pip into SITE.
-#    The checkout's edge_sdk (pure Python), the smoke script and the shipped models are copied
+#    The checkout's edge_sdk and cifar_edge.cli (pure Python; the smoke script reads the export-format
+#    table, cifar_edge.cli.formats), the smoke script and the shipped models are copied
 #    to a snapshot on every run, which both the host and the arm64 runs use.
 # 4. scripts/arm64_smoke.py on the host, then under `qemu-aarch64-static -L ROOTFS` for every
 #    --cpu (default: cortex-a72 = Raspberry Pi 4, cortex-a76 = Raspberry Pi 5): --per-class
@@ -210,13 +211,15 @@ if [ ! -f "$SITE/.complete" ]; then
   mv "$tmp" "$SITE"
   touch "$SITE/.complete"
 fi
-# What is under test, frozen for this run: this checkout's edge_sdk (pure Python), the smoke
+# What is under test, frozen for this run: this checkout's edge_sdk and cifar_edge.cli (pure Python), the smoke
 # script and the shipped model files. Host and arm64 runs both use this copy, so an edit to the
 # checkout during the run cannot make them compare different code or models.
 SNAP=$CACHE/snapshot
 rm -rf "$SNAP"
 mkdir -p "$SNAP/scripts"
 cp -r "$REPO/edge_sdk" "$SNAP/edge_sdk"
+mkdir -p "$SNAP/cifar_edge"  # a namespace package, as installed: cifar_edge/cli is the repository's cli/
+cp -r "$REPO/cli" "$SNAP/cifar_edge/cli"
 find "$SNAP" -name __pycache__ -type d -prune -exec rm -rf {} +
 cp "$REPO/scripts/arm64_smoke.py" "$SNAP/scripts/"
 for model in "${MODELS[@]}"; do

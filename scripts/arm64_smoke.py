@@ -8,7 +8,7 @@ Runs under any Python that can import ``edge_sdk`` with numpy, pillow, ``ai-edge
     python scripts/arm64_smoke.py compare x86_64.json arm64.json
 
 ``run`` classifies a fixed, seeded set of test JPEGs (``--per-class`` per class) with every
-shipped model file (every format of ``edge_sdk.formats``, in ``models/*/export/``, each on its
+shipped model file (every format of ``cifar_edge.cli.formats``, in ``models/*/export/``, each on its
 table's runtime: TFLite on LiteRT, ONNX on ONNX Runtime, one thread) through ``edge_sdk.Classifier`` and writes one JSON file.
 ``compare`` requires the same images and model files and identical top-1 predictions, and
 reports the largest absolute probability difference per file (int8 kernels may differ slightly
@@ -72,7 +72,7 @@ def model_files(repo: Path = REPO, models: tuple[str, ...] = DEFAULT_MODELS) -> 
     """Every shipped export file of ``models`` (each format of the export table): the int8 files must
     exist; a float32 file only where it is committed (``models/default`` commits its int8 files only,
     see .gitignore)."""
-    from edge_sdk.formats import FORMATS  # imported here: ``compare`` needs no edge_sdk
+    from cifar_edge.cli.formats import FORMATS  # imported here: ``compare`` needs neither edge_sdk nor cifar_edge
 
     files = [(repo / "models" / m / "export" / f.file_name, f.name.endswith("-int8"))
              for m in models for f in FORMATS.values()]
@@ -123,7 +123,7 @@ def machine_facts() -> dict[str, Any]:
 def classify_file(model: Path, paths: list[Path], labels: list[int]) -> dict[str, Any]:
     """Classify ``paths`` with one model file through ``edge_sdk.Classifier`` (one thread)."""
     from edge_sdk import Classifier
-    from edge_sdk.formats import format_of_file
+    from cifar_edge.cli.formats import format_of_file
 
     fmt = format_of_file(model)
     if fmt is None:

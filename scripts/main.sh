@@ -62,7 +62,7 @@ if [ ${#samples[@]} -gt 0 ]; then
   run predict "${samples[@]}" --model "$OUT/export/model_int8.tflite" --top-k 3 --json > "$OUT/predict.json"
   say "step 4/4: benchmark the int8 TFLite export"
   run benchmark --model "$OUT/export/model_int8.tflite" --threads 1 --runs 100 --json > "$OUT/benchmark.json"
-  .venv/bin/python -c 'import json, sys; from edge_sdk.cli_predict import render_benchmark
+  .venv/bin/python -c 'import json, sys; from cifar_edge.cli.benchmark import render_benchmark
 print(render_benchmark(json.load(open(sys.argv[1]))))' "$OUT/benchmark.json" | tee "$OUT/benchmark.txt"
 fi
 say "done; results in $OUT/ (quick-run/: training report + evaluation.json; export/: exports + manifest.json; parity.txt; predict.txt/.json; benchmark.txt/.json)"

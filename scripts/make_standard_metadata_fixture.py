@@ -35,7 +35,7 @@ def build() -> bytes:
     """The fixture's bytes. Raises :class:`~edge_sdk.errors.MissingExtraError` without TensorFlow or MediaPipe."""
     import numpy as np
 
-    from edge_sdk._extras import require
+    from cifar_edge.cli.extras import require
 
     require("tensorflow", "train", "building the fixture model", quiet=True)
     import keras
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # a script's own process: before TensorFlow loads
     sys.path.insert(0, str(REPO))
-    from edge_sdk._atomic import write_bytes_atomic
+    from cifar_edge.cli.atomic import write_bytes_atomic
     from edge_sdk.errors import MissingExtraError
 
     try:

@@ -48,7 +48,7 @@ SHIPPED_EXPORT = REPO / "models" / "resnet8" / "export"
 @pytest.fixture(scope="session")
 def shipped_export() -> Path:
     """The committed export folder SDK tests use (no conversion, no TensorFlow)."""
-    from edge_sdk.formats import FILE_NAMES
+    from cifar_edge.cli.formats import FILE_NAMES
 
     missing = [name for name in FILE_NAMES if not (SHIPPED_EXPORT / name).is_file()]
     if missing:

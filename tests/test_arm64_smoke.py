@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_sdk.formats import FILE_NAMES, format_of_file
+from cifar_edge.cli.formats import FILE_NAMES, format_of_file
 
 pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
 

@@ -26,11 +26,12 @@ from builders import make_image_tree, make_official_folder, write_pickle
 from PIL import Image
 
 from edge_sdk import Classifier
-from edge_sdk.errors import DatasetError, InvalidImageError, MetadataError, ModelLoadError
+from edge_sdk.errors import InvalidImageError, MetadataError, ModelLoadError
+from cifar_edge.cli.errors import DatasetError
 from cifar_edge.train.errors import UnsafeDataError
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 from edge_sdk.inputs import to_rgb_array
-from edge_sdk.metadata import METADATA_KEY, tflite_metadata
+from edge_sdk.metadata import METADATA_KEY, tflite_metadata_entry
 from cifar_edge.train.data import load_split, resolve_source
 from cifar_edge.train.data.cifar_official import BATCHES_DIRNAME
 
@@ -196,7 +197,7 @@ def _tflite_with_metadata_name(name: bytes) -> bytes:
 
 def _tflite_with_broken_json() -> bytes:
     data = INT8_TFLITE.read_bytes()
-    start = data.index(tflite_metadata(data)[METADATA_KEY])
+    start = data.index(tflite_metadata_entry(data, METADATA_KEY))
     return data[:start] + b"!" + data[start + 1 :]  # the JSON object now starts with "!"
 
 
@@ -521,7 +522,7 @@ _WITHOUT_ROOT_OVERRIDE = (
 
 
 def run_cli(*args: str, as_non_root: bool = False) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "edge_sdk", *args]
+    command = [sys.executable, "-m", "cifar_edge.cli", *args]
     if as_non_root and os.geteuid() == 0:
         command = [sys.executable, "-c", _WITHOUT_ROOT_OVERRIDE, *command]
     return subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=REPO)

@@ -19,9 +19,11 @@ from test_metadata import _field
 
 from edge_sdk import BackendUnavailableError, Classifier, ModelLoadError
 from edge_sdk import bundled
-from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, bundled_path, describe_bundled, models_dir
-from edge_sdk.host import preferred_suffixes
-from edge_sdk.cli import main
+from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, bundled_path, models_dir
+from cifar_edge.cli import models as cli_models
+from cifar_edge.cli.models import describe_bundled
+from edge_sdk.bundled import preferred_suffixes
+from cifar_edge.cli.main import main
 from edge_sdk.metadata import METADATA_KEY, read_metadata
 
 pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
@@ -71,7 +73,7 @@ def test_package_data_ships_every_bundled_file():
 # --------------------------------------------------------------------------- names in the SDK
 @pytest.mark.parametrize("name", NAMES)
 def test_a_name_opens_the_file_this_host_runs_fastest(name, images):
-    # both runtimes are installed here: the host rule (edge_sdk.host, tests/test_host.py) decides
+    # both runtimes are installed here: the host rule (edge_sdk.bundled, tests/test_host.py) decides
     fastest = preferred_suffixes()[0]
     with Classifier(name) as clf:
         assert clf.model_path == bundled_path(name, fastest) == bundled_file(name)
@@ -120,7 +122,7 @@ def test_benchmark_takes_a_name_too(capsys):
 def test_without_a_tflite_runtime_a_name_opens_the_onnx(monkeypatch, images, capsys):
     with Classifier("edge", backend="litert") as tflite:
         expected = top1(tflite, images)
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: suffix == ".onnx")
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ("onnxruntime",) if suffix == ".onnx" else ())
     for name in NAMES:
         with Classifier(name) as clf:
             assert clf.model_path == bundled_path(name, ".onnx") and clf.backend_name == "onnxruntime"
@@ -134,7 +136,7 @@ def test_without_a_tflite_runtime_a_name_opens_the_onnx(monkeypatch, images, cap
 
 
 def test_without_any_runtime_the_error_names_both_extras(monkeypatch, images, capsys):
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: False)
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ())
     with pytest.raises(BackendUnavailableError) as info:
         Classifier()
     assert "cifar-edge[litert]" in str(info.value) and "cifar-edge[onnx]" in str(info.value)
@@ -156,7 +158,7 @@ def test_an_onnx_only_process_classifies_with_the_bundled_default(images):
         label = onnx.classify(images[0]).top.label
     assert proc.stdout.split() == [bundled_path(DEFAULT, ".onnx").name, "onnxruntime", label]
     # and with no runtime at all, the command says what to install, in one line
-    cli = "from edge_sdk.cli import main\nsys.exit(main(['predict', sys.argv[1]]))"
+    cli = "from cifar_edge.cli.main import main\nsys.exit(main(['predict', sys.argv[1]]))"
     proc = subprocess.run([sys.executable, "-c", block.format(more=", 'onnxruntime'") + cli, str(images[0])],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
@@ -183,8 +185,8 @@ def test_models_lists_every_file_with_its_size_and_metadata(capsys):
             assert f["bytes"] == path.stat().st_size
             assert (f["model_name"], f["model_version"], f["format"]) == (meta.model_name, meta.model_version,
                                                                          meta.format)
-            assert f["accuracy"] == bundled.metadata_number(meta, bundled.ACCURACY_KEYS)
-            assert f["macs"] == bundled.metadata_number(meta, bundled.MACS_KEYS)
+            assert f["accuracy"] == cli_models.metadata_number(meta, cli_models.ACCURACY_KEYS)
+            assert f["macs"] == cli_models.metadata_number(meta, cli_models.MACS_KEYS)
     assert main(["models"]) == 0
     text = capsys.readouterr().out
     for model in listed:
@@ -204,7 +206,7 @@ def test_models_shows_accuracy_and_macs_from_the_metadata(tmp_path, monkeypatch,
     entry = _field(14, _field(1, METADATA_KEY.encode()) + _field(2, figures.to_json().encode()))
     (tmp_path / source.name).write_bytes(source.read_bytes() + entry)
     monkeypatch.setattr(bundled, "models_dir", lambda: tmp_path)
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: suffix == ".onnx")
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ("onnxruntime",) if suffix == ".onnx" else ())
     edge = {m["name"]: m for m in describe_bundled()}["edge"]
     assert edge["opens"] == source.name and edge["files"][0]["accuracy"] == 0.8123
     assert edge["files"][0]["macs"] == 12_345_678
@@ -214,7 +216,7 @@ def test_models_shows_accuracy_and_macs_from_the_metadata(tmp_path, monkeypatch,
     assert "81.23%" in row and "12.35 M" in row and row.startswith("*")
     assert "default  (missing)" in text  # the default's files are not in this folder
     shutil.copy(tflite, tmp_path)  # now the .tflite is there, but no runtime runs it
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: False)
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ())
     assert main(["models"]) == 0
     assert "no runtime for 'edge' is installed: pip install 'cifar-edge[litert]' or pip install 'cifar-edge[onnx]'" in \
         capsys.readouterr().out

@@ -22,8 +22,8 @@ from cifar_edge.camera_demo.sources import (
 )
 from cifar_edge.camera_demo.synth import build_video, cifar_test_images
 from edge_sdk import Classifier
-from edge_sdk.cli import main
-from edge_sdk.errors import SourceError
+from cifar_edge.cli.main import main
+from cifar_edge.cli.errors import SourceError
 
 SIZE = (320, 240)
 HOLD = 5
@@ -368,7 +368,7 @@ def test_sigterm_stops_a_headless_run_and_keeps_its_outputs(tmp_path, video):
     path, frames = video
     log, out = tmp_path / "term.jsonl", tmp_path / "term.mp4"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_sdk", "camera", "--source", str(path), "--realtime", "--headless",
+        [sys.executable, "-m", "cifar_edge.cli", "camera", "--source", str(path), "--realtime", "--headless",
          "--log", str(log), "--output", str(out), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
     deadline = time.monotonic() + 60

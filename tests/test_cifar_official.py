@@ -22,7 +22,7 @@ from builders import (
     write_pickle,
 )
 
-from edge_sdk.errors import DatasetError
+from cifar_edge.cli.errors import DatasetError
 from cifar_edge.train.errors import UnsafeDataError
 from edge_sdk.spec import CIFAR10_CLASSES
 from cifar_edge.train.data.cifar_official import (

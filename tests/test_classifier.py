@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from edge_sdk import CIFAR10_CLASSES, Category, Classifier, PreprocessSpec
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 from edge_sdk.errors import (
     ClosedError,
     BackendUnavailableError,
@@ -260,7 +260,7 @@ def test_context_manager_closes(shipped_export):
 def test_predict_cli(shipped_export, cat_images):
     out = shipped_export
     proc = subprocess.run(
-        [sys.executable, "-m", "edge_sdk", "predict", *map(str, cat_images[:3]), "/etc/hostname", "--model",
+        [sys.executable, "-m", "cifar_edge.cli", "predict", *map(str, cat_images[:3]), "/etc/hostname", "--model",
          str(out / "model_int8.tflite"), "--json", "--top-k", "2"],
         capture_output=True, text=True, timeout=120,
     )
@@ -278,7 +278,7 @@ def test_predict_accepts_folders_recursively_with_a_count(shipped_export, cat_im
     shutil.copy(cat_images[1], tmp_path / "pets" / "more" / "b.JPG")
     (tmp_path / "pets" / "notes.txt").write_text("not a picture")
     proc = subprocess.run(
-        [sys.executable, "-m", "edge_sdk", "predict", str(tmp_path / "pets"), str(cat_images[2]), "--model",
+        [sys.executable, "-m", "cifar_edge.cli", "predict", str(tmp_path / "pets"), str(cat_images[2]), "--model",
          str(shipped_export / "model_int8.tflite"), "--json"],
         capture_output=True, text=True, timeout=120,
     )
@@ -288,7 +288,7 @@ def test_predict_accepts_folders_recursively_with_a_count(shipped_export, cat_im
     assert [r["image"] for r in result["results"]] == [
         str(tmp_path / "pets" / "a.jpg"), str(tmp_path / "pets" / "more" / "b.JPG"), str(cat_images[2])]
     text = subprocess.run(
-        [sys.executable, "-m", "edge_sdk", "predict", str(tmp_path / "pets"), str(tmp_path / "empty"), "--model",
+        [sys.executable, "-m", "cifar_edge.cli", "predict", str(tmp_path / "pets"), str(tmp_path / "empty"), "--model",
          str(shipped_export / "model_int8.tflite")],
         capture_output=True, text=True, timeout=120,
     )
@@ -298,7 +298,7 @@ def test_predict_accepts_folders_recursively_with_a_count(shipped_export, cat_im
 
 
 def test_benchmark_reports_consistent_figures(shipped_export):
-    from edge_sdk import benchmark
+    from cifar_edge.cli.benchmark import benchmark
 
     out = shipped_export
     r = benchmark(out / "model_int8.tflite", num_threads=1, runs=30, warmup=3, batch=8)

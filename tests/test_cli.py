@@ -11,14 +11,14 @@ import pytest
 from builders import make_image_tree
 from PIL import Image
 
-from edge_sdk import cli
+from cifar_edge.cli import main as cli
 from edge_sdk.errors import MissingExtraError
 
 
 def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run(
-        [sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "cifar_edge.cli", *args], capture_output=True, text=True, env=env, timeout=300
     )
 
 
@@ -97,7 +97,7 @@ def test_missing_extra_names_the_pip_extra(blocked):
     # None in sys.modules makes "import tensorflow" fail as if the package were absent.
     code = (
         f"import sys; sys.modules[{blocked!r}] = None\n"
-        "from edge_sdk.cli import main; sys.exit(main(['train', '--model', 'resnet8', '--resume', '--out', 'x']))"
+        "from cifar_edge.cli.main import main; sys.exit(main(['train', '--model', 'resnet8', '--resume', '--out', 'x']))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
@@ -111,7 +111,7 @@ def test_list_models_needs_no_tensorflow():
     # --list-models reads train/catalog.py: it answers on an install without the train extra.
     code = (
         "import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None\n"
-        "from edge_sdk.cli import main; code = main(['train', '--list-models', '--json'])\n"
+        "from cifar_edge.cli.main import main; code = main(['train', '--list-models', '--json'])\n"
         "assert 'tensorflow' not in [m for m in sys.modules if sys.modules[m] is not None]; sys.exit(code)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -121,7 +121,7 @@ def test_list_models_needs_no_tensorflow():
 
 
 def test_require_raises_missing_extra_only_for_absent_modules():
-    from edge_sdk._extras import require
+    from cifar_edge.cli.extras import require
 
     assert require("json", "dev").dumps([1]) == "[1]"
     with pytest.raises(MissingExtraError, match=r"install the 'litert' extra"):
@@ -131,7 +131,7 @@ def test_require_raises_missing_extra_only_for_absent_modules():
 def test_every_subcommand_help_states_its_exit_status():
     import argparse
 
-    from edge_sdk.cli import SUBCOMMANDS, build_parser
+    from cifar_edge.cli.main import SUBCOMMANDS, build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices

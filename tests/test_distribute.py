@@ -58,7 +58,7 @@ def test_tf_config_errors_name_the_problem(text, fragment):
 
 def run_cli(*args: str, env_extra: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**{k: v for k, v in os.environ.items() if k != "TF_CONFIG"}, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "cifar_edge.cli", *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
 
 
@@ -214,7 +214,7 @@ class Cluster:
                    "TMPDIR": str(self.tmpdir(index))}
             with open(self.root / f"{tag}{index}.out", "w") as out, open(self.root / f"{tag}{index}.err", "w") as err:
                 self.procs.append(subprocess.Popen(
-                    [sys.executable, "-m", "edge_sdk", "train", "--distribute", "multiworker", "--json",
+                    [sys.executable, "-m", "cifar_edge.cli", "train", "--distribute", "multiworker", "--json",
                      "--out", str(self.out(index)), *args, *(extra or {}).get(index, [])],
                     env=env, stdout=out, stderr=err))
 

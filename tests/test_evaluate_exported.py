@@ -42,7 +42,7 @@ def test_exported_file_is_evaluated_without_tensorflow(cifar10_dir, session_cach
     # tensorflow and keras made unimportable: the SDK path must not need them
     code = (
         "import sys; sys.modules['tensorflow'] = sys.modules['keras'] = None\n"
-        "from edge_sdk.cli import main; sys.exit(main(sys.argv[1:]))"
+        "from cifar_edge.cli.main import main; sys.exit(main(sys.argv[1:]))"
     )
     model = EDGE / "export" / "model_int8.tflite"
     proc = subprocess.run([sys.executable, "-c", code, "evaluate", str(model), "--data", str(cifar10_dir),

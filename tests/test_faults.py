@@ -28,13 +28,13 @@ import pytest
 from builders import make_image_tree
 from test_camera import FakeCapture
 
-import edge_sdk._atomic as atomic
+import cifar_edge.cli.atomic as atomic
 from cifar_edge.camera_demo.demo import DemoConfig, run_demo
 from cifar_edge.camera_demo.sources import MAX_CORRUPT_FRAMES, Frame, FrameSource, LiveSource, SourceSpec
 from edge_sdk import Classifier
-from edge_sdk.cli import main
-from edge_sdk.errors import SourceError
-from edge_sdk.formats import FILE_NAMES
+from cifar_edge.cli.main import main
+from cifar_edge.cli.errors import SourceError
+from cifar_edge.cli.formats import FILE_NAMES
 from edge_sdk.spec import CIFAR10_CLASSES, PreprocessSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def bounded(fn, *args, limit: float = 60.0, **kwargs):
 # =========================================================================== SIGKILL at the worst moment
 FREEZE_HOOK = r"""
 import hashlib, json, os, sys, time
-import edge_sdk._atomic as atomic
+import cifar_edge.cli.atomic as atomic
 marker, frozen, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
 real_fsync, real_write, seen = os.fsync, atomic.write_bytes_atomic, []
 def fsync(fd):
@@ -83,7 +83,7 @@ def write_bytes_atomic(path, data):  # note the bytes a complete file holds
         fh.write(json.dumps([os.path.basename(path), hashlib.sha256(data).hexdigest()]) + "\n")
     real_write(path, data)
 os.fsync, atomic.write_bytes_atomic = fsync, write_bytes_atomic
-from edge_sdk.cli import main
+from cifar_edge.cli.main import main
 sys.exit(main(sys.argv[4:]))
 """
 
@@ -162,7 +162,7 @@ def test_training_killed_in_epoch_2_resumes_and_checkpoints_are_never_half_writt
     (leftover,) = parts(run)  # the checkpoint being written, under a hidden temporary name only
     assert leftover.startswith(".last.keras.")
 
-    resumed = subprocess.run([sys.executable, "-m", "edge_sdk", "train", "--resume", "--out", str(run), "--json"],
+    resumed = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "train", "--resume", "--out", str(run), "--json"],
                              env=env, capture_output=True, text=True, timeout=600)
     sampler.halt.set()
     sampler.join(10)
@@ -209,7 +209,7 @@ def tiny(tmp_path_factory):
 def export_states(folder: Path, new: dict[str, str], old: dict[str, str]) -> dict[str, str]:
     """Each export file: "new" (this run's complete bytes), "old" (the previous complete file), "absent" or "BROKEN"."""
     from cifar_edge.convert.converter import sha256_file
-    from edge_sdk.runtimes import open_backend
+    from edge_sdk import Classifier
 
     states = {}
     for name in EXPORTS:
@@ -219,7 +219,7 @@ def export_states(folder: Path, new: dict[str, str], old: dict[str, str]) -> dic
             continue
         sha = sha256_file(path)
         states[name] = "new" if sha == new.get(name) else "old" if sha == old.get(name) else "BROKEN"
-        assert open_backend(path).run(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 10)
+        assert Classifier(path).probabilities(np.zeros((32, 32, 3), np.uint8)).shape == (10,)
     return states
 
 
@@ -272,7 +272,7 @@ class DiskFull:
     """The disk fills up during an export: the ``nth`` write, fsync or rename into ``folder`` fails with ENOSPC.
 
     A failing write first writes half of its data, as a real full disk takes what still fits.
-    Patched at the Python level: the ``open`` of :mod:`edge_sdk._atomic`, ``os.fsync`` and ``os.replace``.
+    Patched at the Python level: the ``open`` of :mod:`cifar_edge.cli.atomic`, ``os.fsync`` and ``os.replace``.
     """
 
     def __init__(self, monkeypatch, folder: Path, step: str, nth: int) -> None:

@@ -19,15 +19,16 @@ from test_metadata import _field
 
 from edge_sdk import Classifier, InvalidArgumentError, InvalidImageError, ModelLoadError
 from edge_sdk import bundled
-from edge_sdk.bundled import bundled_path, describe_bundled
+from edge_sdk.bundled import bundled_path
+from cifar_edge.cli.models import describe_bundled
 from edge_sdk.classifier import Timing
-from edge_sdk.cli import EXIT_BROKEN_PIPE, main
+from cifar_edge.cli.main import EXIT_BROKEN_PIPE, main
 from edge_sdk.metadata import METADATA_KEY, read_metadata
 
 pytestmark = pytest.mark.sdk  # runs in the SDK-only venv too (scripts/test_sdk.sh)
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "edge_sdk"]  # the console script's own entry point (edge_sdk.cli.run)
+CLI = [sys.executable, "-m", "cifar_edge.cli"]  # the console script's own entry point (cifar_edge.cli.main.run)
 URL_ERROR = "URLs are not supported; download the picture first"
 
 

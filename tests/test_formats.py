@@ -1,4 +1,4 @@
-"""The one export-format table (edge_sdk.formats) and everything it drives."""
+"""The one export-format table (cifar_edge.cli.formats) and everything it drives."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from edge_sdk import Classifier
 from edge_sdk.errors import EdgeSDKError
-from edge_sdk.formats import (
+from cifar_edge.cli.formats import (
     CALIBRATION_OPTIONS,
     EXPORTER_OPTIONS,
     FILE_NAMES,
@@ -24,7 +24,7 @@ from edge_sdk.formats import (
     get_format,
     parse_formats,
 )
-from edge_sdk.runtimes import _runtime_modules, available_backends
+from edge_sdk.runtimes import RUNTIMES, available_backends
 
 pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
 
@@ -34,7 +34,7 @@ EXPORT = REPO / "models" / "resnet8" / "export"
 
 def test_the_table_imports_without_tensorflow():
     code = ("import sys\nsys.modules['tensorflow'] = None  # importing it now fails\n"
-            "from edge_sdk.formats import FILE_NAMES\nprint(','.join(FILE_NAMES))")
+            "from cifar_edge.cli.formats import FILE_NAMES\nprint(','.join(FILE_NAMES))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ",".join(FILE_NAMES)
@@ -44,7 +44,7 @@ def test_the_table_is_consistent():
     assert len(set(FILE_NAMES)) == len(FILE_NAMES) == len(NAMES)
     for fmt in FORMATS.values():
         assert fmt.runtime in available_backends(), fmt
-        served = [rt for rt in _runtime_modules() if fmt.runtime in rt.BACKENDS]
+        served = [rt for rt in RUNTIMES if fmt.runtime in rt.BACKENDS]
         assert fmt.suffix in served[0].SUFFIXES, fmt  # its runtime opens its file
         assert set(CALIBRATION_OPTIONS) <= set(fmt.options) if fmt.quantized else not set(CALIBRATION_OPTIONS) & set(fmt.options)
         assert format_of_file(f"/any/where/{fmt.file_name}") is fmt and get_format(fmt.name) is fmt

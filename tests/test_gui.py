@@ -118,13 +118,13 @@ def test_a_large_picture_is_scaled_to_fit(app, tmp_path):
 
 def test_gui_command_saves_a_screenshot(display, cat, tmp_path):
     shot = tmp_path / "cli-gui.png"
-    proc = subprocess.run([sys.executable, "-m", "edge_sdk", "gui", str(cat), "--screenshot", str(shot)],
+    proc = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "gui", str(cat), "--screenshot", str(shot)],
                           capture_output=True, text=True, timeout=120, cwd=REPO,
                           env={**os.environ, "DISPLAY": display})
     assert proc.returncode == 0, proc.stderr
     with Image.open(shot) as img:
         assert img.format == "PNG" and img.width > 300
-    bad = subprocess.run([sys.executable, "-m", "edge_sdk", "gui", str(tmp_path / "nope.jpg"),
+    bad = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "gui", str(tmp_path / "nope.jpg"),
                           "--screenshot", str(tmp_path / "bad.png")],
                          capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "DISPLAY": display})
     assert bad.returncode == 2 and (tmp_path / "bad.png").exists()
@@ -132,7 +132,7 @@ def test_gui_command_saves_a_screenshot(display, cat, tmp_path):
 
 def test_gui_without_a_display_is_a_clear_error(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    proc = subprocess.run([sys.executable, "-m", "edge_sdk", "gui"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "gui"], capture_output=True, text=True,
                           timeout=120, cwd=REPO, env=env)
     assert proc.returncode == 2
     assert "cifar-edge gui: error: cannot open a window" in proc.stderr and "display" in proc.stderr

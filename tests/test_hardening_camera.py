@@ -34,7 +34,7 @@ from test_hardening_models import RESNET8_ONNX, onnx_model
 from cifar_edge.camera_demo.demo import DemoConfig, run_demo
 from cifar_edge.camera_demo.sources import Frame, FrameSource, SourceSpec
 from edge_sdk import Classifier
-from edge_sdk.errors import OutputError
+from cifar_edge.cli.errors import OutputError
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.*")
@@ -73,7 +73,7 @@ def _limit_file_size(limit: int):
 def test_a_full_disk_while_writing_the_video_is_exit_2_with_no_video(tmp_path, suffix):
     source = picture_folder(tmp_path / "pictures")
     video = tmp_path / "out" / f"annotated{suffix}"
-    proc = subprocess.run([sys.executable, "-m", "edge_sdk", "camera", "--headless", "--source", str(source),
+    proc = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "camera", "--headless", "--source", str(source),
                            "--output", str(video), "--json"], capture_output=True, text=True, cwd=REPO, timeout=300,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, preexec_fn=_limit_file_size(40_000))
     lines = proc.stderr.strip().splitlines()
@@ -165,7 +165,7 @@ def test_cli_log_pointing_at_a_folder_fails_at_once_and_leaves_no_video(tmp_path
     source = picture_folder(tmp_path / "pictures", n=4)
     (tmp_path / "logs").mkdir()
     video = tmp_path / "v.mp4"
-    proc = subprocess.run([sys.executable, "-m", "edge_sdk", "camera", "--headless", "--source", str(source),
+    proc = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "camera", "--headless", "--source", str(source),
                            "--output", str(video), "--log", str(tmp_path / "logs")], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
     lines = proc.stderr.strip().splitlines()
@@ -178,7 +178,7 @@ def test_cli_log_pointing_at_a_folder_fails_at_once_and_leaves_no_video(tmp_path
 def test_a_fifo_source_gives_way_to_ctrl_c(tmp_path):
     fifo = tmp_path / "camera.fifo"
     os.mkfifo(fifo)
-    proc = subprocess.Popen([sys.executable, "-m", "edge_sdk", "camera", "--headless", "--source", str(fifo)],
+    proc = subprocess.Popen([sys.executable, "-m", "cifar_edge.cli", "camera", "--headless", "--source", str(fifo)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     writer = None
     try:
@@ -291,7 +291,7 @@ def test_a_folder_with_undecodable_pictures_runs_to_the_end_with_its_log(tmp_pat
     (folder / "101_corrupt_avif.jpg").write_bytes(corrupt_avif())
     (folder / "102_postscript.jpg").write_bytes(eps_bytes())
     log = tmp_path / "log.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "edge_sdk", "camera", "--headless", "--source", str(folder),
+    proc = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "camera", "--headless", "--source", str(folder),
                            "--log", str(log), "--json"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
@@ -307,7 +307,7 @@ def test_a_model_failing_at_run_time_never_kills_the_camera_loop(tmp_path):
     proto.metadata_props.extend(onnx.load(RESNET8_ONNX).metadata_props)
     onnx.save(proto, model)
     log = tmp_path / "log.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "edge_sdk", "camera", "--headless", "--source", str(folder),
+    proc = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "camera", "--headless", "--source", str(folder),
                            "--model", str(model), "--log", str(log), "--json"], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]

@@ -22,7 +22,7 @@ from builders import make_image_tree
 from PIL import Image
 from test_bad_inputs import FLOAT_ONNX, _edit_spec, _onnx_with
 
-from edge_sdk import cli
+from cifar_edge.cli import main as cli
 
 REPO = Path(__file__).resolve().parents[1]
 KERAS = REPO / "models" / "resnet8" / "best.keras"
@@ -30,7 +30,7 @@ UNSAFE = ("\x1b", "\r", "\x07", "\u202e", "\x9b")  # ESC, CR, BEL, right-to-left
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "cifar_edge.cli", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
 
 

@@ -145,7 +145,7 @@ def test_postscript_named_jpg_never_runs_an_external_program(tmp_path):
     assert outcomes == {"path": "InvalidImageError", "bytes": "InvalidImageError", "data": ["photo.jpg"]}
     assert not marker.exists(), "Pillow ran the (fake) Ghostscript on an untrusted picture"
 
-    cli = subprocess.run([sys.executable, "-m", "edge_sdk", "predict", str(photo)], capture_output=True, text=True,
+    cli = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "predict", str(photo)], capture_output=True, text=True,
                          env=env, cwd=REPO, timeout=300)
     lines = cli.stderr.strip().splitlines()
     assert cli.returncode == 2 and len(lines) == 1, cli.stderr
@@ -222,7 +222,7 @@ def test_predict_reports_a_bad_exif_picture_and_classifies_the_others(tmp_path):
     bad.write_bytes(bad_exif_jpeg())
     avif = tmp_path / "corrupt.avif"
     avif.write_bytes(corrupt_avif())
-    proc = subprocess.run([sys.executable, "-m", "edge_sdk", "predict", str(good), str(bad), str(avif), str(good),
+    proc = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "predict", str(good), str(bad), str(avif), str(good),
                            "--json"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     results = json.loads(proc.stdout)["results"]

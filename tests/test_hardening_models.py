@@ -25,7 +25,7 @@ from test_bad_inputs import _WITHOUT_ROOT_OVERRIDE
 
 from edge_sdk import Classifier, EdgeSDKError
 from edge_sdk.errors import ModelLoadError
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 from edge_sdk.spec import CIFAR10_CLASSES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_predict_with_a_model_that_fails_at_run_time_prints_one_line_per_image(t
     proto = onnx.load_from_string(onnx_model("alloc"))
     proto.metadata_props.extend(onnx.load(RESNET8_ONNX).metadata_props)  # labels and preprocessing for the CLI
     onnx.save(proto, model)
-    proc = subprocess.run([sys.executable, "-m", "edge_sdk", "predict", str(picture), str(picture), "--model", str(model)],
+    proc = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "predict", str(picture), str(picture), "--model", str(model)],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr

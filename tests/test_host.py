@@ -1,4 +1,4 @@
-"""The fastest file for the host: edge_sdk.host's CPU rule, how a bundled name follows it, and `benchmark --all`.
+"""The fastest file for the host: the CPU rule of edge_sdk.bundled, how a bundled name follows it, and `benchmark --all`.
 
 The CPU is mocked (its /proc/cpuinfo text and platform.machine()), so every rule is checked on any machine;
 the timings `benchmark --all` prints are figures, never asserted.
@@ -11,9 +11,10 @@ import platform
 
 import pytest
 
-from edge_sdk import Classifier, host
+from edge_sdk import Classifier, bundled
 from edge_sdk.bundled import BUNDLED, bundled_file, bundled_path, variants
-from edge_sdk.cli import main
+from cifar_edge.cli.benchmark import cpu_model
+from cifar_edge.cli.main import main
 
 X86_AVX2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse sse2 avx avx2 fma\n"
 X86_VNNI = X86_AVX2.replace("avx2 fma", "avx2 fma avx512f avx512_vnni")
@@ -31,15 +32,15 @@ ARM = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull
     ("riscv64", "", "other"),
 ])
 def test_host_class_from_the_cpu(machine, cpuinfo, expected):
-    assert host.host_class(machine, host.cpu_flags(cpuinfo)) == expected
+    assert bundled.host_class(machine, bundled.cpu_flags(cpuinfo)) == expected
 
 
 def test_the_rule_orders_the_files():
-    assert host.preferred_suffixes("x86") == (".onnx", ".tflite")
-    assert host.preferred_suffixes("x86-vnni") == host.preferred_suffixes("arm") == (".tflite", ".onnx")
-    assert host.preferred_suffixes("no such host") == host.PREFERENCE["other"]
-    assert host.cpu_model(X86_AVX2) == "AMD EPYC"
-    assert host.cpu_flags(ARM) >= {"asimd", "asimddp"} and host.cpu_flags("no flags here") == frozenset()
+    assert bundled.preferred_suffixes("x86") == (".onnx", ".tflite")
+    assert bundled.preferred_suffixes("x86-vnni") == bundled.preferred_suffixes("arm") == (".tflite", ".onnx")
+    assert bundled.preferred_suffixes("no such host") == bundled.PREFERENCE["other"]
+    assert cpu_model(X86_AVX2) == "AMD EPYC"
+    assert bundled.cpu_flags(ARM) >= {"asimd", "asimddp"} and bundled.cpu_flags("no flags here") == frozenset()
 
 
 @pytest.fixture
@@ -47,12 +48,12 @@ def mocked_cpu(monkeypatch, tmp_path):
     """Make this process see a given CPU: ``mocked_cpu(machine, cpuinfo_text)``."""
     def mock(machine: str, cpuinfo: str) -> None:
         (tmp_path / "cpuinfo").write_text(cpuinfo)
-        monkeypatch.setattr(host, "CPUINFO", tmp_path / "cpuinfo")
+        monkeypatch.setattr(bundled, "CPUINFO", tmp_path / "cpuinfo")
         monkeypatch.setattr(platform, "machine", lambda: machine)
-        host.this_host.cache_clear()
+        bundled.this_host.cache_clear()
 
     yield mock
-    host.this_host.cache_clear()
+    bundled.this_host.cache_clear()
 
 
 @pytest.mark.parametrize(("machine", "cpuinfo", "suffix", "backend"), [
@@ -82,7 +83,7 @@ def test_a_missing_runtime_falls_back_to_the_other_file(mocked_cpu, monkeypatch)
     from edge_sdk import bundled
 
     mocked_cpu("x86_64", X86_AVX2)  # prefers .onnx ...
-    monkeypatch.setattr(bundled, "runtime_installed", lambda suffix: suffix == ".tflite")  # ... which cannot run
+    monkeypatch.setattr(bundled, "installed_backends", lambda suffix: ("litert",) if suffix == ".tflite" else ())  # ... which cannot run
     assert bundled_file("edge") == bundled_path("edge", ".tflite")
 
 
@@ -95,7 +96,7 @@ def test_benchmark_all_marks_the_chosen_variant(capsys):
     chosen = [r for r in rows if r["chosen"]]
     assert len(chosen) == 1 and chosen[0]["file"] == bundled_file("edge").name
     assert result["chosen"] == {"file": chosen[0]["file"], "backend": chosen[0]["backend"]}
-    assert result["host"]["class"] == host.this_host() and result["chosen_vs_fastest"] >= 1.0
+    assert result["host"]["class"] == bundled.this_host() and result["chosen_vs_fastest"] >= 1.0
     assert all(r["latency_ms"]["p50"] > 0 for r in rows)
     assert main(["benchmark", "edge", "--all", "--runs", "2", "--warmup", "0", "--batch", "1"]) == 0
     text = capsys.readouterr().out

@@ -11,7 +11,7 @@ import pytest
 from builders import make_image_tree
 from PIL import Image
 
-from edge_sdk.errors import DatasetError
+from cifar_edge.cli.errors import DatasetError
 from edge_sdk.spec import CIFAR10_CLASSES
 from cifar_edge.train.data import load_split, train_val_split
 from cifar_edge.train.data.image_folder import discover_classes, load_image_folder_split

@@ -16,7 +16,7 @@ HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
     "code",
     [
         "import edge_sdk",
-        "import edge_sdk.cli; edge_sdk.cli.build_parser()",
+        "import cifar_edge.cli.main; cifar_edge.cli.main.build_parser()",
         "import cifar_edge.train.data; import cifar_edge.train.cli_data",
     ],
 )

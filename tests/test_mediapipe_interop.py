@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edge_sdk import Classifier
-from edge_sdk.metadata import read_metadata, tflite_metadata
+from edge_sdk.metadata import read_metadata, tflite_metadata_entry
 from edge_sdk.spec import CIFAR10_CLASSES
 from edge_sdk.standard_metadata import METADATA_NAME, read_standard_metadata
 
@@ -80,7 +80,8 @@ def test_uint8_variant_takes_the_pixels_themselves(export, test_images):
 
 def test_both_metadata_survive_beside_the_converters_entries(export):
     data = (export / "model_int8.tflite").read_bytes()
-    assert {"cifar_edge", METADATA_NAME, "min_runtime_version", "CONVERSION_METADATA"} <= set(tflite_metadata(data))
+    assert all(tflite_metadata_entry(data, name)
+               for name in ("cifar_edge", METADATA_NAME, "min_runtime_version", "CONVERSION_METADATA"))
     ours = read_metadata(data)
     standard = read_standard_metadata(data)
     assert ours.spec.labels == standard.labels == CIFAR10_CLASSES

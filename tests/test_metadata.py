@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge_sdk.errors import MetadataError
-from edge_sdk.metadata import ModelMetadata, onnx_metadata_props, read_metadata, tflite_metadata
+from edge_sdk.metadata import ModelMetadata, onnx_metadata_value, read_metadata, tflite_metadata_entry
 from edge_sdk.spec import PreprocessSpec
 
 pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
@@ -83,7 +83,7 @@ def test_another_major_version_is_refused_naming_both_versions():
 
 def test_onnx_metadata_props_read_by_hand():
     data = _onnx_like({"cifar_edge": META.to_json(), "author": "me"})
-    assert onnx_metadata_props(data) == {"cifar_edge": META.to_json(), "author": "me"}
+    assert onnx_metadata_value(data, "author") == b"me" and onnx_metadata_value(data, "missing") is None
     assert read_metadata(data) == META
     assert read_metadata(_onnx_like({"author": "me"})) is None
 
@@ -91,12 +91,12 @@ def test_onnx_metadata_props_read_by_hand():
 def test_truncated_onnx_raises_metadata_error():
     data = _onnx_like({"cifar_edge": META.to_json()})
     with pytest.raises(MetadataError, match="truncated or corrupt"):
-        onnx_metadata_props(data[:-10])
+        read_metadata(data[:-10])
 
 
 def test_tflite_reader_refuses_non_tflite():
     with pytest.raises(MetadataError, match="no TFL3 identifier"):
-        tflite_metadata(b"\x00" * 64)
+        tflite_metadata_entry(b"\x00" * 64, "cifar_edge")
 
 
 def test_random_bytes_never_crash_the_readers():

@@ -10,7 +10,7 @@ import pytest
 
 from edge_sdk import Classifier
 from edge_sdk.errors import BackendUnavailableError
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 
 pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
 

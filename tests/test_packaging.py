@@ -1,6 +1,6 @@
-"""Installed layout: the SDK is ``edge_sdk``, the tools live under ``cifar_edge``, nothing generic lands at the
-top of site-packages, a user's own ``train.py`` cannot shadow the tools, and ``cifar-edge predict`` imports
-none of the tools' code."""
+"""Installed layout: the SDK is ``edge_sdk``, the command and the tools live under ``cifar_edge``, nothing generic
+lands at the top of site-packages, a user's own ``train.py`` or ``cli.py`` cannot shadow them, and ``cifar-edge
+predict`` imports none of the tools' code."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from edge_sdk import CIFAR10_CLASSES, cli
+from cifar_edge.cli import main as cli
+from edge_sdk import CIFAR10_CLASSES
 
 pytestmark = pytest.mark.sdk  # needs only the SDK's extras: scripts/test_sdk.sh runs it without TensorFlow
 
 ROOT = Path(__file__).resolve().parents[1]
 #: repository folder -> installed package
-INSTALLED_AS = {"edge_sdk": "edge_sdk", "train": "cifar_edge/train", "convert": "cifar_edge/convert",
-                "camera_demo": "cifar_edge/camera_demo"}
+INSTALLED_AS = {"edge_sdk": "edge_sdk", "cli": "cifar_edge/cli", "train": "cifar_edge/train",
+                "convert": "cifar_edge/convert", "camera_demo": "cifar_edge/camera_demo"}
+#: the tools: what the SDK's own commands never import
+TOOLS = ("cifar_edge.train", "cifar_edge.convert", "cifar_edge.camera_demo")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,7 @@ def test_the_wheel_installs_exactly_edge_sdk_and_the_cifar_edge_namespace(wheel_
     top = {name.split("/")[0] for name in wheel_names if ".dist-info/" not in name}
     assert top == {"edge_sdk", "cifar_edge"}
     assert {name.split("/")[1] for name in wheel_names if name.startswith("cifar_edge/")} == {
-        "train", "convert", "camera_demo"}
+        "cli", "train", "convert", "camera_demo"}
 
 
 def test_every_package_folder_and_data_file_is_in_the_wheel(wheel_names):
@@ -59,7 +62,7 @@ def test_every_package_folder_and_data_file_is_in_the_wheel(wheel_names):
 @pytest.fixture()
 def shadowing_folder(tmp_path) -> Path:
     """A user's project folder whose own modules are named like the repository's tool folders."""
-    for name in ("train.py", "convert.py", "camera_demo.py"):
+    for name in ("train.py", "convert.py", "camera_demo.py", "cli.py"):
         (tmp_path / name).write_text("raise SystemExit('the user\\'s own module was imported')\n")
     (tmp_path / "convert").mkdir()  # a package beside the module, as a user's project might hold
     (tmp_path / "convert" / "__init__.py").write_text("raise SystemExit('the user\\'s convert package')\n")
@@ -69,7 +72,7 @@ def shadowing_folder(tmp_path) -> Path:
 @pytest.mark.parametrize("argv", [["predict", "--help"], ["benchmark", "--help"], ["data", "--help"],
                                   ["convert", "--help"], ["camera", "--help"], ["--help"]])
 def test_a_users_train_py_does_not_break_the_cli(shadowing_folder, argv):
-    done = subprocess.run([sys.executable, "-m", "edge_sdk", *argv], cwd=shadowing_folder, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "cifar_edge.cli", *argv], cwd=shadowing_folder, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "usage: cifar-edge" in done.stdout
@@ -85,8 +88,8 @@ def test_a_users_train_py_does_not_break_import_edge_sdk(shadowing_folder):
 
 @pytest.mark.parametrize("argv", [["predict", "--help"], ["benchmark", "--help"], ["models", "--json"], ["--help"]])
 def test_sdk_commands_import_none_of_the_tools(argv):
-    code = (f"import sys\nfrom edge_sdk.cli import main\nrc = main({argv!r})\n"
-            "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('cifar_edge', 'tensorflow', 'keras')))")
+    code = (f"import sys\nfrom cifar_edge.cli.main import main\nrc = main({argv!r})\n"
+            f"print(rc, sorted(m for m in sys.modules if m.startswith({TOOLS!r}) or m.split('.')[0] in ('tensorflow', 'keras')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "0 []"

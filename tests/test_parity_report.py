@@ -125,7 +125,7 @@ def test_layer_snr_points_at_a_tensor_of_the_int8_file(cifar10_dir):
 # --------------------------------------------------------------------------- the command
 def _cli(*args, cache):
     env = {**os.environ, "CIFAR_EDGE_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "cifar_edge.cli", *args], capture_output=True, text=True, env=env,
                           timeout=900)
 
 

@@ -19,8 +19,8 @@ from PIL import Image
 from cifar_edge.camera_demo.picam import APT_PACKAGE, PIXEL_FORMAT, parse_picamera2
 from cifar_edge.camera_demo.sources import SourceSpec, open_source, parse_source
 from edge_sdk import BackendUnavailableError, Classifier
-from edge_sdk.cli import main
-from edge_sdk.errors import SourceError
+from cifar_edge.cli.main import main
+from cifar_edge.cli.errors import SourceError
 
 
 class FakePicamera2:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_sdk.progress import NullBar, progress_bar
+from cifar_edge.cli.progress import NullBar, progress_bar
 
 REPO = Path(__file__).resolve().parents[1]
 EDGE_INT8 = REPO / "models" / "edge" / "export" / "model_int8.tflite"
@@ -53,7 +53,7 @@ def _stderr_through_a_terminal(args: list[str], cache: Path) -> tuple[int, str]:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a 120-column terminal
     env = {**os.environ, "CIFAR_EDGE_CACHE": str(cache)}
-    proc = subprocess.Popen([sys.executable, "-m", "edge_sdk", *args], stdout=subprocess.PIPE, stderr=slave,
+    proc = subprocess.Popen([sys.executable, "-m", "cifar_edge.cli", *args], stdout=subprocess.PIPE, stderr=slave,
                             cwd=REPO, env=env)
     os.close(slave)
     drawn = b""

@@ -22,10 +22,10 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from edge_sdk import Classifier
-from edge_sdk.classifier import default_model_path
+from edge_sdk.bundled import bundled_path
 from edge_sdk.errors import InvalidArgumentError, InvalidImageError, MetadataError
-from edge_sdk.formats import FORMATS
-from edge_sdk.metadata import METADATA_KEY, ModelMetadata, read_metadata, tflite_metadata
+from cifar_edge.cli.formats import FORMATS
+from edge_sdk.metadata import METADATA_KEY, ModelMetadata, read_metadata, tflite_metadata_entry
 
 # Pillow warns about the corrupt pictures made here on purpose
 pytestmark = [pytest.mark.sdk, pytest.mark.filterwarnings("ignore::UserWarning:PIL.*")]  # sdk: scripts/test_sdk.sh
@@ -40,7 +40,7 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 @pytest.fixture(scope="module")
 def clf() -> Classifier:
     """The bundled default model (int8 TFLite), loaded once."""
-    return Classifier(default_model_path())
+    return Classifier(bundled_path("default", ".tflite"))
 
 
 def assert_probability_vector(probs: np.ndarray, n: int) -> None:
@@ -194,7 +194,7 @@ def test_metadata_reader_over_corrupted_models(data):
 
 
 def _shipped_metadata() -> dict:
-    return json.loads(tflite_metadata(MODEL_FILES[0])[METADATA_KEY])
+    return json.loads(tflite_metadata_entry(MODEL_FILES[0], METADATA_KEY))
 
 
 json_values = st.recursive(

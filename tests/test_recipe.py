@@ -221,8 +221,8 @@ def test_flip_tta_model_is_the_mean_of_both_views(airbench_run):
 @pytest.mark.slow  # trains (or converts) a model
 def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run, cifar10_dir, session_cache):
     from cifar_edge.convert.converter import ConvertConfig, convert, parity
+    from edge_sdk import Classifier
     from edge_sdk.metadata import read_metadata
-    from edge_sdk.runtimes import open_backend
     from cifar_edge.train.training import load_keras_model
 
     out = tmp_path / "export"
@@ -231,8 +231,7 @@ def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run,
                                      cache_dir=str(session_cache), tta="flip"))
     assert manifest["tta"] == "flip" and all(not f["failures"] for f in manifest["files"])
     model = load_keras_model(airbench_run[0] / "best.keras")
-    x = np.random.default_rng(4).random((3, 32, 32, 3)).astype(np.float32)
-    expected = (model.predict_on_batch(x) + model.predict_on_batch(x[:, :, ::-1])) / 2
+    pixels = list(np.random.default_rng(4).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8))
     from cifar_edge.train.models import count_macs
 
     for name in ("model_float32.tflite", "model_float32.onnx"):
@@ -240,9 +239,10 @@ def test_flip_tta_export_carries_it_in_file_and_metadata(tmp_path, airbench_run,
         assert extra["tta"] == "flip" and extra["macs"] == 2 * count_macs(model)  # two views per call
         assert extra["test_images"] == 200
         assert extra["test_accuracy"] == pytest.approx(manifest["files"][0]["validation"]["keras_accuracy"], abs=1e-4)
-        backend = open_backend(out / name)
-        got = backend.run(x)
-        np.testing.assert_allclose(got, expected, atol=1e-5)
+        clf = Classifier(out / name)
+        x = np.concatenate([clf.preprocess(p) for p in pixels])  # what the SDK feeds the file, before the flip
+        expected = (model.predict_on_batch(x) + model.predict_on_batch(x[:, :, ::-1])) / 2
+        np.testing.assert_allclose(clf.probabilities_batch(pixels), expected, atol=1e-5)
     checked = parity(str(airbench_run[0] / "best.keras"), str(out), data=str(cifar10_dir),
                      cache_dir=str(session_cache), limit=200)
     assert checked["passed"] and {r["tta"] for r in checked["files"]} == {"flip"}

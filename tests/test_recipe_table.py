@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cifar_edge.train import recipes
-from edge_sdk import cli
+from cifar_edge.cli import main as cli
 from edge_sdk.errors import EdgeSDKError
 
 REPO = Path(__file__).resolve().parents[1]

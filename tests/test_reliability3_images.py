@@ -14,7 +14,8 @@ from test_faults import ScriptedCapture, camera, fake_device, video_file  # noqa
 
 from cifar_edge.camera_demo import sources
 from cifar_edge.camera_demo.sources import SourceSpec, as_bgr, open_capture
-from edge_sdk.errors import InvalidImageError, SourceError
+from edge_sdk.errors import InvalidImageError
+from cifar_edge.cli.errors import SourceError
 from edge_sdk.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, load_image, open_rgb
 from edge_sdk.inputs import to_rgb_array
 

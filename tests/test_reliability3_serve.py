@@ -31,7 +31,7 @@ from cifar_edge.camera_demo.web.hosts import host_name
 from cifar_edge.camera_demo.web.settings import ServeSettings
 from cifar_edge.camera_demo.web.stream import StreamHub
 from edge_sdk import Classifier
-from edge_sdk.errors import SourceError
+from cifar_edge.cli.errors import SourceError
 
 TOKEN = "t0ken-for-the-tests-0123456789"
 SECRET = "s3cr3t-pass"
@@ -339,7 +339,7 @@ def test_serve_on_a_garbage_stream_keeps_stderr_quiet_and_reports_it(tmp_path):
     url = f"http://viewer:{SECRET}@127.0.0.1:{garbage.server_address[1]}/feed.mjpg"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop(_cv2.FFMPEG_LOGLEVEL_ENV, None)
-    proc = subprocess.Popen([sys.executable, "-m", "edge_sdk", "serve", "--source", url, "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "cifar_edge.cli", "serve", "--source", url, "--port", "0",
                              "--model", "edge"], stderr=subprocess.PIPE, text=True, env=env,
                             cwd=Path(__file__).parents[1])
     lines: list[str] = []

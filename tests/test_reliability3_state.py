@@ -107,7 +107,7 @@ def test_resuming_a_damaged_run_is_one_line_and_exit_2(tmp_path):
     state["config"]["epochs"] = "thirty"
     (out / "state.json").write_text(json.dumps(state))
     (out / "last.keras").write_bytes(b"PK\x05\x06" + bytes(18))  # present; never reached
-    run = subprocess.run([sys.executable, "-m", "edge_sdk", "train", "--resume", "--out", str(out)],
+    run = subprocess.run([sys.executable, "-m", "cifar_edge.cli", "train", "--resume", "--out", str(out)],
                          capture_output=True, text=True, timeout=600, cwd=REPO)
     assert run.returncode == 2, run.stderr
     lines = [line for line in run.stderr.splitlines() if line.startswith("cifar-edge")]

@@ -1,15 +1,22 @@
 """What the repository tracks (issue 26): the shipped models within 25 MB, no ablation trees or
-superseded models, no resumable checkpoints."""
+superseded models, no resumable checkpoints; and edge_sdk is the runtime alone: within its line budget, no
+command line in it, nothing from the cifar_edge tools imported by it."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
+import sys
 from pathlib import Path
 
-from edge_sdk.formats import FORMATS
+from cifar_edge.cli.formats import FORMATS
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS_BUDGET_BYTES = 25 * 1024 * 1024
+#: edge_sdk's Python lines (as ``find edge_sdk -name '*.py' | xargs wc -l`` counts them); the command line, its
+#: helpers and the tools' errors live in cifar_edge.cli (issue 26 item 1)
+EDGE_SDK_MAX_LINES = 2600
+SDK_FILES = sorted((REPO / "edge_sdk").rglob("*.py"))
 #: export files a shipped model folder leaves out of git (.gitignore): the float32 files of the
 #: 2M-parameter default (15 MB together; ``cifar-edge convert`` rebuilds them)
 NOT_COMMITTED = {"default": {"model_float32.tflite", "model_float32.onnx"}}
@@ -44,3 +51,31 @@ def test_gitignore_keeps_resumable_checkpoints_and_the_default_float_exports_out
     kept = subprocess.run(["git", "check-ignore", "--no-index", "models/default/best.keras",
                            "models/default/export/model_int8.tflite"], cwd=REPO, capture_output=True, text=True)
     assert kept.stdout == ""
+
+
+def test_edge_sdk_stays_within_its_line_budget():
+    lines = {path.relative_to(REPO).as_posix(): path.read_bytes().count(b"\n") for path in SDK_FILES}
+    assert "edge_sdk/classifier.py" in lines and "edge_sdk/runtimes/tflite.py" in lines
+    assert sum(lines.values()) <= EDGE_SDK_MAX_LINES, sorted(lines.items(), key=lambda item: -item[1])
+
+
+def test_edge_sdk_holds_no_command_line():
+    assert [path.name for path in SDK_FILES if "argparse" in path.read_text()] == []
+    assert not (REPO / "edge_sdk" / "__main__.py").exists()  # the command is python -m cifar_edge.cli
+
+
+def test_edge_sdk_imports_nothing_from_cifar_edge():
+    imported = set()
+    for path in SDK_FILES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {(path.name, alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add((path.name, node.module))
+    assert imported and [(name, module) for name, module in imported if module.split(".")[0] == "cifar_edge"] == []
+    modules = [".".join(path.relative_to(REPO).with_suffix("").parts) for path in SDK_FILES]
+    code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m.removesuffix('.__init__'))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'cifar_edge'))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -20,8 +20,9 @@ from cifar_edge.camera_demo.web.app import create_app
 from cifar_edge.camera_demo.web.settings import MIN_TOKEN_LENGTH, ServeSettings, is_loopback
 from cifar_edge.camera_demo.web.stream import StreamHub
 from edge_sdk import Classifier
-from edge_sdk.cli import main
-from edge_sdk.errors import InferenceError, SourceError
+from cifar_edge.cli.main import main
+from edge_sdk.errors import InferenceError
+from cifar_edge.cli.errors import SourceError
 
 TOKEN = "t0ken-for-the-tests-0123456789"
 
@@ -272,7 +273,7 @@ def test_without_the_serve_extra_the_sdk_and_help_work_and_serve_names_the_extra
         "import sys\n"
         "for name in ('starlette', 'uvicorn', 'python_multipart'): sys.modules[name] = None\n"
         "import edge_sdk\n"
-        "from edge_sdk.cli import main\n"
+        "from cifar_edge.cli.main import main\n"
         "assert main(['--help']) == 0\n"
         "rc = main(['serve'])\n"
         "print('RC', rc)\n"
@@ -296,7 +297,7 @@ def test_the_serve_extra_brings_neither_tensorflow_nor_opencv():
 
 
 def test_importing_the_sdk_or_the_cli_does_not_import_the_web_stack():
-    probe = ("import sys, edge_sdk, edge_sdk.cli; edge_sdk.cli.build_parser(); "
+    probe = ("import sys, edge_sdk, cifar_edge.cli.main; cifar_edge.cli.main.build_parser(); "
              "print([m for m in ('starlette', 'uvicorn', 'python_multipart', 'cv2') if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stderr

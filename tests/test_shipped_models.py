@@ -10,9 +10,9 @@ import pytest
 
 from edge_sdk import Classifier
 from edge_sdk.bundled import DEFAULT, bundled_file
-from edge_sdk.classifier import default_model_path
-from edge_sdk.formats import FORMATS
-from edge_sdk.runtimes import dequantize, quantize
+from edge_sdk.bundled import bundled_path
+from cifar_edge.cli.formats import FORMATS
+from edge_sdk.runtimes.base import dequantize, quantize
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +87,7 @@ def test_bundled_default_is_the_shipped_default_int8_export():
 
     manifest = json.loads((REPO / "models" / "default" / "export" / "manifest.json").read_text())
     entry = next(f for f in manifest["files"] if f["format"] == "tflite-int8")
-    assert sha256_file(default_model_path()) == entry["sha256"]
+    assert sha256_file(bundled_path("default", ".tflite")) == entry["sha256"]
     clf = Classifier()
     assert clf.model_name == "default" and len(clf.labels) == 10
-    assert clf.model_path == bundled_file(DEFAULT)  # the file this host runs fastest (edge_sdk.host)
+    assert clf.model_path == bundled_file(DEFAULT)  # the file this host runs fastest (edge_sdk.bundled)

@@ -26,13 +26,14 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_edge_sdk_imports_and_runs_without_posix_only_modules():
-    """Windows lacks resource, fcntl, pwd, grp and termios: the SDK path must not need them."""
+    """Windows lacks resource, fcntl, pwd, grp and termios: the SDK path (and the benchmark) must not need them."""
     code = (
         "import sys\n"
         "for name in ('resource', 'fcntl', 'pwd', 'grp', 'termios'):\n"
         "    sys.modules[name] = None  # import of it now raises ImportError, as on Windows\n"
         "import numpy as np\n"
-        "from edge_sdk import Classifier, LiveClassifier, benchmark\n"
+        "from edge_sdk import Classifier, LiveClassifier\n"
+        "from cifar_edge.cli.benchmark import benchmark\n"
         f"clf = Classifier({str(INT8_TFLITE)!r})\n"
         "print(clf.classify(np.zeros((32, 32, 3), np.uint8)).top is not None)\n"
         f"print(benchmark({str(INT8_TFLITE)!r}, runs=2, warmup=0, batch=2)['peak_rss_mb'])\n"
@@ -46,7 +47,8 @@ def test_importing_library_and_cli_modules_leaves_the_environment_alone():
     code = (
         "import json, os\n"
         "before = dict(os.environ)\n"
-        "import edge_sdk, edge_sdk.cli, edge_sdk.cli_predict, edge_sdk.benchmark, camera_demo.cli, convert.cli\n"
+        "import edge_sdk, cifar_edge.cli.main, cifar_edge.cli.predict, cifar_edge.cli.benchmark, "
+        "camera_demo.cli, convert.cli\n"
         "print(json.dumps(sorted(set(os.environ.items()) ^ set(before.items()))))\n"
     )
     done = run_python(code)
@@ -57,7 +59,7 @@ def test_importing_library_and_cli_modules_leaves_the_environment_alone():
 def test_the_cli_quiets_tensorflow_when_it_runs():
     code = (
         "import os\n"
-        "from edge_sdk.cli import main\n"
+        "from cifar_edge.cli.main import main\n"
         "main(['--version'])\n"
     )
     done = run_python(code + "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))")
@@ -86,7 +88,7 @@ def no_process_state_changes() -> Iterator[None]:
 
 
 def test_atomic_writes_leave_the_umask_alone_and_give_the_usual_mode(tmp_path):
-    from edge_sdk._atomic import atomic_path, write_bytes_atomic, write_text_atomic
+    from cifar_edge.cli.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 
     with no_process_state_changes():
         write_bytes_atomic(tmp_path / "a.bin", b"\x00\x01")

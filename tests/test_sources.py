@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from builders import build_good_archive, make_image_tree, make_official_folder
 
-from edge_sdk.errors import DatasetError
+from cifar_edge.cli.errors import DatasetError
 from cifar_edge.train.data import load_split, resolve_source
 from cifar_edge.train.data.cifar_official import TEST_BATCHES
 

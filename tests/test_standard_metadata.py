@@ -17,7 +17,7 @@ import pytest
 
 from edge_sdk import Classifier
 from edge_sdk.errors import MetadataError
-from edge_sdk.metadata import read_metadata, tflite_metadata
+from edge_sdk.metadata import read_metadata, tflite_metadata_entry
 from edge_sdk.spec import PreprocessSpec
 from edge_sdk.standard_metadata import METADATA_NAME, StandardMetadata, read_standard_metadata, standard_spec
 
@@ -42,7 +42,7 @@ def _copy(tmp_path: Path, data: bytes, name: str = "model.tflite") -> Path:
 
 
 def test_fixture_carries_only_the_standard_metadata(data):
-    assert METADATA_NAME in tflite_metadata(data)
+    assert tflite_metadata_entry(data, METADATA_NAME)
     assert read_metadata(data) is None  # no cifar_edge entry: the labels can only come from the standard one
     assert read_standard_metadata(data) == StandardMetadata(
         name="standard-metadata-fixture", color_space="RGB", mean=(110.0,), std=(40.0,), labels=("bright", "dark"))
@@ -99,7 +99,7 @@ def test_a_label_file_of_another_name_is_reported(data):
 
 
 def test_a_bad_identifier_is_refused(data):
-    raw = tflite_metadata(data)[METADATA_NAME]
+    raw = tflite_metadata_entry(data, METADATA_NAME)
     start = data.index(raw)
     corrupt = data[: start + 4] + b"XXXX" + data[start + 8 :]
     with pytest.raises(MetadataError, match="not a TFLite ModelMetadata flatbuffer"):
@@ -116,7 +116,7 @@ def test_normalization_needs_one_or_three_values():
 
 def test_corrupt_metadata_bytes_raise_only_metadata_errors(data):
     """Every single-byte change inside the metadata buffer either still parses or raises MetadataError."""
-    raw = tflite_metadata(data)[METADATA_NAME]
+    raw = tflite_metadata_entry(data, METADATA_NAME)
     start = data.index(raw)
     rng = np.random.default_rng(0)
     outcomes = {"parsed": 0, "refused": 0}

@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def cli(*args: str, cache: Path, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "CIFAR_EDGE_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-m", "edge_sdk", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "cifar_edge.cli", *args], capture_output=True, text=True, env=env,
                           timeout=600, **kwargs)
 
 
@@ -127,7 +127,7 @@ def test_resume_after_kill_continues_from_last_finished_epoch(tmp_path, cifar10_
 
     run = tmp_path / "killed"
     env = {**os.environ, "CIFAR_EDGE_CACHE": str(session_cache)}
-    proc = subprocess.Popen([sys.executable, "-m", "edge_sdk", *args, "--out", str(run)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "cifar_edge.cli", *args, "--out", str(run)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from edge_sdk import errors
-from edge_sdk._extras import install_line
+from edge_sdk.errors import install_line
 from edge_sdk.bundled import BUNDLED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def built(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
         shutil.copy2(ROOT / name, source / name)
     (source / "scripts").mkdir()
     shutil.copy2(ROOT / "scripts" / "wheel.sh", source / "scripts" / "wheel.sh")
-    for folder in ("edge_sdk", "train", "convert", "camera_demo"):
+    for folder in ("edge_sdk", "cli", "train", "convert", "camera_demo"):
         shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     done = subprocess.run(["bash", "scripts/wheel.sh", str(out)], cwd=source, capture_output=True, text=True,
                           timeout=600, env={**os.environ, "PYTHON": sys.executable})
@@ -56,7 +56,7 @@ def test_the_wheel_holds_the_sdk_the_bundled_models_and_the_tools_and_no_tests(b
     for model in BUNDLED.values():
         for file in model.files:  # both formats of every bundled model
             assert f"edge_sdk/models/{file}" in names, file
-    assert {"edge_sdk/classifier.py", "edge_sdk/cli.py", "cifar_edge/train/cli_train.py", "cifar_edge/convert/cli.py",
+    assert {"edge_sdk/classifier.py", "cifar_edge/cli/main.py", "cifar_edge/train/cli_train.py", "cifar_edge/convert/cli.py",
             "cifar_edge/camera_demo/web/cli.py"} <= names
     assert not [n for n in names if n.startswith("tests/") or "/tests/" in n or n.split("/")[-1].startswith("test_")]
     assert not [n for n in names if n.endswith(".keras") or "__pycache__" in n]
@@ -114,7 +114,8 @@ def test_the_install_line_works_for_a_wheel_install_and_for_a_bare_checkout(monk
 def test_every_extra_the_code_names_exists():
     extras = set(PYPROJECT["project"]["optional-dependencies"])
     named = set()
-    for path in [*(ROOT / "edge_sdk").rglob("*.py"), *(ROOT / "camera_demo").rglob("*.py"), *(ROOT / "train").rglob("*.py")]:
+    for path in [*(ROOT / "edge_sdk").rglob("*.py"), *(ROOT / "cli").rglob("*.py"), *(ROOT / "camera_demo").rglob("*.py"),
+                 *(ROOT / "train").rglob("*.py")]:
         named |= set(re.findall(r"require\([^)]*?,\s*\"([\w-]+)\"", path.read_text()))
         named |= set(re.findall(r"^EXTRA\s*=\s*\"([\w-]+)\"", path.read_text(), flags=re.MULTILINE))
     assert named and named <= extras, named - extras

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.cli import add_json_flag, check_output_folder, emit, summary
-from edge_sdk.cli_types import int_range, non_negative_int
-from edge_sdk.terminal import safe_text
+from cifar_edge.cli.main import add_json_flag, check_output_folder, emit, summary
+from cifar_edge.cli.argtypes import int_range, non_negative_int
+from cifar_edge.cli.terminal import safe_text
 
 from .cli_options import add_data_options, source_from_args
 from .data.dataset import ImageSet

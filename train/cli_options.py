@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from edge_sdk.progress import wanted
+from cifar_edge.cli.progress import wanted
 
 from .data.sources import DATA_ENV, DataSource, resolve_source
 

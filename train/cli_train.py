@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.resize import RESIZE_MODES
-from edge_sdk._extras import require
-from edge_sdk.cli import add_json_flag, check_output_folder, emit, summary
-from edge_sdk.cli_types import float_range, int_list, int_range, non_negative_int, positive_int, probability
+from cifar_edge.cli.extras import require
+from cifar_edge.cli.main import add_json_flag, check_output_folder, emit, summary
+from cifar_edge.cli.argtypes import float_range, int_list, int_range, non_negative_int, positive_int, probability
 from edge_sdk.errors import EdgeSDKError
-from edge_sdk.progress import progress_bar, wanted
+from cifar_edge.cli.progress import progress_bar, wanted
 from edge_sdk.spec import PreprocessSpec
 
 from . import recipes
@@ -335,7 +335,7 @@ def _in_steps(probabilities, images, step: int, bars: bool):
 def _evaluate_exported(args: argparse.Namespace) -> int:
     """``evaluate`` of a .tflite/.onnx file through :class:`edge_sdk.Classifier`: the runtime, the
     embedded labels and preprocessing a device uses; TensorFlow is never imported."""
-    from edge_sdk.cli import quiet_runtime
+    from cifar_edge.cli.main import quiet_runtime
     from edge_sdk.classifier import Classifier
 
     check_data_early(args)
@@ -367,7 +367,7 @@ def _evaluation_data(args: argparse.Namespace, spec: PreprocessSpec):
     """
     from . import open_set
 
-    from edge_sdk.errors import DatasetError
+    from cifar_edge.cli.errors import DatasetError
 
     from .cli_options import source_from_args
     from .data import stratified_indices

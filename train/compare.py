@@ -12,7 +12,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from edge_sdk._atomic import atomic_path, write_text_atomic
+from cifar_edge.cli.atomic import atomic_path, write_text_atomic
 
 from . import models
 from .training import STATE_FILE, TrainConfig, train

@@ -51,7 +51,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edge_sdk._atomic import atomic_open
+from cifar_edge.cli.atomic import atomic_open
 from .errors import DistributedTrainingError
 
 from .tf_config import ClusterConfig

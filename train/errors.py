@@ -3,7 +3,8 @@ command line reports them like every other error (one line, exit status 2)."""
 
 from __future__ import annotations
 
-from edge_sdk.errors import DatasetError, EdgeSDKError
+from edge_sdk.errors import EdgeSDKError
+from cifar_edge.cli.errors import DatasetError
 
 
 class UnsafeDataError(DatasetError):

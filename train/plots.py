@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from edge_sdk._atomic import atomic_path
+from cifar_edge.cli.atomic import atomic_path
 
 __all__ = ["plot_confusion_matrix", "plot_curves", "plot_latency_accuracy", "plot_predictions"]
 

@@ -32,17 +32,18 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk._atomic import atomic_open, atomic_path, remove_stale_parts, write_text_atomic
-from edge_sdk.errors import DatasetError, EdgeSDKError, ModelLoadError
+from cifar_edge.cli.atomic import atomic_open, atomic_path, remove_stale_parts, write_text_atomic
+from edge_sdk.errors import EdgeSDKError, ModelLoadError
+from cifar_edge.cli.errors import DatasetError
 from edge_sdk.spec import PreprocessSpec
-from edge_sdk.terminal import strict_json
+from cifar_edge.cli.terminal import strict_json
 
 from .model_file import check_keras_file
 from .data import ImageSet, resolve_source, stratified_indices, train_val_split
 
 log = logging.getLogger(__name__)
 
-# TensorFlow's C++ log level is the command's business (edge_sdk.cli.main sets it), not the library's.
+# TensorFlow's C++ log level is the command's business (cifar_edge.cli.main.main sets it), not the library's.
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

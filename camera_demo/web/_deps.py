@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_sdk._extras import require
+from cifar_edge.cli.extras import require
 
 #: (import name, what needs it); all three come with ``pip install 'cifar-edge[serve]'``
 SERVE_MODULES = (("starlette", "the web app"), ("uvicorn", "the web server"),

@@ -7,10 +7,10 @@ import contextlib
 import os
 import sys
 
-from edge_sdk.cli import quiet_runtime, summary
-from edge_sdk.cli_predict import add_model_options
-from edge_sdk.cli_types import float_range, int_range
-from edge_sdk.terminal import safe_text
+from cifar_edge.cli.main import quiet_runtime, summary
+from cifar_edge.cli.predict import add_model_options
+from cifar_edge.cli.argtypes import float_range, int_range
+from cifar_edge.cli.terminal import safe_text
 
 from ..redact import redact_url
 from . import settings as s

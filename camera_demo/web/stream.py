@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.classifier import Category, Classifier
-from edge_sdk.errors import OutputError
+from cifar_edge.cli.errors import OutputError
 
 from .._cv2 import cv2
 from ..overlay import DEFAULT_CANVAS, FpsMeter, OverlayInfo, draw_overlay, fit_frame
@@ -57,7 +57,7 @@ class StreamHub:
 
     ``opener(source)`` opens the source (default: :func:`open_source` with ``width``/``height`` and video
     files paced at their own frame rate). :meth:`start` opens it once in the caller's thread, so a source
-    that cannot be opened raises :class:`~edge_sdk.errors.SourceError` there; later failures are retried.
+    that cannot be opened raises :class:`~cifar_edge.cli.errors.SourceError` there; later failures are retried.
     Still images are shown ``interval_s`` each, fitted to ``width`` x ``height`` (default 640x480). The
     caller keeps owning ``classifier``.
     """

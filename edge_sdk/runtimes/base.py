@@ -1,10 +1,6 @@
-"""The interface every runtime module implements, and the int8 quantization helpers they share.
-
-A backend takes a batch of *normalized* float32 images (NHWC, as produced by
-:meth:`edge_sdk.spec.PreprocessSpec.normalize`) and returns float32 class
-probabilities. Integer models are handled inside: inputs are quantized with
-the model's own scale and zero point, outputs dequantized.
-"""
+"""The interface both runtime modules implement, the checks of a model's signature at load, and the affine
+(de)quantization of integer inputs and outputs (the input encoder quantizes with the model's own scale and
+zero point; outputs are dequantized to float32 probabilities)."""
 
 from __future__ import annotations
 
@@ -29,12 +25,9 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 class Backend:
-    """Common interface: ``invoke`` (the runtime's own call) and ``run`` (floats in, probabilities out).
-
-    A runtime module implements :meth:`invoke` and sets the input/output facts;
-    quantized models also set ``input_quantization``/``output_quantization``
-    as ``(scale, zero_point)``.
-    """
+    """One model loaded on one runtime: :meth:`invoke`, the runtime's own call, and the facts the
+    :class:`~edge_sdk.Classifier` reads. A quantized input or output sets ``input_quantization`` /
+    ``output_quantization`` as ``(scale, zero_point)``."""
 
     name: str = ""
     input_shape: tuple[int, ...] = ()
@@ -49,14 +42,6 @@ class Backend:
         """One call of the runtime on a tensor already in the model's input dtype; raw output."""
         raise NotImplementedError
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities (float32) for a batch of *normalized* float32 NHWC images."""
-        if self.input_quantization is not None:
-            x = quantize(batch, *self.input_quantization, self.input_dtype)
-        else:
-            x = np.ascontiguousarray(batch, dtype=np.float32)
-        return self.output_to_probabilities(self.invoke(x))
-
     def output_to_probabilities(self, raw: np.ndarray) -> np.ndarray:
         """Dequantize a raw model output (float outputs pass through); 8-bit outputs by a 256-entry table,
         bit-identical to :func:`dequantize` and cheaper per call."""
@@ -66,20 +51,6 @@ class Backend:
         if table is not None and raw.dtype == self.output_dtype:
             return table[raw.view(np.uint8)]
         return dequantize(raw, *self.output_quantization)
-
-    def output_row(self, raw: np.ndarray) -> list[float]:
-        """``output_to_probabilities(raw)[0].tolist()`` for a one-image output: its probabilities as Python
-        floats, without a numpy step for 8-bit outputs (the per-call path of ``Classifier.classify``)."""
-        table = self._output_floats
-        if table is not None and raw.dtype == self.output_dtype:
-            # an int8 value q < 0 indexes the table from its end, at 256 + q: its uint8 view, as wanted
-            return list(map(table.__getitem__, raw[0].tolist()))
-        return np.asarray(self.output_to_probabilities(raw))[0].tolist()
-
-    @cached_property
-    def _output_floats(self) -> list[float] | None:
-        table = self._output_table
-        return None if table is None else table.tolist()
 
     @cached_property
     def _output_table(self) -> np.ndarray | None:
@@ -111,22 +82,17 @@ def check_signature(input_shape: tuple[int, ...], output_shape: tuple[int, ...] 
     (the classifier then checks every output it gets).
     """
     if input_shape and input_shape[0] not in (-1, 1):
-        raise ModelLoadError(
-            f"the SDK supports models with a batch of 1 or a dynamic batch; this one takes a fixed batch of "
-            f"{input_shape[0]} (input shape {tuple(input_shape)})"
-        )
+        raise ModelLoadError(f"the SDK supports models with a batch of 1 or a dynamic batch; this one takes a fixed "
+                             f"batch of {input_shape[0]} (input shape {tuple(input_shape)})")
     if output_shape is None:
         return
     if len(output_shape) != 2 or output_shape[0] not in (-1, 1) or output_shape[1] == 0:
-        raise ModelLoadError(
-            f"the SDK supports models whose output is one row of class scores per image, shape (N, classes); "
-            f"this one returns shape {tuple(output_shape)}"
-        )
+        raise ModelLoadError(f"the SDK supports models whose output is one row of class scores per image, shape "
+                             f"(N, classes); this one returns shape {tuple(output_shape)}")
 
 
 def check_single_io(n_inputs: int, n_outputs: int) -> None:
     """Raise :class:`ModelLoadError` unless the model has one input and one output."""
     if n_inputs != 1 or n_outputs != 1:
-        raise ModelLoadError(
-            f"the SDK supports models with one input and one output; this one has {n_inputs} and {n_outputs}"
-        )
+        raise ModelLoadError(f"the SDK supports models with one input and one output; this one has {n_inputs} and "
+                             f"{n_outputs}")

@@ -6,9 +6,8 @@ import logging
 
 import numpy as np
 
-from .._extras import require
-from ..errors import MetadataError, ModelLoadError
-from ..protobuf import fields
+from ..errors import MetadataError, ModelLoadError, require
+from ..metadata import fields
 from .base import Backend, check_signature, check_single_io
 
 SUFFIXES = (".onnx",)
@@ -26,10 +25,9 @@ class OnnxBackend(Backend):
         ort = require("onnxruntime", EXTRA, "ONNX models")
         external = external_data_tensors(model)
         if external:
-            raise ModelLoadError(
-                f"the ONNX model keeps tensor(s) {', '.join(external[:3])} in external data files; the SDK loads "
-                "self-contained models only (external data paths could make it read other files)"
-            )
+            raise ModelLoadError(f"the ONNX model keeps tensor(s) {', '.join(external[:3])} in external data files; "
+                                 "the SDK loads self-contained models only (external data paths could make it read "
+                                 "other files)")
         options = ort.SessionOptions()
         # ONNX Runtime prints its own warnings and errors on stderr; every error reaches the caller as an
         # exception (ModelLoadError here, InferenceError from the Classifier), so only -v shows them
@@ -46,10 +44,8 @@ class OnnxBackend(Backend):
         if inputs[0].type != "tensor(float)":
             raise ModelLoadError(f"the SDK supports ONNX models with float input; this one takes {inputs[0].type}")
         if outputs[0].type != "tensor(float)":
-            raise ModelLoadError(
-                f"the SDK supports ONNX models that output float class scores; this one outputs {outputs[0].type} "
-                "(an arg-max or label output?)"
-            )
+            raise ModelLoadError(f"the SDK supports ONNX models that output float class scores; this one outputs "
+                                 f"{outputs[0].type} (an arg-max or label output?)")
         self._input_name = inputs[0].name
         self.input_shape = _dims(inputs[0].shape) or ()
         output_shape = _dims(outputs[0].shape)

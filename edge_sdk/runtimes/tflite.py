@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._extras import install_line
-from ..errors import BackendUnavailableError, ModelLoadError
+from ..errors import BackendUnavailableError, ModelLoadError, install_line
 from .base import Backend, check_signature, check_single_io
 
 SUFFIXES = (".tflite",)
@@ -41,10 +40,8 @@ class TFLiteBackend(Backend):
         if self.input_dtype not in (np.float32, np.int8, np.uint8):
             raise ModelLoadError(f"the SDK supports float32, int8 or uint8 model inputs; this one takes {self.input_dtype}")
         if self.output_dtype not in (np.float32, np.int8, np.uint8):
-            raise ModelLoadError(
-                f"the SDK supports models that output float32, int8 or uint8 class scores; this one outputs "
-                f"{self.output_dtype} (an arg-max or label output?)"
-            )
+            raise ModelLoadError(f"the SDK supports models that output float32, int8 or uint8 class scores; this one "
+                                 f"outputs {self.output_dtype} (an arg-max or label output?)")
         input_signature, output_signature = _signature(self._input), _signature(self._output)
         check_signature(input_signature, output_signature)
         # batched calls (resizing the input) only when the model declares any batch; else one image per call
@@ -96,11 +93,9 @@ def _interpreter_class(runtime: str | None) -> tuple[Any, str]:
             return importlib.import_module(f"{module}.interpreter").Interpreter, name
         except ImportError:
             continue
-    raise BackendUnavailableError(
-        "no TFLite runtime is installed (tried "
-        + ", ".join(BACKENDS[name] for name in order)
-        + f"); install the '{EXTRA}' extra: {install_line(EXTRA)}"
-    )
+    tried = ", ".join(BACKENDS[name] for name in order)
+    raise BackendUnavailableError(f"no TFLite runtime is installed (tried {tried}); install the '{EXTRA}' extra: "
+                                  f"{install_line(EXTRA)}")
 
 
 def load(model: bytes, num_threads: int | None, backend: str | None) -> Backend:

@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from edge_sdk.errors import DatasetError
+from cifar_edge.cli.errors import DatasetError
 from edge_sdk.spec import CIFAR10_CLASSES
 
 from ..errors import UnsafeDataError

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from edge_sdk.errors import DatasetError
+from cifar_edge.cli.errors import DatasetError
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.progress import progress_bar
+from cifar_edge.cli.progress import progress_bar
 from ..errors import DownloadError
 
 __all__ = [
@@ -78,7 +78,7 @@ def _check_url(url: str) -> None:
 
 
 def _make_bar(progress: bool, total: int | None, desc: str) -> Any:
-    """A byte-progress bar on stderr (:func:`edge_sdk.progress.progress_bar`), or a no-op one."""
+    """A byte-progress bar on stderr (:func:`cifar_edge.cli.progress.progress_bar`), or a no-op one."""
     return progress_bar(total, desc, progress, bytes_=True, leave=True)
 
 

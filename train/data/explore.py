@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from edge_sdk._atomic import atomic_path
-from edge_sdk.errors import DatasetError
+from cifar_edge.cli.atomic import atomic_path
+from cifar_edge.cli.errors import DatasetError
 from edge_sdk.spec import CIFAR10_CLASSES
 
 from .dataset import ImageSet

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sdk._atomic import atomic_path
-from edge_sdk.errors import DatasetError, InvalidImageError
+from cifar_edge.cli.atomic import atomic_path
+from edge_sdk.errors import InvalidImageError
+from cifar_edge.cli.errors import DatasetError
 from edge_sdk.images import load_image
-from edge_sdk.progress import progress_bar
+from cifar_edge.cli.progress import progress_bar
 from edge_sdk.spec import CIFAR10_CLASSES, PreprocessSpec
 
 from .dataset import ImageSet, SkippedFile

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_sdk.errors import DatasetError
+from cifar_edge.cli.errors import DatasetError
 from edge_sdk.inputs import to_rgb_array
 from edge_sdk.spec import PreprocessSpec
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_sdk.errors import DatasetError
+from cifar_edge.cli.errors import DatasetError
 
 from .dataset import ImageSet
 

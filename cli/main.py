@@ -7,9 +7,9 @@ subcommand runs, and a missing optional dependency becomes a message naming
 the pip extra to install (exit 2).
 
 Every error is one line on stderr with exit status 2, including a bad option
-value (numeric options are range-checked by :mod:`edge_sdk.cli_types`). Text
+value (numeric options are range-checked by :mod:`cifar_edge.cli.argtypes`). Text
 output escapes untrusted strings (labels, file names) for the terminal
-(:func:`edge_sdk.terminal.safe_text`); ``--json`` output is exact and strict
+(:func:`cifar_edge.cli.terminal.safe_text`); ``--json`` output is exact and strict
 (no ``NaN``). SIGTERM interrupts a command like Ctrl-C.
 """
 
@@ -25,13 +25,15 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from . import __version__
-from ._extras import silenced_stderr_fd
-from .errors import EdgeSDKError, OutputError
+from edge_sdk import __version__
+from edge_sdk.errors import EdgeSDKError
+
+from .atomic import check_output_folder  # noqa: F401 - the commands' check, imported from here
+from .extras import silenced_stderr_fd
 from .terminal import safe_text, safe_tree, strict_json
+
 
 class Subcommand(NamedTuple):
     """One row of the command table: the name, the module whose ``register(subparsers)`` adds it, the
@@ -53,10 +55,10 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "train several models / epoch budgets on one split and tabulate them"),
     Subcommand("convert", "cifar_edge.convert.cli", "export a .keras model to TFLite and ONNX (float32 and int8), validated"),
     Subcommand("parity", "cifar_edge.convert.cli", "compare every export in a folder with the Keras model"),
-    Subcommand("models", "edge_sdk.cli_models",
+    Subcommand("models", "cifar_edge.cli.models",
                "list the bundled models (names for --model) with file size, accuracy and MACs"),
-    Subcommand("predict", "edge_sdk.cli_predict", "classify image files with a .tflite or .onnx model"),
-    Subcommand("benchmark", "edge_sdk.cli_predict", "load time, latency percentiles, throughput and peak RSS of a model"),
+    Subcommand("predict", "cifar_edge.cli.predict", "classify image files with a .tflite or .onnx model"),
+    Subcommand("benchmark", "cifar_edge.cli.benchmark", "load time, latency percentiles, throughput and peak RSS of a model"),
     Subcommand("camera", "cifar_edge.camera_demo.cli",
                "live demo: classify a webcam, stream, video, image or folder, with an annotated window or video"),
     Subcommand("gui", "cifar_edge.camera_demo.cli", "a window to open an image, classify it and see the top-3 as bars"),
@@ -118,24 +120,6 @@ class _SafeFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return safe_text(super().format(record))
-
-
-def check_output_folder(folder: str | os.PathLike[str], what: str) -> None:
-    """Raise :class:`OutputError` unless ``folder`` is, or can be created as, a writable folder.
-
-    ``what`` names the output in the message (``"--out runs/x"``). Creates
-    nothing: commands call it before long work, so an unwritable output fails
-    at once instead of after the work it was meant to keep.
-    """
-    path = Path(folder).absolute()
-    for ancestor in (path, *path.parents):
-        if not ancestor.exists():
-            continue
-        if not ancestor.is_dir():
-            raise OutputError(f"cannot write {what}: not a directory: {ancestor}")
-        if not os.access(ancestor, os.W_OK | os.X_OK):
-            raise OutputError(f"cannot write {what}: no write permission in {ancestor}")
-        return
 
 
 def quiet_runtime(args: argparse.Namespace) -> contextlib.AbstractContextManager[None]:

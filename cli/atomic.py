@@ -7,7 +7,7 @@ import errno
 import glob
 import os
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -35,7 +35,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
 
 
 def check_output_file(path: str | os.PathLike[str], what: str) -> None:
-    """Raise :class:`~edge_sdk.errors.OutputError` unless ``path`` can be written as a file (atomically).
+    """Raise :class:`~cifar_edge.cli.errors.OutputError` unless ``path`` can be written as a file (atomically).
 
     ``path`` must not be a folder (or other non-file) and its folder must be, or be creatable as, a
     writable folder. Creates nothing: callers check every output before long work starts.
@@ -45,13 +45,33 @@ def check_output_file(path: str | os.PathLike[str], what: str) -> None:
     target = Path(path).absolute()
     if target.exists() and not target.is_file():
         raise OutputError(f"cannot write {what}: {target} is a folder or device, not a file")
-    for ancestor in target.parents:
+    _check_writable(target.parents, what,
+                    lambda folder: f"Permission denied: {target} (no write permission in {folder})")
+
+
+def check_output_folder(folder: str | os.PathLike[str], what: str) -> None:
+    """Raise :class:`~cifar_edge.cli.errors.OutputError` unless ``folder`` is, or can be created as, a writable
+    folder.
+
+    ``what`` names the output in the message (``"--out runs/x"``). Creates nothing: commands call it before
+    long work, so an unwritable output fails at once instead of after the work it was meant to keep.
+    """
+    path = Path(folder).absolute()
+    _check_writable((path, *path.parents), what, lambda folder: f"no write permission in {folder}")
+
+
+def _check_writable(ancestors: Iterable[Path], what: str, denied: Callable[[Path], str]) -> None:
+    """Raise :class:`~cifar_edge.cli.errors.OutputError` unless the first of ``ancestors`` that exists is a folder
+    this process may write in (``denied(folder)`` words the refusal)."""
+    from .errors import OutputError
+
+    for ancestor in ancestors:
         if not ancestor.exists():
             continue
         if not ancestor.is_dir():
             raise OutputError(f"cannot write {what}: not a directory: {ancestor}")
         if not os.access(ancestor, os.W_OK | os.X_OK):
-            raise OutputError(f"cannot write {what}: Permission denied: {target} (no write permission in {ancestor})")
+            raise OutputError(f"cannot write {what}: {denied(ancestor)}")
         return
 
 

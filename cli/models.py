@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 from typing import Any
 
-from ._extras import install_line
-from .cli import add_json_flag, emit, summary
+from edge_sdk.bundled import BUNDLED, bundled_file, bundled_files, models_dir
+from edge_sdk.errors import BackendUnavailableError, ModelLoadError, install_line
+from edge_sdk.metadata import ModelMetadata, read_metadata
+from edge_sdk.runtimes import extra_for, installed_backends
+
+from .main import add_json_flag, emit, summary
 
 MISSING = "-"
+#: metadata keys read as the file's own accuracy (a fraction in [0, 1], measured by ``cifar-edge convert`` on the
+#: file itself), as its source (Keras) model's accuracy on the same images, and as the multiply-accumulates per
+#: image; looked up in the metadata's ``extra`` object, then among its top-level keys; the first number found is shown
+ACCURACY_KEYS = ("accuracy",)
+SOURCE_ACCURACY_KEYS = ("test_accuracy",)
+MACS_KEYS = ("macs",)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from .bundled import describe_bundled, models_dir
-
     emit({"folder": str(models_dir()), "models": describe_bundled()}, args.json, _render)
     return 0
 
@@ -68,3 +78,53 @@ def _render(out: dict[str, Any]) -> str:
 def _accuracy(value: float) -> str:
     """A fraction as a percentage; a value above 1 is taken as already in percent."""
     return f"{100 * value:.2f}%" if value <= 1 else f"{value:.2f}%"
+
+
+def describe_bundled() -> list[dict[str, Any]]:
+    """One entry per bundled model (:data:`edge_sdk.bundled.BUNDLED`): its name, description, the file a plain
+    ``Classifier(name)`` opens here (``None`` when no runtime for it is installed) and, per file present,
+    its size and what its embedded metadata says: ``accuracy`` (the file's own, as measured at conversion),
+    ``source_accuracy`` (its Keras source model's, on the same ``accuracy_images`` test images) and ``macs``,
+    each ``None`` when the metadata lacks it.
+
+    Raises :class:`ModelLoadError` / :class:`MetadataError` for a file that cannot be read or whose metadata is malformed.
+    """
+    entries = []
+    for model in BUNDLED.values():
+        files = [_describe_file(path) for path in bundled_files(model.name)]
+        try:
+            opens: str | None = bundled_file(model.name).name
+        except (BackendUnavailableError, ModelLoadError):  # no runtime for it here, or none of its files present
+            opens = None
+        entries.append({"name": model.name, "description": model.description, "opens": opens, "files": files})
+    return entries
+
+
+def _describe_file(path: Path) -> dict[str, Any]:
+    meta = read_metadata(path)
+    return {
+        "file": path.name,
+        "path": str(path),
+        "bytes": path.stat().st_size,
+        "extra": extra_for(path.suffix),
+        "runtime_installed": bool(installed_backends(path.suffix)),
+        "model_name": meta.model_name if meta else None,
+        "model_version": meta.model_version if meta else None,
+        "format": meta.format if meta else None,
+        "accuracy": metadata_number(meta, ACCURACY_KEYS),
+        "source_accuracy": metadata_number(meta, SOURCE_ACCURACY_KEYS),
+        "accuracy_images": metadata_number(meta, ("test_images",)),
+        "macs": metadata_number(meta, MACS_KEYS),
+    }
+
+
+def metadata_number(meta: ModelMetadata | None, keys: tuple[str, ...]) -> float | int | None:
+    """The first finite number under one of ``keys`` in ``meta.extra``, then among its unknown top-level keys; else None."""
+    if meta is None:
+        return None
+    for where in (meta.extra, meta.unknown):
+        for key in keys:
+            value = where.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                return value
+    return None

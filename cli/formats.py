@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EdgeSDKError
+from edge_sdk.errors import EdgeSDKError
 
 #: ``cifar-edge convert`` options (``ConvertConfig`` fields) that apply to every format
 COMMON_OPTIONS = ("tta", "model_version")

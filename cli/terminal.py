@@ -6,14 +6,15 @@ newline could clear the screen or forge a result line. :func:`safe_text`
 escapes every character that is not printable (controls, newlines, bidi and
 zero-width format characters, unassigned code points) the way Python writes it
 in a string literal, so the text stays one visible line. JSON output is never
-escaped this way: ``--json`` keeps the exact strings (JSON escapes controls itself).
+escaped this way: ``--json`` keeps the exact strings (JSON escapes controls itself), and is strict
+(:func:`~edge_sdk.spec.strict_json`: no ``NaN``).
 """
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
+
+from edge_sdk.spec import strict_json  # noqa: F401 - the tools' strict JSON, with the rest of their output helpers
 
 
 def safe_text(text: str) -> str:
@@ -46,21 +47,3 @@ def safe_tree(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(safe_tree(v) for v in value)
     return value
-
-
-def finite_tree(value: Any) -> Any:
-    """A copy of a JSON-like value with NaN and infinite floats replaced by None (JSON ``null``)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_tree(v) for v in value]
-    if hasattr(value, "dtype") and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalars
-        return finite_tree(value.item())
-    return value
-
-
-def strict_json(value: Any, **kwargs: Any) -> str:
-    """``json.dumps`` that never writes ``NaN``/``Infinity`` (they become ``null``), as strict parsers require."""
-    return json.dumps(finite_tree(value), allow_nan=False, **kwargs)
