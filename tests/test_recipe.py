@@ -276,6 +276,28 @@ def test_int8_onnx_flip_export_keeps_the_whitening_filters_float_after_onnx_runt
     assert producers.get(whiten.input[0]) != "DequantizeLinear"
 
 
+@pytest.mark.slow  # trains (or converts) a model
+def test_int8_tflite_flip_export_keeps_only_the_whitening_convolution_float(airbench_run):
+    """The airbench nets' whitening filters stay float32 in the int8 TFLite file, between a dequantize
+    and a quantize op; every other convolution is int8 and the file still takes and gives uint8."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from cifar_edge.convert.export import tflite_int8
+    from cifar_edge.convert.tta import with_tta
+    from cifar_edge.train.training import load_keras_model
+
+    model = with_tta(load_keras_model(airbench_run[0] / "best.keras"), "flip")
+    calibration = np.random.default_rng(5).random((8, 32, 32, 3)).astype(np.float32)
+    interpreter = Interpreter(model_content=tflite_int8(model, calibration, tflite_input_type="uint8"))
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    convs = [tensors[op["outputs"][0]] for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"]
+    float_convs = [t["name"] for t in convs if t["dtype"] == np.float32]
+    assert len(float_convs) == 1 and "whiten" in float_convs[0]
+    assert all(t["dtype"] == np.int8 for t in convs if t["name"] not in float_convs) and len(convs) >= 4
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8
+    assert interpreter.get_output_details()[0]["dtype"] == np.uint8
+
+
 # --------------------------------------------------------------------------- BatchNorm statistics
 def test_sample_images_mixes_every_class():
     from cifar_edge.train.data import ImageSet
