@@ -1,24 +1,20 @@
 """The models shipped inside the package, by name (:data:`BUNDLED`): ``Classifier("default")``, ``Classifier("edge")``.
 
 Each is one network in two int8 files, a ``.tflite`` and an ``.onnx``; a name opens the one that runs fastest on
-this CPU among those whose runtime is installed, so an ``[onnx]``- or ``[litert]``-only install runs them too;
-``backend=`` picks the file that backend runs, and only a ``str`` is looked up as a name (anything else, or a
-string that is no bundled name, is a path: ``"./edge"`` is the file). Which file is fastest is a fixed, cached
-rule from the CPU's architecture and ``/proc/cpuinfo`` flags (:func:`preferred_suffixes`; the measurements
-behind it: docs/sdk.md): ``.onnx`` on x86 without VNNI (ONNX Runtime's int8 kernels win there; an x86 CPU whose
-flags cannot be read counts as one), ``.tflite`` on x86 with VNNI, on ARM and elsewhere.
+this machine among those whose runtime is installed (timed once and cached: :mod:`.fastest`), so an ``[onnx]``- or
+``[litert]``-only install runs them too; ``backend=`` picks the file that backend runs, and only a ``str`` is looked
+up as a name (anything else, or a string that is no bundled name, is a path: ``"./edge"`` is the file).
 """
 
 from __future__ import annotations
 
 import os
-import platform
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from .errors import BackendUnavailableError, EdgeSDKError, ModelLoadError, install_line
+from .fastest import rank
 from .metadata import read_metadata
 from .runtimes import backend_suffixes, extra_for, installed_backends
 
@@ -41,59 +37,6 @@ BUNDLED: dict[str, BundledModel] = {m.name: m for m in (
 )}
 #: the model ``Classifier()`` opens
 DEFAULT = "default"
-
-
-#: host class -> model file suffixes, fastest first
-PREFERENCE: dict[str, tuple[str, ...]] = {
-    "x86-vnni": (".tflite", ".onnx"),
-    "x86": (".onnx", ".tflite"),
-    "arm": (".tflite", ".onnx"),
-    "other": (".tflite", ".onnx"),
-}
-#: ``/proc/cpuinfo`` flags naming an int8 dot-product (VNNI) instruction set on x86
-VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "avx_vnni_int8"})
-_X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
-_ARM = frozenset({"aarch64", "arm64", "armv7l", "armv8l", "armv8"})
-CPUINFO = Path("/proc/cpuinfo")
-
-
-def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
-    """The feature flags of the first processor in ``cpuinfo`` (the text of ``/proc/cpuinfo``; read
-    here when None): x86's ``flags`` line or ARM's ``Features`` line. Empty where there is no such
-    file or line. Raises nothing."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = CPUINFO.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return frozenset()
-    for line in cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip().lower() in ("flags", "features"):
-            return frozenset(value.split())
-    return frozenset()
-
-
-def host_class(machine: str | None = None, flags: frozenset[str] | None = None) -> str:
-    """The key of :data:`PREFERENCE` for a CPU: ``machine`` as :func:`platform.machine` names it and its
-    ``flags`` (:func:`cpu_flags`); both read from this host when None. Raises nothing."""
-    arch = (platform.machine() if machine is None else machine).lower()
-    if arch in _X86:
-        return "x86-vnni" if (cpu_flags() if flags is None else flags) & VNNI_FLAGS else "x86"
-    if arch in _ARM:
-        return "arm"
-    return "other"
-
-
-@lru_cache(maxsize=1)
-def this_host() -> str:
-    """:func:`host_class` of the CPU this process runs on, worked out once."""
-    return host_class()
-
-
-def preferred_suffixes(host: str | None = None) -> tuple[str, ...]:
-    """Model file suffixes fastest first for ``host`` (a :data:`PREFERENCE` key; this CPU's when None).
-    Raises nothing: an unknown key gets the ``other`` order."""
-    return PREFERENCE.get(this_host() if host is None else host, PREFERENCE["other"])
 
 
 def models_dir() -> Path:
@@ -132,8 +75,8 @@ def resolve_model(model: str | os.PathLike[str] | None, backend: str | None = No
 
 
 def bundled_file(name: str, backend: str | None = None) -> Path:
-    """The file of bundled model ``name`` to open: the one ``backend`` runs, or else the fastest on this CPU
-    (:func:`preferred_suffixes`) whose runtime is installed.
+    """The file of bundled model ``name`` to open: the one ``backend`` runs, or else the fastest on this machine
+    whose runtime is installed (:func:`ranked`).
 
     Raises :class:`ModelLoadError` when the model's files are missing from this installation, and
     :class:`BackendUnavailableError` when ``backend`` runs none of them, or when no runtime for any of
@@ -150,9 +93,9 @@ def bundled_file(name: str, backend: str | None = None) -> Path:
                 return path
         raise BackendUnavailableError(f"backend {backend!r} runs {' or '.join(suffixes)} models; the bundled model "
                                       f"{name!r} comes as {', '.join(p.name for p in present)}")
-    for path in _fastest_first(present):
-        if installed_backends(path.suffix):
-            return path
+    runnable = ranked(name)[0]
+    if runnable:
+        return runnable[0]
     options = " or ".join(f"the '{extra_for(p.suffix)}' extra ({install_line(extra_for(p.suffix))}) "
                           f"for its {p.suffix} file" for p in present)
     raise BackendUnavailableError(f"no runtime for the bundled model {name!r} is installed; install {options}")
@@ -163,10 +106,12 @@ def bundled_files(name: str) -> list[Path]:
     return [path for path in (models_dir() / file for file in _get(name).files) if path.is_file()]
 
 
-def _fastest_first(paths: list[Path]) -> list[Path]:
-    """``paths`` ordered by :func:`preferred_suffixes` (a suffix it does not name last)."""
-    order = preferred_suffixes()
-    return sorted(paths, key=lambda p: order.index(p.suffix) if p.suffix in order else len(order))
+def ranked(name: str) -> tuple[list[Path], str]:
+    """The files of bundled model ``name`` whose runtime is installed, fastest first (:func:`.fastest.rank`, each on
+    its first installed backend), and where that order came from. :class:`ModelLoadError` for an unknown name."""
+    present = [path for path in bundled_files(name) if installed_backends(path.suffix)]
+    order, source = rank(name, [(path, installed_backends(path.suffix)[0]) for path in present])
+    return sorted(present, key=lambda path: order.index(path.name)), source
 
 
 def variants(name: str) -> list[tuple[Path, str]]:
@@ -175,8 +120,7 @@ def variants(name: str) -> list[tuple[Path, str]]:
 
     Raises :class:`ModelLoadError` for an unknown name.
     """
-    return [(path, backend) for path in _fastest_first(bundled_files(name))
-            for backend in installed_backends(path.suffix)]
+    return [(path, backend) for path in ranked(name)[0] for backend in installed_backends(path.suffix)]
 
 
 def bundled_name(path: str | os.PathLike[str]) -> str | None:
