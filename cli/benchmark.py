@@ -9,12 +9,13 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_sdk import bundled
-from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, preferred_suffixes, this_host, variants
+from edge_sdk import fastest
+from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, ranked
 from edge_sdk.classifier import Classifier
 from edge_sdk.errors import EdgeSDKError, InvalidArgumentError
 from edge_sdk.runtimes import installed_backends
@@ -68,8 +69,8 @@ def _benchmark_model(args: argparse.Namespace) -> str:
 def render_benchmark_all(r: dict[str, Any]) -> str:
     """The text report of one :func:`benchmark_all` result (``cifar-edge benchmark NAME --all``)."""
     host = r["host"]
-    lines = [f"{r['model']} on {host['cpu']} ({host['class']}: {' before '.join(host['preference'])}), "
-             f"threads {r['threads'] or 'default'}",
+    lines = [f"{r['model']} on {host['cpu']} ({host['machine']}), threads {r['threads'] or 'default'}; "
+             f"Classifier({r['model']!r}) opens {r['chosen']['file']}: {host['pick']}",
              f"  {'file':<22} {'backend':<14} {'classify p50':>12} {'runtime p50':>12} {'images/s':>10}"]
     for v in r["variants"]:
         mark = "  <- Classifier(" + repr(r["model"]) + ")" if v["chosen"] else ""
@@ -202,16 +203,18 @@ def benchmark_all(
     seed: int = 0,
 ) -> dict[str, Any]:
     """:func:`benchmark` every variant of bundled model ``name`` on this host (each file it ships on each
-    installed runtime that runs it, :func:`edge_sdk.bundled.variants`) and mark the one a plain
-    ``Classifier(name)`` opens (``chosen``). A variant that fails to load or run is listed with its ``error``.
+    installed runtime that runs it, :func:`variants`) and mark the one a plain ``Classifier(name)`` opens
+    (``chosen``; ``host.pick`` says whether that order was measured now, read from the cache file, or is the
+    file order). A variant that fails to load or run is listed with its ``error``.
 
     ``chosen_vs_fastest`` is the chosen variant's p50 classify latency over the fastest one's (1.0 when
-    the host rule picked the fastest; figures within one run, so timing noise moves it a little).
+    the measured pick is the fastest here too; figures within one run, so timing noise moves it a little).
     Raises :class:`ModelLoadError` for an unknown name, ``InvalidArgumentError`` for bad counts.
     """
     if runs < 1 or batch < 1 or warmup < 0:
         raise InvalidArgumentError("runs and batch must be >= 1 and warmup >= 0")
     chosen_path = bundled_file(name)
+    pick = ranked(name)[1]
     chosen_backend = next(iter(installed_backends(chosen_path.suffix)), None)
     rows: list[dict[str, Any]] = []
     for path, backend in variants(name):
@@ -230,7 +233,7 @@ def benchmark_all(
              if chosen is not None and fastest is not None and fastest["latency_ms"]["p50"] > 0 else None)
     return {
         "model": name,
-        "host": {"class": this_host(), "cpu": cpu_model(), "preference": list(preferred_suffixes())},
+        "host": {"cpu": cpu_model(), "machine": platform.machine(), "pick": pick},
         "threads": num_threads,
         "chosen": {"file": chosen_path.name, "backend": chosen_backend},
         "fastest": None if fastest is None else {"file": fastest["file"], "backend": fastest["backend"]},
@@ -239,12 +242,19 @@ def benchmark_all(
     }
 
 
+def variants(name: str) -> list[tuple[Path, str]]:
+    """Every way this installation can run bundled model ``name``: ``(file, backend)`` for each file present whose
+    runtime is installed and each installed backend that runs it, the file ``Classifier(name)`` opens first.
+    Raises :class:`ModelLoadError` for an unknown name."""
+    return [(path, backend) for path in ranked(name)[0] for backend in installed_backends(path.suffix)]
+
+
 def cpu_model(cpuinfo: str | None = None) -> str:
     """The CPU's model name from ``cpuinfo`` (``/proc/cpuinfo``'s text; read here when None), else what
     :mod:`platform` knows. Raises nothing."""
     if cpuinfo is None:
         try:
-            cpuinfo = bundled.CPUINFO.read_text(encoding="utf-8", errors="replace")
+            cpuinfo = fastest.CPUINFO.read_text(encoding="utf-8", errors="replace")
         except OSError:
             cpuinfo = ""
     for line in cpuinfo.splitlines():

@@ -1,6 +1,7 @@
 """Which file of a bundled model runs fastest on this machine (:func:`rank`): timed once (:func:`measure`), kept in this
-process and in ``fastest-NAME.json`` in :func:`cache_folder` under :func:`cache_key` (a file that is unreadable, over 64
-KiB or stale is timed again). ``CIFAR_EDGE_MEASURE=0`` turns timing off: the files keep their ``BUNDLED`` order."""
+process and in ``fastest-NAME.json`` in ``$CIFAR_EDGE_CACHE``, else ``$XDG_CACHE_HOME/cifar-edge``, else
+``~/.cache/cifar-edge``, under :func:`cache_key` (an unreadable, over-64-KiB or stale file is timed again).
+``CIFAR_EDGE_MEASURE=0`` turns timing off: the files keep their ``BUNDLED`` order."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def rank(name: str, candidates: list[tuple[Path, str]]) -> tuple[list[str], str]
     if memo not in _ranked:
         path = key = entry = None
         with contextlib.suppress(OSError, RuntimeError, ValueError, RecursionError):  # no cache, or one not to trust
-            path, key = cache_folder() / f"fastest-{name}.json", cache_key(name, candidates)
+            env = os.environ.get  # Path.home() raises RuntimeError where no home folder is known
+            path = Path(env("CIFAR_EDGE_CACHE") or Path(env("XDG_CACHE_HOME") or Path.home() / ".cache") / "cifar-edge")
+            path, key = path / f"fastest-{name}.json", cache_key(name, candidates)
             with path.open("rb") if path.is_file() else contextlib.nullcontext() as f:  # a FIFO is no file
                 data = f.read(MAX_CACHE_BYTES + 1) if f else b""
             entry = json.loads(data) if len(data) <= MAX_CACHE_BYTES else None  # b"" is no JSON either
@@ -40,8 +43,14 @@ def rank(name: str, candidates: list[tuple[Path, str]]) -> tuple[list[str], str]
         else:
             ms = measure(candidates)
             _ranked[memo] = sorted(names, key=ms.__getitem__), "measured now"
-            if key:
-                _write(path, json.dumps({"key": key, "order": _ranked[memo][0], "ms": ms}))
+            if key:  # a temporary file renamed over the cache file; an unwritable folder means no cache file
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+                with contextlib.suppress(OSError):
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp.write_text(json.dumps({"key": key, "order": _ranked[memo][0], "ms": ms}), encoding="utf-8")
+                    os.replace(tmp, path)
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
     return _ranked[memo]
 
 
@@ -63,35 +72,13 @@ def measure(candidates: list[tuple[Path, str]]) -> dict[str, float]:
     return {name: float(np.median(t[WARMUP:])) if len(t) == WARMUP + CALLS else FAILED for name, t in times.items()}
 
 
-def cache_folder() -> Path:
-    """``$CIFAR_EDGE_CACHE``, else ``$XDG_CACHE_HOME/cifar-edge``, else ``~/.cache/cifar-edge``. Raises
-    :class:`RuntimeError` where no home folder is known."""
-    env = os.environ
-    return Path(env.get("CIFAR_EDGE_CACHE") or Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cifar-edge")
-
-
 def cache_key(name: str, candidates: list[tuple[Path, str]]) -> str:
     """A digest of the model, each file's sha256 and runtime version, the architecture and the CPU's model and flags.
-    Raises :class:`OSError` when a model file cannot be read."""
-    cpu = ""
-    with contextlib.suppress(OSError):
-        cpu = CPUINFO.read_text(encoding="utf-8", errors="replace").split("\n\n")[0]
+    Raises :class:`OSError` when a model file or ``/proc/cpuinfo`` cannot be read."""
+    cpu = CPUINFO.read_text(encoding="utf-8", errors="replace").split("\n\n")[0] if CPUINFO.is_file() else ""
     facts = [name, platform.system(), platform.machine()] + [line for line in cpu.splitlines() if line.split(":")[
         0].strip().lower() in ("model name", "hardware", "cpu implementer", "cpu part", "flags", "features")]
     for path, backend in candidates:
-        dist = available_backends()[backend].replace("_", "-")
-        version = next((d.version for d in metadata.distributions(name=dist)), "unknown")
-        facts += [path.name, hashlib.sha256(path.read_bytes()).hexdigest(), backend, version]
+        dists = metadata.distributions(name=available_backends()[backend].replace("_", "-"))
+        facts += [path.name, hashlib.sha256(path.read_bytes()).hexdigest(), backend, [d.version for d in dists]]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace the file at ``path`` with ``text`` (a temporary file renamed over it); an OSError leaves it as it was."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
