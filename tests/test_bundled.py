@@ -22,7 +22,6 @@ from edge_sdk import bundled
 from edge_sdk.bundled import BUNDLED, DEFAULT, bundled_file, bundled_path, models_dir
 from cifar_edge.cli import models as cli_models
 from cifar_edge.cli.models import describe_bundled
-from edge_sdk.bundled import preferred_suffixes
 from cifar_edge.cli.main import main
 from edge_sdk.metadata import METADATA_KEY, read_metadata
 
@@ -73,8 +72,8 @@ def test_package_data_ships_every_bundled_file():
 # --------------------------------------------------------------------------- names in the SDK
 @pytest.mark.parametrize("name", NAMES)
 def test_a_name_opens_the_file_this_host_runs_fastest(name, images):
-    # both runtimes are installed here: the host rule (edge_sdk.bundled, tests/test_host.py) decides
-    fastest = preferred_suffixes()[0]
+    # both runtimes are installed here: the file measured fastest (edge_sdk.fastest, tests/test_host.py) opens
+    fastest = bundled.ranked(name)[0][0].suffix
     with Classifier(name) as clf:
         assert clf.model_path == bundled_path(name, fastest) == bundled_file(name)
         assert clf.backend_name == {".tflite": "litert", ".onnx": "onnxruntime"}[fastest]
@@ -178,7 +177,7 @@ def test_models_lists_every_file_with_its_size_and_metadata(capsys):
     assert [m["name"] for m in listed] == list(NAMES)
     for model in listed:
         assert [f["file"] for f in model["files"]] == list(BUNDLED[model["name"]].files)
-        assert model["opens"] == bundled_file(model["name"]).name == bundled_path(model["name"], preferred_suffixes()[0]).name
+        assert model["opens"] == bundled_file(model["name"]).name == bundled.ranked(model["name"])[0][0].name
         for f in model["files"]:
             path = models_dir() / f["file"]
             meta = read_metadata(path)
