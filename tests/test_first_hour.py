@@ -193,7 +193,7 @@ def test_the_commands_print_no_runtime_log_line_unless_verbose(pictures):
         proc = cli(*args)
         assert proc.returncode == 0 and proc.stderr == "", (args, proc.stderr)
     if "XNNPACK" in library.stderr:  # the runtime does print it: -v lets it through
-        assert "XNNPACK" in cli("-v", "predict", str(pictures[0]), "--model", "edge").stderr
+        assert "XNNPACK" in cli("-v", "predict", str(pictures[0]), "--model", "edge", "--backend", "litert").stderr
 
 
 def test_models_piped_into_head_prints_nothing_on_stderr():
