@@ -32,6 +32,7 @@ from cifar_edge.camera_demo.web.settings import ServeSettings
 from cifar_edge.camera_demo.web.stream import StreamHub
 from edge_sdk import Classifier
 from cifar_edge.cli.errors import SourceError
+from waiting import wait_for
 
 TOKEN = "t0ken-for-the-tests-0123456789"
 SECRET = "s3cr3t-pass"
@@ -193,14 +194,6 @@ class Scripted(FrameSource):
         self.index += 1
         return Frame(self.index, float(self.index), item)
 
-
-def wait_for(predicate, timeout=30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def frame() -> np.ndarray:

@@ -23,6 +23,7 @@ from edge_sdk import Classifier
 from cifar_edge.cli.main import main
 from edge_sdk.errors import InferenceError
 from cifar_edge.cli.errors import SourceError
+from waiting import wait_for
 
 TOKEN = "t0ken-for-the-tests-0123456789"
 
@@ -333,14 +334,6 @@ class ScriptedSource(FrameSource):
 def bgr(value: int) -> np.ndarray:
     return np.full((96, 128, 3), value, np.uint8)
 
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_bad_frames_and_a_lost_source_never_end_the_stream(clf):
