@@ -24,6 +24,8 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 ACTIVATION_TYPES = ("uint8", "int8")
 TFLITE_IO_TYPES = ("int8", "uint8")
 ONNX_OPSET = 17
+#: the name part of the convolutions both int8 exporters keep in float (the airbench nets' whitening filters)
+FLOAT_CONV_MARK = "whiten"
 
 
 def _input_signature(model: Any) -> list[tf.TensorSpec]:
@@ -92,15 +94,15 @@ def tflite_int8(model: Any, calibration: np.ndarray, *, tflite_input_type: str =
 
 def tflite_float_nodes(model: bytes) -> list[str]:
     """Output tensor names of the ops :func:`tflite_int8` keeps in float32, read off a calibrated (or
-    quantized) TFLite file of the same model: every ``CONV_2D`` whose name says ``whiten`` (the airbench
-    nets' frozen 2x2 whitening filters span a wide range within each filter; the rule of
+    quantized) TFLite file of the same model: every ``CONV_2D`` whose name holds :data:`FLOAT_CONV_MARK`
+    (the airbench nets' frozen 2x2 whitening filters span a wide range within each filter; the rule of
     :func:`_nodes_left_in_float`)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=model)
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
     return [names[op["outputs"][0]] for op in interpreter._get_ops_details()
-            if op["op_name"] == "CONV_2D" and "whiten" in names[op["outputs"][0]]]
+            if op["op_name"] == "CONV_2D" and FLOAT_CONV_MARK in names[op["outputs"][0]]]
 
 
 def onnx_float(model: Any, calibration: np.ndarray | None = None, *, cache: dict[str, Any] | None = None) -> bytes:
@@ -215,7 +217,7 @@ def _nodes_left_in_float(graph: Any) -> list[str]:
     """
     producer = {output: node for node in graph.node for output in node.output}
     keep: dict[str, None] = {}
-    pending = [node for node in graph.node if node.op_type == "Conv" and "whiten" in node.name]
+    pending = [node for node in graph.node if node.op_type == "Conv" and FLOAT_CONV_MARK in node.name]
     while pending:
         node = pending.pop()
         if node.name in keep:
