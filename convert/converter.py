@@ -27,6 +27,7 @@ from cifar_edge.cli.terminal import strict_json
 from cifar_edge.train.data import ImageSet, resolve_source, stratified_indices
 from cifar_edge.train.evaluation import keras_probabilities
 from cifar_edge.train.models import count_macs
+from cifar_edge.train.qat import is_quantize_aware
 from cifar_edge.train.training import load_keras_model, load_spec_beside
 
 from . import export
@@ -106,9 +107,16 @@ def portable_dataset(description: str | None, train_sha256: str | None = None) -
     return f"{name}; train split sha256 {train_sha256}" if train_sha256 else name
 
 
-def calibration_record(config: ConvertConfig, images: int, fmt: ExportFormat) -> dict[str, Any]:
-    """How ``fmt`` was calibrated, for its metadata and manifest entry: only the options the format uses."""
-    record: dict[str, Any] = {"split": "train", "images": images, "stratified": True, "seed": config.seed}
+def calibration_record(config: ConvertConfig, images: int, fmt: ExportFormat,
+                       quantization_aware: bool = False) -> dict[str, Any]:
+    """How ``fmt`` was calibrated, for its metadata and manifest entry: only the options the format uses; for a
+    quantization-aware model (scales from the model, nothing calibrated) that fact and the input type."""
+    if quantization_aware:
+        record: dict[str, Any] = {"quantization_aware": True}
+        if "tflite_input_type" in fmt.options:
+            record["tflite_input_type"] = config.tflite_input_type
+        return record
+    record = {"split": "train", "images": images, "stratified": True, "seed": config.seed}
     if "calib_method" in fmt.options:
         record["onnx_method"] = config.calib_method
     if "onnx_activations" in fmt.options:
@@ -134,6 +142,19 @@ def load_eval_data(config: ConvertConfig, spec: PreprocessSpec) -> tuple[ImageSe
     return calib, test, train.content_sha256()
 
 
+def _formats_for(model: Any, formats: tuple[ExportFormat, ...], given: bool) -> tuple[ExportFormat, ...]:
+    """``formats`` less the float ones for a quantization-aware model (:mod:`cifar_edge.train.qat`): it is the int8
+    function, so a float file would only re-run its fake quantization in float. Raises :class:`EdgeSDKError` when
+    such a model was asked (``given``) for a float format."""
+    if not is_quantize_aware(model):
+        return formats
+    floats = [fmt.name for fmt in formats if not fmt.quantized]
+    if floats and given:
+        raise EdgeSDKError(f"a quantization-aware model exports to int8 formats only; drop {', '.join(floats)} "
+                           "from --formats")
+    return tuple(fmt for fmt in formats if fmt.quantized)
+
+
 def convert(config: ConvertConfig) -> dict[str, Any]:
     """Export, embed metadata, validate; return (and write) the manifest."""
     formats = parse_formats(",".join(config.formats))
@@ -141,6 +162,8 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
         raise EdgeSDKError(f"unknown --tta {config.tta!r}; choose one of: {', '.join(TTA_MODES)}")
     model_path = Path(config.model)
     source = load_keras_model(model_path)
+    aware = is_quantize_aware(source)
+    formats = _formats_for(source, formats, given=tuple(config.formats) != NAMES)
     model = with_tta(source, config.tta)  # validated against the same wrapped model
     spec = load_spec_beside(model_path).merged({"resize": config.resize} if config.resize else None)
     calib, test, train_sha256 = load_eval_data(config, spec)
@@ -165,7 +188,7 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
                       file=config.progress) as bar:
         for fmt in formats:
             started = time.perf_counter()
-            calibration = calibration_record(config, len(calib), fmt) if fmt.quantized else None
+            calibration = calibration_record(config, len(calib), fmt, aware) if fmt.quantized else None
             meta = ModelMetadata(
                 spec=spec,
                 model_name=model_name,

@@ -190,7 +190,7 @@ def test_parity_checks_the_metadata_users_read_back(tmp_path, cifar10_dir, sessi
 
     from cifar_edge.convert.embed import embed_metadata
 
-    edge = Path(__file__).resolve().parents[1] / "models" / "edge"
+    edge = Path(__file__).resolve().parents[1] / "models" / "resnet8"  # float exports (the shipped edge is QAT)
     source = edge / "export" / "model_float32.onnx"
     meta = read_metadata(source)
     labels = list(meta.spec.labels)

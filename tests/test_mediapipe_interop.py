@@ -1,6 +1,7 @@
 """Our TFLite exports are drop-in models for MediaPipe Tasks' ImageClassifier (the real ``mediapipe`` package).
 
-A small conversion of the shipped ``edge`` model (float TFLite and the uint8-input int8 TFLite) is
+A small conversion of a float ``resnet8`` (the network of ``edge``, whose shipped model is quantization-aware and
+exports int8 only: its bundled file is checked at the end) to float TFLite and the uint8-input int8 TFLite is
 classified by MediaPipe and by ``edge_sdk.Classifier`` on 1,000 shared CIFAR-10 test images: the
 top-1 label names must agree on >= 99%. Needs the ``train`` extra (TensorFlow, MediaPipe).
 """
@@ -24,14 +25,14 @@ vision = pytest.importorskip("mediapipe.tasks.python.vision")
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-EDGE = REPO / "models" / "edge"
+EDGE = REPO / "models" / "resnet8"
 FIXTURE = Path(__file__).parent / "fixtures" / "standard_metadata_classifier.tflite"
 AGREEMENT_IMAGES = 1000
 
 
 @pytest.fixture(scope="module")
 def export(tmp_path_factory, cifar10_dir, session_cache) -> Path:
-    """``cifar-edge convert models/edge/best.keras --formats tflite,tflite-int8 --tflite-input-type uint8``."""
+    """``cifar-edge convert models/resnet8/best.keras --formats tflite,tflite-int8 --tflite-input-type uint8``."""
     from cifar_edge.convert.converter import ConvertConfig, convert
 
     out = tmp_path_factory.mktemp("edge-uint8")

@@ -20,7 +20,9 @@ from edge_sdk.errors import EdgeSDKError
 from edge_sdk.spec import CIFAR10_CLASSES, PreprocessSpec
 
 REPO = Path(__file__).resolve().parents[1]
-EDGE = REPO / "models" / "edge"
+#: a float resnet8 (the network of ``edge``) with its float and post-training int8 exports; the shipped ``edge`` is
+#: quantization-aware (train/qat.py) and exports int8 files only
+EDGE = REPO / "models" / "resnet8"
 CLASSES = tuple(CIFAR10_CLASSES)
 
 

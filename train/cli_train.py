@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
     p.add_argument("--init-from", metavar="MODEL.keras",
                    help="start from this trained model's weights (same --model) instead of random ones: fine-tuning")
+    p.add_argument("--qat", action="store_true", default=None,
+                   help="with --init-from: fine-tune quantization-aware (int8 weights and activations simulated, "
+                        "the ranges measured once); its int8 exports then compute what the Keras model computes")
     _add_distribution_options(p)
     _add_recipe_options(p, shipped=True)
     add_data_options(p)
@@ -182,7 +185,7 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
         bn_recalibrate=False if args.no_bn_recalibrate else None, teacher=args.teacher,
         distill_temperature=args.distill_temperature, distill_alpha=args.distill_alpha, val_size=args.val_size,
         seed=args.seed, limit=args.limit, eval_limit=args.eval_limit, patience=getattr(args, "patience", None),
-        init_from=getattr(args, "init_from", None), camera_augment=args.camera_augment,
+        init_from=getattr(args, "init_from", None), qat=getattr(args, "qat", None), camera_augment=args.camera_augment,
         outlier_fraction=args.outlier_fraction, outliers=args.outliers, resize=args.resize,
     )
     values = {**_shipped_run(args), **{k: v for k, v in given.items() if v is not None}}

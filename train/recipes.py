@@ -73,6 +73,7 @@ EPOCHS = 30  # --epochs when none is given
 DEFAULT_VAL_SIZE = 5000  # validation images taken from the training split (at most a tenth of it)
 WHITENING_IMAGES = 5000  # training images whose 2x2 patch covariance sets the whitening filters
 RECALIBRATION_IMAGES = 2000  # un-augmented training images that re-estimate BatchNorm statistics
+QAT_CALIBRATION_IMAGES = 500  # un-augmented training images whose activation ranges --qat fixes (train/qat.py)
 DISTILL_TEMPERATURE = 4.0  # softmax temperature of the teacher and student in the distillation loss
 DISTILL_ALPHA = 0.9  # weight of the soft-target loss (1 - alpha goes to the labels)
 
@@ -105,9 +106,16 @@ REAL_OUTLIER_SHARE = 0.5  # share of outliers taken from real photos when some a
 SHIPPED_RUNS: dict[str, dict[str, Any]] = {
     # models/default: `cifar-edge train --model default --epochs 30 --val-size 2000` (2026-12-03)
     "default-shipped": {"model": "default", "recipe": "airbench", "epochs": 30, "val_size": 2000},
+    # models/default/qat (the bundled default files): default-shipped's model fine-tuned quantization-aware
+    "default-qat": {"model": "default", "recipe": "airbench", "epochs": 4, "lr": 0.01, "val_size": 2000,
+                    "init_from": "models/default/best.keras", "qat": True},
     # models/edge: resnet8 distilled from models/default (run from the repository root)
     "edge-shipped": {"model": "resnet8", "recipe": "classic", "epochs": 60, "teacher": "models/default/best.keras",
                      "photo_augment": True, "label_smoothing": 0.0, "distill_alpha": 0.7},
+    # models/edge/qat (the bundled edge files): edge-shipped's model fine-tuned quantization-aware (train/qat.py)
+    "edge-qat": {"model": "resnet8", "recipe": "classic", "epochs": 8, "lr": 0.01, "warmup_epochs": 0.5,
+                 "label_smoothing": 0.0, "photo_augment": True, "teacher": "models/default/best.keras",
+                 "distill_alpha": 0.7, "init_from": "models/edge/best.keras", "qat": True},
 }
 
 #: TrainConfig fields that say where a run reads and writes, not what it trains: never part of an entry

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from . import airbench, distill, models, optim, plots, precision, recipes  # noqa: E402
+from . import airbench, distill, models, optim, plots, precision, qat, recipes  # noqa: E402  (qat: its layers load)
 from .distribute import (  # noqa: E402
     AverageMovingStatistics, Distribution, broadcast_from_chief, check_batch_split, check_same_run, distribute_input,
     fit_input, local_distribution, lost_worker_errors, run_folder, share_run_files,
@@ -56,7 +56,7 @@ from .evaluation import classification_metrics, keras_probabilities  # noqa: E40
 from .pipeline import make_dataset  # noqa: E402
 from .run_state import load_state  # noqa: E402
 from .recipes import (  # noqa: E402  (every number of a run, commented, in the recipe table)
-    DEFAULT_VAL_SIZE, DISTILL_ALPHA, DISTILL_TEMPERATURE, EPOCHS, RECALIBRATION_IMAGES, WHITENING_IMAGES,
+    DEFAULT_VAL_SIZE, DISTILL_ALPHA, DISTILL_TEMPERATURE, EPOCHS, QAT_CALIBRATION_IMAGES, RECALIBRATION_IMAGES, WHITENING_IMAGES,
 )
 from .schedule import WarmupCosine  # noqa: E402
 
@@ -105,6 +105,7 @@ class TrainConfig:
     eval_limit: int | None = None  # score the test split on this many images (stratified); None: all of it
     patience: int | None = None
     init_from: str | None = None  # a trained .keras of the same architecture to start from (fine-tuning)
+    qat: bool = False  # fine-tune init_from quantization-aware (train/qat.py): the int8 files then match it
     camera_augment: bool = False  # re-frame a share of the images as a camera does (outliers.camera_frame)
     outlier_fraction: float = 0.0  # outliers added per batch, as a share of the batch (0: no outlier exposure)
     outliers: str | None = None  # a folder of real photos of other things; half 0 of it is trained on
@@ -212,14 +213,25 @@ def sample_images(images: ImageSet, n: int, seed: int) -> np.ndarray:
 
 
 def new_model(config: TrainConfig, spec: PreprocessSpec, train_images: ImageSet | None = None) -> keras.Model:
-    """The run's model, freshly initialized or (``config.init_from``) starting from a trained one's weights.
+    """The run's model, freshly initialized or (``config.init_from``) starting from a trained one's weights,
+    rebuilt for quantization-aware training with ``config.qat`` (:func:`~cifar_edge.train.qat.quantize_aware`).
 
     A model with a whitening layer takes its filters from a class-stratified sample of ``train_images``.
     """
     model = models.build_model(config.model, input_shape=(*spec.input_size, 3), num_classes=spec.num_classes)
     model = precision.with_float32_output(model)  # a model built under a mixed-precision policy
+    if config.qat and not config.init_from:
+        raise EdgeSDKError("--qat fine-tunes a trained model: give it with --init-from")
     if config.init_from:
-        copy_weights(load_keras_model(config.init_from), model, config.init_from)
+        source = load_keras_model(config.init_from)
+        if qat.is_quantize_aware(source):
+            raise EdgeSDKError(f"--init-from {config.init_from} is already quantization-aware: start from its float model")
+        copy_weights(source, model, config.init_from)
+        if config.qat:
+            if train_images is None:
+                raise EdgeSDKError("--qat needs the training images to measure activation ranges")
+            sample = sample_images(train_images, QAT_CALIBRATION_IMAGES, config.seed)
+            model = qat.quantize_aware(model, np.asarray(spec.normalize(sample)))
     elif airbench.has_whitening(model) and train_images is not None:
         sample = sample_images(train_images, WHITENING_IMAGES, config.seed)
         airbench.init_whitening(model, np.asarray(spec.normalize(sample)))
