@@ -38,6 +38,8 @@ from .host import cpu_name
 from .report import PLOT_FILE, latency_accuracy_points, render
 
 REPO = Path(__file__).resolve().parents[1]
+#: a shipped model's quantization-aware fine-tune (train/qat.py), inside its folder: the source of its export
+QAT_SOURCE = "qat/best.keras"
 FILES = {  # format -> (file inside a model folder, runtime): the Keras source, then the export table's formats
     "keras": ("best.keras", "keras"),
     **{f.name: (f"export/{f.file_name}", f.runtime) for f in FORMATS.values()},
@@ -69,6 +71,8 @@ def configurations(models: list[str], formats: list[str]) -> list[dict[str, str]
         for fmt in formats:
             rel, runtime = FILES[fmt]
             path = REPO / "models" / model / rel
+            if fmt == "keras" and (path.parent / QAT_SOURCE).is_file():  # the model the shipped int8 files come from
+                path = path.parent / QAT_SOURCE
             if not path.is_file() and fmt not in FLOAT_EXPORTS:
                 raise SystemExit(f"benchmarks: {path} is missing (shipped models are committed under models/)")
             if not path.is_file():  # models/default commits its int8 exports only (README, "Shipped models")

@@ -176,6 +176,7 @@ def measure_keras(args: argparse.Namespace) -> dict[str, Any]:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
+    from cifar_edge.train import qat  # noqa: F401  (registers the layers of a quantization-aware model)
     from edge_sdk.spec import PreprocessSpec
 
     start = time.perf_counter()
