@@ -150,3 +150,20 @@ def test_qat_fine_tunes_a_trained_model_and_converts_to_int8_files_only(tmp_path
     for row in rows.values():
         assert row["validation"]["top1_agreement"] >= 0.99 and not row["failures"], row
         assert row["calibration"]["quantization_aware"] is True and "images" not in row["calibration"]
+
+
+def test_qat_refuses_mixed_precision_before_building_anything():
+    import keras
+
+    from cifar_edge.train.training import TrainConfig, new_model
+    from edge_sdk.errors import EdgeSDKError
+    from edge_sdk.spec import PreprocessSpec
+
+    shipped = str(Path(__file__).resolve().parents[1] / "models" / "resnet8" / "best.keras")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        with pytest.raises(EdgeSDKError, match="without --mixed-precision"):
+            new_model(TrainConfig(model="resnet8", qat=True, init_from=shipped), PreprocessSpec())
+    finally:
+        keras.config.set_dtype_policy(previous)

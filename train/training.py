@@ -222,6 +222,8 @@ def new_model(config: TrainConfig, spec: PreprocessSpec, train_images: ImageSet 
     model = precision.with_float32_output(model)  # a model built under a mixed-precision policy
     if config.qat and not config.init_from:
         raise EdgeSDKError("--qat fine-tunes a trained model: give it with --init-from")
+    if config.qat and keras.config.dtype_policy().name == precision.MIXED_POLICY:
+        raise EdgeSDKError("--qat simulates int8 arithmetic in float32: run it without --mixed-precision")
     if config.init_from:
         source = load_keras_model(config.init_from)
         if qat.is_quantize_aware(source):
