@@ -8,7 +8,8 @@ model's resize mode), shrinks it by area averaging (:func:`edge_sdk.resize.resiz
 the model. Timed, one thread, median of ``--runs`` calls after a warm-up: a 32x32 RGB array (the
 model alone, nothing to resize), a 640x480 and a 1920x1080 BGR frame (a smooth synthetic scene),
 and, when ``mediapipe`` is installed, MediaPipe Tasks' ImageClassifier on the same 640x480 frame
-with the model's float32 TFLite file (MediaPipe refuses int8-input tensors). The ratios to the
+with the model's TFLite file (the given ``.tflite``, or a bundled name's: its input is uint8, which
+MediaPipe takes; it refuses int8-input tensors). The ratios to the
 32x32 time are the figures to compare across machines; the CPU is named in the output.
 """
 
@@ -25,12 +26,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from edge_sdk.bundled import BUNDLED, bundled_path
 from edge_sdk.classifier import Classifier
 from edge_sdk.resize import opencv
 
 from .host import cpu_name
 
-REPO = Path(__file__).resolve().parents[1]
 FRAMES = {"640x480": (480, 640), "1920x1080": (1080, 1920)}
 
 
@@ -53,14 +54,15 @@ def median_ms(call: Callable[[], Any], runs: int, warmup: int = 20) -> float:
     return 1e3 * float(np.median(times))
 
 
-def mediapipe_ms(float_file: Path, frame_bgr: np.ndarray, runs: int) -> float | None:
-    """MediaPipe ImageClassifier's median time on ``frame_bgr`` (as the RGB image it takes), or None without it."""
-    if importlib.util.find_spec("mediapipe") is None or not float_file.is_file():
+def mediapipe_ms(tflite_file: Path | None, frame_bgr: np.ndarray, runs: int) -> float | None:
+    """MediaPipe ImageClassifier's median time on ``frame_bgr`` (as the RGB image it takes), or None without it
+    (or without a TFLite file)."""
+    if importlib.util.find_spec("mediapipe") is None or tflite_file is None or not tflite_file.is_file():
         return None
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
-    options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(float_file)), max_results=3)
+    options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(tflite_file)), max_results=3)
     rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
     with vision.ImageClassifier.create_from_options(options) as classifier:
         return median_ms(lambda: classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)), runs)
@@ -79,8 +81,10 @@ def measure(model: str, runs: int) -> dict[str, Any]:
             result["ms"][name] = median_ms(lambda: clf.classify(frame, color="bgr"), runs)
     base = result["ms"][f"{h}x{w}"]
     result["ratio_to_model_input"] = {k: round(v / base, 2) for k, v in result["ms"].items()}
-    float_file = REPO / "models" / ("edge" if "edge" in model else "default") / "export" / "model_float32.tflite"
-    result["mediapipe_640x480_float32_ms"] = mediapipe_ms(float_file, scene(*FRAMES["640x480"]), runs)
+    tflite = bundled_path(model, ".tflite") if model in BUNDLED else Path(model)
+    tflite = tflite if tflite.suffix == ".tflite" else None
+    result["mediapipe_file"] = tflite.name if tflite else None
+    result["mediapipe_640x480_ms"] = mediapipe_ms(tflite, scene(*FRAMES["640x480"]), runs)
     return result
 
 
@@ -97,8 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{r['model']} ({r['file']}, resize {r['resize']}, OpenCV {'yes' if r['opencv'] else 'no'}) on {r['cpu']}, 1 thread:")
         for k, v in r["ms"].items():
             print(f"  {k:>10}: {v:.3f} ms  ({r['ratio_to_model_input'][k]:.2f}x the model input)")
-        if r["mediapipe_640x480_float32_ms"] is not None:
-            print(f"  MediaPipe ImageClassifier, 640x480, float32 file: {r['mediapipe_640x480_float32_ms']:.3f} ms")
+        if r["mediapipe_640x480_ms"] is not None:
+            print(f"  MediaPipe ImageClassifier, 640x480, {r['mediapipe_file']}: {r['mediapipe_640x480_ms']:.3f} ms")
     return 0
 
 

@@ -147,11 +147,12 @@ def render(results: dict[str, Any]) -> str:
                 "unknown threshold.", "", render_real_photos(results["real_photos"]), ""]
     if results.get("frame_path"):
         f = results["frame_path"]
-        mp = f.get("mediapipe_640x480_float32_ms")
+        mp = f.get("mediapipe_640x480_ms")
         out += ["## Camera-frame path", "",
                 f"`python -m benchmarks.frame_path {f['model']}`: `classify` of a BGR frame vs the model's own input size, "
                 f"1 thread, median of {f['runs']} calls (OpenCV {'present' if f['opencv'] else 'absent'}).", "",
                 "| input | ms | x model input |", "|---|---:|---:|",
                 *[f"| {k} | {v:.3f} | {f['ratio_to_model_input'][k]:.2f} |" for k, v in f["ms"].items()],
-                *([f"| MediaPipe ImageClassifier, 640x480 (float32 file) | {mp:.3f} | - |"] if mp is not None else []), ""]
+                *([f"| MediaPipe ImageClassifier, 640x480 ({f['mediapipe_file']}) | {mp:.3f} | - |"] if mp is not None
+                  else []), ""]
     return "\n".join(out)
