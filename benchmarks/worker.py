@@ -176,11 +176,11 @@ def measure_keras(args: argparse.Namespace) -> dict[str, Any]:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
-    from cifar_edge.train import qat  # noqa: F401  (registers the layers of a quantization-aware model)
+    from cifar_edge.train.training import load_keras_model  # the project's loader (a quantization-aware model too)
     from edge_sdk.spec import PreprocessSpec
 
     start = time.perf_counter()
-    model = keras.models.load_model(args.model, compile=False, safe_mode=True)
+    model = load_keras_model(args.model)
     spec_file = Path(args.model).with_name("spec.json")
     spec = PreprocessSpec.from_json(spec_file.read_text()) if spec_file.is_file() else PreprocessSpec()
     h, w = spec.input_size

@@ -142,11 +142,11 @@ def load_eval_data(config: ConvertConfig, spec: PreprocessSpec) -> tuple[ImageSe
     return calib, test, train.content_sha256()
 
 
-def _formats_for(model: Any, formats: tuple[ExportFormat, ...], given: bool) -> tuple[ExportFormat, ...]:
-    """``formats`` less the float ones for a quantization-aware model (:mod:`cifar_edge.train.qat`): it is the int8
-    function, so a float file would only re-run its fake quantization in float. Raises :class:`EdgeSDKError` when
-    such a model was asked (``given``) for a float format."""
-    if not is_quantize_aware(model):
+def _formats_for(aware: bool, formats: tuple[ExportFormat, ...], given: bool) -> tuple[ExportFormat, ...]:
+    """``formats`` less the float ones for a quantization-aware model (``aware``, :mod:`cifar_edge.train.qat`): it is
+    the int8 function, so a float file would only re-run its fake quantization in float. Raises
+    :class:`EdgeSDKError` when such a model was asked (``given``) for a float format."""
+    if not aware:
         return formats
     floats = [fmt.name for fmt in formats if not fmt.quantized]
     if floats and given:
@@ -163,7 +163,7 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     model_path = Path(config.model)
     source = load_keras_model(model_path)
     aware = is_quantize_aware(source)
-    formats = _formats_for(source, formats, given=tuple(config.formats) != NAMES)
+    formats = _formats_for(aware, formats, given=tuple(config.formats) != NAMES)
     model = with_tta(source, config.tta)  # validated against the same wrapped model
     spec = load_spec_beside(model_path).merged({"resize": config.resize} if config.resize else None)
     calib, test, train_sha256 = load_eval_data(config, spec)

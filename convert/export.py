@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from edge_sdk.errors import EdgeSDKError
 
-from cifar_edge.train.qat import is_quantize_aware
+from cifar_edge.train.qat import int8_kernel, is_quantize_aware
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 ACTIVATION_TYPES = ("uint8", "int8")
@@ -234,22 +234,18 @@ def _onnx_from_fake_quant(model: Any) -> bytes:
     """
     from onnx import helper, numpy_helper
 
-    from cifar_edge.train.qat import WEIGHT_LEVELS
-
     initializers = {tensor.name: tensor for tensor in model.graph.initializer}
     nodes = []
     for node in model.graph.node:
         name = node.input[1] if node.op_type == "Conv" and len(node.input) > 1 else None
         if name in initializers:
-            kernel = numpy_helper.to_array(initializers[name]).astype(np.float64)
-            largest = np.maximum(np.abs(kernel).reshape(len(kernel), -1).max(axis=1), 1e-30)
-            step = 2.0 ** np.ceil(np.log2(largest / WEIGHT_LEVELS))
-            levels = kernel / step.reshape(-1, *[1] * (kernel.ndim - 1))
-            if np.abs(levels - np.round(levels)).max() > 1e-3 or np.abs(levels).max() > WEIGHT_LEVELS + 1e-3:
-                raise EdgeSDKError(f"quantization-aware ONNX export: the kernel of {node.name} is not on its int8 grid")
+            try:
+                levels, step = int8_kernel(numpy_helper.to_array(initializers[name]))
+            except EdgeSDKError as exc:
+                raise EdgeSDKError(f"quantization-aware ONNX export: {node.name}: {exc}") from None
             model.graph.initializer.remove(initializers[name])
             model.graph.initializer.extend([
-                numpy_helper.from_array(np.round(levels).astype(np.int8), f"{name}_int8"),
+                numpy_helper.from_array(levels, f"{name}_int8"),
                 numpy_helper.from_array(step.astype(np.float32), f"{name}_scale"),
                 numpy_helper.from_array(np.zeros(len(step), np.int8), f"{name}_zero_point")])
             nodes.append(helper.make_node("DequantizeLinear", [f"{name}_int8", f"{name}_scale", f"{name}_zero_point"],

@@ -167,3 +167,17 @@ def test_qat_refuses_mixed_precision_before_building_anything():
             new_model(TrainConfig(model="resnet8", qat=True, init_from=shipped), PreprocessSpec())
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def test_int8_kernel_recovers_the_integers_and_refuses_an_off_grid_kernel():
+    from cifar_edge.train import qat
+    from edge_sdk.errors import EdgeSDKError
+
+    k = np.random.default_rng(3).integers(-63, 64, (4, 3, 3, 3))
+    k[:, 0, 0, 0] = 63  # every channel reaches its largest level
+    step = np.array([2.0 ** -7, 2.0 ** -5, 2.0 ** -9, 0.5])
+    levels, found = qat.int8_kernel(k * step.reshape(-1, 1, 1, 1))
+    np.testing.assert_array_equal(levels, k)
+    np.testing.assert_array_equal(found, step)
+    with pytest.raises(EdgeSDKError, match="not on its quantization-aware int8 grid"):
+        qat.int8_kernel(k * step.reshape(-1, 1, 1, 1) + 1e-3)

@@ -65,6 +65,20 @@ def _fake_quant_kernel(kernel: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         kernel, -127.0 * step, 127.0 * step, num_bits=BITS, narrow_range=True), step
 
 
+def int8_kernel(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The integers and per-channel steps of a kernel already on the grid :func:`_fake_quant_kernel` rounds to,
+    output channels on the first axis (ONNX's layout): ``(k, step)`` with ``kernel == k * step``. A channel whose
+    largest ``|k|`` is below :data:`WEIGHT_LEVELS` / 2 gets a smaller power-of-two step and the same values. Raises
+    :class:`EdgeSDKError` for a kernel off such a grid."""
+    kernel = np.asarray(kernel, np.float64)
+    largest = np.maximum(np.abs(kernel).reshape(len(kernel), -1).max(axis=1), 1e-30)
+    step = 2.0 ** np.ceil(np.log2(largest / WEIGHT_LEVELS))
+    levels = kernel / step.reshape(-1, *[1] * (kernel.ndim - 1))
+    if np.abs(levels - np.round(levels)).max() > 1e-3 or np.abs(levels).max() > WEIGHT_LEVELS + 1e-3:
+        raise EdgeSDKError("the kernel is not on its quantization-aware int8 grid")
+    return np.round(levels).astype(np.int8), step
+
+
 def _round_straight_through(x: tf.Tensor) -> tf.Tensor:
     return x + tf.stop_gradient(tf.round(x) - x)
 
@@ -88,7 +102,8 @@ class FakeQuant(keras.layers.Layer):
         return tf.quantization.fake_quant_with_min_max_vars(inputs, self.low, self.high, num_bits=BITS)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "low": self._initial[0], "high": self._initial[1]}
+        low, high = (float(self.low.numpy()), float(self.high.numpy())) if self.built else self._initial
+        return {**super().get_config(), "low": low, "high": high}
 
 
 @keras.saving.register_keras_serializable(package="cifar_edge")
@@ -239,4 +254,3 @@ def calibrate_ranges(qat_model: keras.Model, probe: keras.Model, names: list[str
         fq = qat_model.get_layer(name)
         fq.low.assign(min(low[i], 0.0))
         fq.high.assign(max(high[i], 0.0) if high[i] > 0 else 1e-3)
-        fq._initial = (float(fq.low.numpy()), float(fq.high.numpy()))
