@@ -149,3 +149,29 @@ def test_sigterm_stops_the_server_with_status_0(video):
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(30) == 0
     assert any("stopped" in line for line in running.stderr), running.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_at_the_moment_the_address_is_announced_is_a_clean_stop(sig):
+    """The race CI once lost: a signal sent as soon as the address line appears, before uvicorn built its event
+    loop and took the signals, must still stop the server without an exception, and the handlers come back."""
+    from starlette.applications import Starlette
+
+    from cifar_edge.camera_demo.web.server import bind_socket, run_server
+    from cifar_edge.camera_demo.web.settings import ServeSettings
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    sock = bind_socket("127.0.0.1", 0)
+    announced = []
+
+    def announce() -> None:
+        announced.append(True)
+        signal.raise_signal(sig)  # delivered here, in the main thread, before the server runs
+
+    try:
+        started = time.monotonic()
+        run_server(Starlette(), sock, ServeSettings(host="127.0.0.1", port=0), announce)
+    finally:
+        sock.close()
+    assert announced and time.monotonic() - started < 10
+    assert {s: signal.getsignal(s) for s in before} == before

@@ -114,12 +114,15 @@ def run_serve(args: argparse.Namespace) -> int:
             stack.callback(hub.stop)
         app = create_app(clf, settings, hub)
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        try:  # from the moment the address is announced, a signal is a clean stop
+
+        def announce() -> None:  # from this line on, a signal is a clean stop
             print(f"cifar-edge serve: http://{host}:{bound_port(sock)}/ (model {clf.model_name} on "
                   f"{clf.backend_name}; stream: {safe_text(redact_url(args.source)) if args.source else 'none'}; auth: "
                   f"{'bearer token' if settings.token else 'none'}); Ctrl-C stops", file=sys.stderr, flush=True)
-            run_server(app, sock, settings)
-        except KeyboardInterrupt:  # a signal before uvicorn took over, or re-raised by uvicorn once it stopped
+
+        try:
+            run_server(app, sock, settings, announce)
+        except KeyboardInterrupt:  # a signal before run_server took over
             pass
     print("cifar-edge serve: stopped", file=sys.stderr)
     return 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import threading
+from typing import Any, Callable
 
 from . import _deps  # noqa: F401
 import uvicorn
@@ -15,6 +18,8 @@ from .settings import ServeSettings
 KEEP_ALIVE_S = 5
 #: seconds open requests (stream viewers) get to finish when the server stops
 GRACEFUL_SHUTDOWN_S = 2
+#: the signals that stop the server
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: the largest request head (request line and headers) accepted, bytes
 MAX_HEAD_BYTES = 16 * 1024
 
@@ -53,8 +58,21 @@ def make_server(app: Starlette, settings: ServeSettings) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def run_server(app: Starlette, sock: socket.socket, settings: ServeSettings) -> None:
-    """Serve ``app`` on ``sock`` until SIGINT/SIGTERM, in a new event loop; for commands, which own their process:
-    called in the main thread, uvicorn handles both signals while it runs and re-raises the one it got once
-    it stopped (``KeyboardInterrupt`` for SIGINT), then the previous handlers are back."""
-    make_server(app, settings).run(sockets=[sock])
+def run_server(app: Starlette, sock: socket.socket, settings: ServeSettings,
+               announce: Callable[[], None] = lambda: None) -> None:
+    """Serve ``app`` on ``sock`` until SIGINT/SIGTERM, in a new event loop; for commands, which own their process.
+
+    Called in the main thread, both signals only ask the server to stop from before ``announce()`` (which
+    prints the address) until it stopped, then the previous handlers are back: a signal that arrives while
+    the event loop is still being built is a clean stop too, not an exception raised inside asyncio.
+    """
+    server = make_server(app, settings)
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, server.handle_exit) for sig in STOP_SIGNALS}
+    try:
+        announce()
+        server.run(sockets=[sock])  # uvicorn's own handlers call the same handle_exit, then re-send the signal
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
