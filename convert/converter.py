@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -19,7 +20,7 @@ from cifar_edge.cli.atomic import remove_stale_parts, write_bytes_atomic, write_
 from edge_sdk.classifier import Classifier
 from edge_sdk.errors import EdgeSDKError
 from cifar_edge.cli.errors import DatasetError
-from cifar_edge.cli.formats import EXPORTER_OPTIONS, FILE_NAMES, FORMATS, NAMES, ExportFormat, exported_files, parse_formats
+from cifar_edge.cli.formats import EXPORTER_OPTIONS, FILE_NAMES, ONNX_QUANTIZATION_OPTIONS, FORMATS, NAMES, ExportFormat, exported_files, parse_formats
 from edge_sdk.metadata import ModelMetadata, read_metadata
 from cifar_edge.cli.progress import progress_bar
 from edge_sdk.spec import PreprocessSpec
@@ -155,8 +156,25 @@ def _formats_for(aware: bool, formats: tuple[ExportFormat, ...], given: bool) ->
     return tuple(fmt for fmt in formats if fmt.quantized)
 
 
+#: the options a post-training quantization reads and a quantization-aware model's export does not
+#: (its scales come from the model; ``tflite_input_type`` still applies)
+CALIBRATING_OPTIONS = ("calib_size", *ONNX_QUANTIZATION_OPTIONS)
+
+
+def _warn_ignored_calibration(config: ConvertConfig) -> None:
+    """Log a warning naming each calibration option of ``config`` set away from its default: a
+    quantization-aware model is exported without calibrating, so they change nothing."""
+    defaults = ConvertConfig(model="", out="")
+    ignored = [name for name in CALIBRATING_OPTIONS if getattr(config, name) != getattr(defaults, name)]
+    if ignored:
+        logging.getLogger(__name__).warning(
+            "%s: a quantization-aware model takes its scales from the model, so it ignores %s",
+            config.model, ", ".join("--" + name.replace("_", "-") for name in ignored))
+
+
 def convert(config: ConvertConfig) -> dict[str, Any]:
-    """Export, embed metadata, validate; return (and write) the manifest."""
+    """Export, embed metadata, validate; return (and write) the manifest. For a quantization-aware model,
+    logs a warning naming any calibration option given (it is exported without calibrating)."""
     formats = parse_formats(",".join(config.formats))
     if config.tta not in TTA_MODES:
         raise EdgeSDKError(f"unknown --tta {config.tta!r}; choose one of: {', '.join(TTA_MODES)}")
@@ -164,6 +182,8 @@ def convert(config: ConvertConfig) -> dict[str, Any]:
     source = load_keras_model(model_path)
     aware = is_quantize_aware(source)
     formats = _formats_for(aware, formats, given=tuple(config.formats) != NAMES)
+    if aware:
+        _warn_ignored_calibration(config)
     model = with_tta(source, config.tta)  # validated against the same wrapped model
     spec = load_spec_beside(model_path).merged({"resize": config.resize} if config.resize else None)
     calib, test, train_sha256 = load_eval_data(config, spec)

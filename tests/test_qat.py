@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +126,7 @@ def test_an_unsupported_layer_is_named():
         qat.quantize_aware(model, np.zeros((0, 8, 8, 3), np.float32))
 
 
-def test_qat_fine_tunes_a_trained_model_and_converts_to_int8_files_only(tmp_path, cifar10_dir, session_cache):
+def test_qat_fine_tunes_a_trained_model_and_converts_to_int8_files_only(tmp_path, cifar10_dir, session_cache, caplog):
     from cifar_edge.convert.converter import ConvertConfig, convert
     from cifar_edge.train import qat
     from cifar_edge.train.training import TrainConfig, load_keras_model, train
@@ -144,7 +146,9 @@ def test_qat_fine_tunes_a_trained_model_and_converts_to_int8_files_only(tmp_path
     common = dict(model=str(best), data=str(cifar10_dir), cache_dir=str(session_cache), calib_size=64, limit=300)
     with pytest.raises(EdgeSDKError, match="int8 formats only"):
         convert(ConvertConfig(out=str(tmp_path / "float"), formats=("tflite", "tflite-int8"), **common))
-    manifest = convert(ConvertConfig(out=str(tmp_path / "export"), **common))
+    with caplog.at_level(logging.WARNING):
+        manifest = convert(ConvertConfig(out=str(tmp_path / "export"), **common))
+    assert any("it ignores --calib-size" in r.getMessage() for r in caplog.records)  # calib_size=64 given
     rows = {f["format"]: f for f in manifest["files"]}
     assert set(rows) == {"tflite-int8", "onnx-int8"}
     for row in rows.values():
@@ -181,3 +185,16 @@ def test_int8_kernel_recovers_the_integers_and_refuses_an_off_grid_kernel():
     np.testing.assert_array_equal(found, step)
     with pytest.raises(EdgeSDKError, match="not on its quantization-aware int8 grid"):
         qat.int8_kernel(k * step.reshape(-1, 1, 1, 1) + 1e-3)
+
+
+def test_calibration_options_given_for_a_quantization_aware_model_are_named_as_ignored(caplog):
+    from cifar_edge.convert.converter import ConvertConfig, _warn_ignored_calibration
+
+    with caplog.at_level(logging.WARNING):
+        _warn_ignored_calibration(ConvertConfig(model="m.keras", out="o", tflite_input_type="uint8"))
+    assert not caplog.records  # the input type still applies; nothing else was given
+    with caplog.at_level(logging.WARNING):
+        _warn_ignored_calibration(ConvertConfig(model="m.keras", out="o", calib_method="entropy",
+                                                onnx_reduce_range=False))
+    (record,) = caplog.records
+    assert "m.keras" in record.getMessage() and "it ignores --calib-method, --onnx-reduce-range" in record.getMessage()
