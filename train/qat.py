@@ -208,9 +208,10 @@ def quantize_aware(model: keras.Model, calibration: np.ndarray) -> keras.Model:
                 raise EdgeSDKError(f"quantization-aware training: {layer.name} does not follow a convolution")
             out = _folded_conv(folded_into[layer.name], layer)(inputs[0])
         elif isinstance(layer, (keras.layers.Dense, keras.layers.Rescaling)) or _is_softmax(layer):  # the float head
-            tensors[layer.name] = (None, layer.__class__.from_config(layer.get_config())(inputs[0]))
+            head = layer.__class__.from_config(layer.get_config())
+            tensors[layer.name] = (None, head(inputs[0]))
             if isinstance(layer, keras.layers.Dense):
-                tensors[layer.name][1]._keras_history.operation.set_weights(layer.get_weights())
+                head.set_weights(layer.get_weights())
             continue
         elif isinstance(layer, (keras.layers.ReLU, keras.layers.Add, keras.layers.GlobalAveragePooling2D,
                                 keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D)):
