@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: --recipe NAME -> the committed model folder whose summary.json records that run
 #: shipped run -> its run folder under models/ (the -qat runs fine-tune the float ones quantization-aware)
 SHIPPED_FOLDERS = {"default-shipped": "default", "edge-shipped": "edge", "default-qat": "default/qat",
-                   "edge-qat": "edge/qat"}
+                   "edge-cycle2": "edge/cycle2", "edge-qat": "edge/qat"}
 
 
 def test_the_recipe_table_imports_without_tensorflow_or_keras():

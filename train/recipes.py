@@ -113,10 +113,14 @@ SHIPPED_RUNS: dict[str, dict[str, Any]] = {
     # models/edge: resnet8 distilled from models/default (run from the repository root)
     "edge-shipped": {"model": "resnet8", "recipe": "classic", "epochs": 60, "teacher": "models/default/best.keras",
                      "photo_augment": True, "label_smoothing": 0.0, "distill_alpha": 0.7},
-    # models/edge/qat (the bundled edge files): edge-shipped's model fine-tuned quantization-aware (train/qat.py)
+    # models/edge/cycle2: edge-shipped's model trained a second cosine cycle (20 epochs, peak lr 0.02)
+    "edge-cycle2": {"model": "resnet8", "recipe": "classic", "epochs": 20, "lr": 0.02, "warmup_epochs": 1.0,
+                    "label_smoothing": 0.0, "photo_augment": True, "teacher": "models/default/best.keras",
+                    "distill_alpha": 0.7, "init_from": "models/edge/best.keras"},
+    # models/edge/qat (the bundled edge files): edge-cycle2's model fine-tuned quantization-aware (train/qat.py)
     "edge-qat": {"model": "resnet8", "recipe": "classic", "epochs": 8, "lr": 0.01, "warmup_epochs": 0.5,
                  "label_smoothing": 0.0, "photo_augment": True, "teacher": "models/default/best.keras",
-                 "distill_alpha": 0.7, "init_from": "models/edge/best.keras", "qat": True},
+                 "distill_alpha": 0.7, "init_from": "models/edge/cycle2/best.keras", "qat": True},
 }
 
 #: TrainConfig fields that say where a run reads and writes, not what it trains: never part of an entry
