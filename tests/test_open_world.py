@@ -233,9 +233,10 @@ def test_three_class_user_data_trains_converts_and_classifies_with_unknown_rejec
     run = tmp_path / "run"
     proc = cli("train", "--model", "resnet8", "--data", str(data), "--epochs", "1", "--batch-size", "32",
                "--val-size", "12", "--camera-augment", "--outlier-fraction", "0.25", "--outliers", str(data / "unknown"),
-               "--resize", "center-crop", "--out", str(run), "--json", cache=tmp_path)
+               "--outlier-jpeg", "75", "--resize", "center-crop", "--out", str(run), "--json", cache=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((run / "spec.json").read_text())["resize"] == "center-crop"
+    assert json.loads((run / "summary.json").read_text())["config"]["outlier_jpeg"] == 75
     export = tmp_path / "export"
     proc = cli("convert", str(run / "best.keras"), "--out", str(export), "--data", str(data), "--formats", "tflite-int8",
                "--calib-size", "30", "--unknown-calibration", str(data), "--unknown-keep", "0.8",

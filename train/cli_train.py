@@ -156,6 +156,10 @@ def _add_recipe_options(parser: argparse.ArgumentParser, shipped: bool = False) 
     parser.add_argument("--outliers", metavar="DIR",
                         help="with --outlier-fraction: a folder of real photos of other things; half of them (by file "
                              "name) are trained on, the other half is left for measuring")
+    parser.add_argument("--outlier-jpeg", type=int_range(0, 100), metavar="Q",
+                        help="with --outlier-fraction: re-compress every outlier as a JPEG of quality Q, the training "
+                             "images' own (75 for the CIFAR-10 copy), so that compression artefacts tell nothing "
+                             "(default 0: off)")
     parser.add_argument("--resize", choices=RESIZE_MODES,
                         help="how the SDK frames a picture for this model, saved in spec.json and every export "
                              "(default stretch)")
@@ -186,7 +190,8 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
         distill_temperature=args.distill_temperature, distill_alpha=args.distill_alpha, val_size=args.val_size,
         seed=args.seed, limit=args.limit, eval_limit=args.eval_limit, patience=getattr(args, "patience", None),
         init_from=getattr(args, "init_from", None), qat=getattr(args, "qat", None), camera_augment=args.camera_augment,
-        outlier_fraction=args.outlier_fraction, outliers=args.outliers, resize=args.resize,
+        outlier_fraction=args.outlier_fraction, outliers=args.outliers, outlier_jpeg=args.outlier_jpeg,
+        resize=args.resize,
     )
     values = {**_shipped_run(args), **{k: v for k, v in given.items() if v is not None}}
     if args.recipe in recipes.SHIPPED_RUNS:

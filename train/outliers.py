@@ -105,10 +105,28 @@ def _colour_field(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(tf.image.resize(coarse[None], (h, w), method="bicubic")[0] + noise, 0.0, 255.0)
 
 
-def outlier_dataset(images: np.ndarray, photos: np.ndarray, seed: int) -> tf.data.Dataset:
+def outlier_dataset(images: np.ndarray, photos: np.ndarray, seed: int, jpeg_quality: int = 0) -> tf.data.Dataset:
     """An endless, seeded stream of single outlier images (float32 0-255): synthetic ones made from
     ``images`` (training images) and, when ``photos`` holds any, real outlier photos re-framed by
-    :func:`camera_frame` and flipped, :data:`REAL_OUTLIER_SHARE` of the time."""
+    :func:`camera_frame` and flipped, :data:`REAL_OUTLIER_SHARE` of the time. ``jpeg_quality`` > 0
+    re-compresses every outlier as a JPEG of that quality (:func:`jpeg_like`)."""
+    stream = _outlier_stream(images, photos, seed)
+    if jpeg_quality:
+        stream = stream.map(lambda x: jpeg_like(x, jpeg_quality), num_parallel_calls=tf.data.AUTOTUNE,
+                            deterministic=True)
+    return stream
+
+
+def jpeg_like(image: tf.Tensor, quality: int) -> tf.Tensor:
+    """``image`` (float32 0-255) encoded as a JPEG of ``quality`` and decoded again. Training images
+    stored as lossy JPEGs all carry its 8x8 block artefacts, while zoomed, smooth or photo outliers do
+    not: without this, "no artefacts" alone would tell an outlier, a cue that also marks every clean
+    camera picture of a known class as unknown."""
+    encoded = tf.image.adjust_jpeg_quality(tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8), quality)
+    return tf.cast(encoded, tf.float32)
+
+
+def _outlier_stream(images: np.ndarray, photos: np.ndarray, seed: int) -> tf.data.Dataset:
     def with_seeds(ds: tf.data.Dataset, salt: int) -> tf.data.Dataset:
         seeds = tf.data.Dataset.random(seed=seed + salt).batch(2)
         return tf.data.Dataset.zip((ds, seeds))

@@ -32,7 +32,7 @@ _RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "distill_temperature": (0, math.inf, True, False), "distill_alpha": (0, 1, False, False),
     "val_size": (1, math.inf, False, False), "seed": (0, math.inf, False, False), "limit": (1, math.inf, False, False),
     "eval_limit": (1, math.inf, False, False), "patience": (1, math.inf, False, False),
-    "outlier_fraction": (0, 1, False, False),
+    "outlier_fraction": (0, 1, False, False), "outlier_jpeg": (0, 100, False, False),
 }
 _CHOICES = {"optimizer": ("sgd", "adamw"), "schedule": ("cosine", "linear"), "resize": ("stretch", "center-crop")}
 _REQUIRED_CONFIG = ("model", "epochs")

@@ -109,6 +109,7 @@ class TrainConfig:
     camera_augment: bool = False  # re-frame a share of the images as a camera does (outliers.camera_frame)
     outlier_fraction: float = 0.0  # outliers added per batch, as a share of the batch (0: no outlier exposure)
     outliers: str | None = None  # a folder of real photos of other things; half 0 of it is trained on
+    outlier_jpeg: int = 0  # re-compress outliers as JPEGs of this quality (the training images' own; 0: not)
     resize: str = "stretch"  # how the SDK frames a picture for this model (saved in spec.json, so in its exports)
     command: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -410,6 +411,8 @@ def _train(config: TrainConfig, resume: bool, distribution: Distribution, run_di
         raise EdgeSDKError(f"--cutout must be between 0 (off) and 31 pixels, got {config.cutout}")
     if not 0.0 <= config.outlier_fraction <= 1.0:
         raise EdgeSDKError(f"--outlier-fraction must lie in [0, 1], got {config.outlier_fraction}")
+    if not 0 <= config.outlier_jpeg <= 100:
+        raise EdgeSDKError(f"--outlier-jpeg must lie in [0, 100] (0: off), got {config.outlier_jpeg}")
     config = config.resolved()
     check_batch_split(config.batch_size, distribution)
     state["config"] = asdict(config)
@@ -495,7 +498,7 @@ def _outlier_stream(config: TrainConfig, data: SplitData, spec: PreprocessSpec) 
         if skipped:
             log.warning("outlier exposure: skipped %d unreadable pictures: %s", len(skipped), ", ".join(skipped[:5]))
         log.info("outlier exposure: %d real photos from %s and synthetic outliers", len(photos), config.outliers)
-    return outliers.outlier_dataset(data.train.images, photos, config.seed)
+    return outliers.outlier_dataset(data.train.images, photos, config.seed, jpeg_quality=config.outlier_jpeg)
 
 
 def _check_same_dtype_policy(state: dict[str, Any], out: str) -> None:
