@@ -36,3 +36,23 @@ def test_outlier_stream_recompresses_every_outlier(photos):
     for before, after in zip(plain, compressed):
         np.testing.assert_array_equal(after, jpeg_like(tf.constant(before), 75).numpy())
     assert any(not np.array_equal(before, after) for before, after in zip(plain, compressed))
+
+
+@pytest.mark.slow
+def test_keep_last_keeps_the_final_epoch_and_the_default_the_best_validation_one(tmp_path, cifar10_dir, session_cache):
+    import json
+
+    from cifar_edge.train.training import TrainConfig, load_keras_model, train
+
+    base = dict(model="resnet8", data=str(cifar10_dir), cache_dir=str(session_cache), epochs=3, limit=64,
+                eval_limit=64, batch_size=32, lr=0.05, warmup_epochs=0)
+    for keep_last in (False, True):
+        run = tmp_path / f"keep-last-{keep_last}"
+        summary = train(TrainConfig(out=str(run), keep_last=keep_last, **base))
+        history = json.loads((run / "history.json").read_text())
+        val = [row["val_accuracy"] for row in history]
+        assert summary["best_epoch"] == (3 if keep_last else val.index(max(val)) + 1)
+        if keep_last:
+            best, last = load_keras_model(run / "best.keras"), load_keras_model(run / "last.keras")
+            for a, b in zip(best.get_weights(), last.get_weights()):
+                np.testing.assert_array_equal(a, b)

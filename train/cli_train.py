@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/MODEL)")
     p.add_argument("--epochs", type=positive_int, help=f"default {recipes.EPOCHS}")
     p.add_argument("--patience", type=positive_int, help="stop after N epochs without a better validation accuracy")
+    p.add_argument("--keep-last", action="store_true", default=None,
+                   help="best.keras keeps the last epoch's weights instead of the best validation epoch's: for a "
+                        "fixed schedule whose aim the validation split does not measure (outlier exposure)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
     p.add_argument("--init-from", metavar="MODEL.keras",
                    help="start from this trained model's weights (same --model) instead of random ones: fine-tuning")
@@ -189,6 +192,7 @@ def _config_from_args(args: argparse.Namespace, model: str, epochs: int, out: st
         bn_recalibrate=False if args.no_bn_recalibrate else None, teacher=args.teacher,
         distill_temperature=args.distill_temperature, distill_alpha=args.distill_alpha, val_size=args.val_size,
         seed=args.seed, limit=args.limit, eval_limit=args.eval_limit, patience=getattr(args, "patience", None),
+        keep_last=getattr(args, "keep_last", None),
         init_from=getattr(args, "init_from", None), qat=getattr(args, "qat", None), camera_augment=args.camera_augment,
         outlier_fraction=args.outlier_fraction, outliers=args.outliers, outlier_jpeg=args.outlier_jpeg,
         resize=args.resize,

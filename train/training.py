@@ -104,6 +104,7 @@ class TrainConfig:
     limit: int | None = None  # train on this many images (stratified); validation comes from the rest
     eval_limit: int | None = None  # score the test split on this many images (stratified); None: all of it
     patience: int | None = None
+    keep_last: bool = False  # best.keras holds the last epoch's weights, not those of the best validation accuracy
     init_from: str | None = None  # a trained .keras of the same architecture to start from (fine-tuning)
     qat: bool = False  # fine-tune init_from quantization-aware (train/qat.py): the int8 files then match it
     camera_augment: bool = False  # re-frame a share of the images as a camera does (outliers.camera_frame)
@@ -327,7 +328,7 @@ class RunRecorder(keras.callbacks.Callback):
         row["cpu_ms_per_image"] = round(1000 * cpu / self.train_images, 4)
         history = self.state.setdefault("history", [])
         history.append(row)
-        if row.get("val_accuracy", -1.0) > self.state.get("best_val_accuracy", -1.0):
+        if self.config.keep_last or row.get("val_accuracy", -1.0) > self.state.get("best_val_accuracy", -1.0):
             self.state["best_val_accuracy"] = row["val_accuracy"]
             self.state["best_epoch"] = epoch + 1
             save_keras_atomic(precision.float32_copy(self.model), self.run_dir / "best.keras")
