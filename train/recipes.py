@@ -118,9 +118,13 @@ SHIPPED_RUNS: dict[str, dict[str, Any]] = {
                     "label_smoothing": 0.0, "photo_augment": True, "teacher": "models/default/best.keras",
                     "distill_alpha": 0.7, "init_from": "models/edge/best.keras"},
     # models/edge/qat (the bundled edge files): edge-cycle2's model fine-tuned quantization-aware (train/qat.py)
+    # with outlier exposure (a quarter batch of outliers, half of them real photos of other things, all
+    # re-compressed as the training copy's JPEGs); the last epoch kept (docs/open-world.md)
     "edge-qat": {"model": "resnet8", "recipe": "classic", "epochs": 8, "lr": 0.01, "warmup_epochs": 0.5,
                  "label_smoothing": 0.0, "photo_augment": True, "teacher": "models/default/best.keras",
-                 "distill_alpha": 0.7, "init_from": "models/edge/cycle2/best.keras", "qat": True},
+                 "distill_alpha": 0.7, "init_from": "models/edge/cycle2/best.keras", "qat": True,
+                 "outlier_fraction": 0.25, "outliers": "../shared/datasets/real-photos/unknown", "outlier_jpeg": 75,
+                 "keep_last": True},
 }
 
 #: TrainConfig fields that say where a run reads and writes, not what it trains: never part of an entry
