@@ -107,9 +107,11 @@ SHIPPED_RUNS: dict[str, dict[str, Any]] = {
     # models/default: `cifar-edge train --model default --epochs 30 --val-size 2000` (2026-12-03)
     "default-shipped": {"model": "default", "recipe": "airbench", "epochs": 30, "val_size": 2000},
     # models/default/qat (the bundled default files): default-shipped's model fine-tuned quantization-aware
-    # (gently: 3 epochs at lr 0.003 kept its accuracy where 4 at 0.01 lost 0.1 point; docs/parity.md)
+    # (gently: 3 epochs at lr 0.003 kept its accuracy where 4 at 0.01 lost 0.1 point; docs/parity.md), with
+    # outlier exposure as edge-qat's; the last epoch kept (docs/open-world.md)
     "default-qat": {"model": "default", "recipe": "airbench", "epochs": 3, "lr": 0.003, "val_size": 2000,
-                    "init_from": "models/default/best.keras", "qat": True},
+                    "init_from": "models/default/best.keras", "qat": True, "outlier_fraction": 0.25,
+                    "outliers": "../shared/datasets/real-photos/unknown", "outlier_jpeg": 75, "keep_last": True},
     # models/edge: resnet8 distilled from models/default (run from the repository root)
     "edge-shipped": {"model": "resnet8", "recipe": "classic", "epochs": 60, "teacher": "models/default/best.keras",
                      "photo_augment": True, "label_smoothing": 0.0, "distill_alpha": 0.7},
