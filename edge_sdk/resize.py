@@ -3,10 +3,12 @@
 :data:`RESIZE_MODES` is the one definition of the modes (the spec, the SDK, the data layer and the command line
 read it) and :func:`framing` the one place that says what each does; two resamplers then apply it:
 :func:`resize_image` for PIL images (decoded files: Pillow's antialiased bilinear filter) and
-:func:`resize_pixels` for numpy arrays (camera frames: an area average, OpenCV's ``INTER_AREA`` where ``cv2``
-imports, else Pillow's, over every column and :data:`ROWS_PER_OUTPUT` rows per output row; crops are views,
-the frame is not copied). Both average over the source pixels a target pixel covers, so neither aliases on
-large frames (MediaPipe's resize does). :func:`draft_scale` lets a large JPEG decode at 1/2, 1/4 or 1/8 of
+:func:`resize_pixels` for numpy arrays (camera frames: OpenCV where ``cv2`` imports, else Pillow's
+resize; crops are views, the frame is not copied). OpenCV's path samples a grid of :data:`SAMPLES_PER_SIDE`
+x :data:`SAMPLES_PER_SIDE` points per target pixel and filters it with a tent close to Pillow's
+antialiased bilinear filter (:func:`_cv2_shrink`): its cost does not grow with the frame. Both weigh the
+whole area a target pixel covers, so neither aliases on large frames as MediaPipe's resize does (one
+bilinear sample per target pixel). :func:`draft_scale` lets a large JPEG decode at 1/2, 1/4 or 1/8 of
 its size when that still leaves twice the target's pixels.
 """
 
@@ -30,10 +32,12 @@ LETTERBOX_FILL = 114
 REDUCING_GAP = 3.0
 #: a JPEG is decoded at a reduced scale only while it keeps this many times the target's side
 DRAFT_MARGIN = 2.0
-#: a large frame's area average reads this many rows per output row (every k-th row): reading
-#: fewer rows is what makes a 640x480 frame cost little more than the model; measured on the real
-#: photos, the result is as accurate as averaging every row (tests/test_open_world.py)
-ROWS_PER_OUTPUT = 3
+#: OpenCV's path samples this many points per target pixel along each axis (a 4x4 grid at the centres of
+#: the pixel's 16 equal parts) before it filters: 16 samples per pixel whatever the frame's size. Measured
+#: on the real photos as camera-size arrays, as accurate as averaging every source pixel; 2 per side
+#: (4 samples) aliased and lost 10 points of `default` top-1 (docs/open-world.md)
+SAMPLES_PER_SIDE = 4
+_TENT = np.array([0.25, 0.5, 0.25], np.float32)  # the [1, 2, 1] / 4 blur of :func:`_cv2_shrink`
 
 
 def check_resize_mode(mode: Any) -> None:
@@ -101,49 +105,50 @@ def _pil_resize(img: Image.Image, height: int, width: int) -> Image.Image:
 
 def resize_pixels(pixels: np.ndarray, height: int, width: int, mode: str = "stretch") -> np.ndarray:
     """A uint8 ``HxW`` or ``HxWxC`` array framed by ``mode`` (:func:`framing`) and resized to ``height`` x
-    ``width`` (channels kept as they are), by area averaging; the crop is a view, the frame is not copied."""
+    ``width`` (channels kept as they are), antialiased; the crop is a view, the frame is not copied."""
     box, size = framing(*pixels.shape[:2], height, width, mode)
     if box is not None:
         top, left, crop_h, crop_w = box
         pixels = pixels[top:top + crop_h, left:left + crop_w]
-    return _letterbox(_area_resize(pixels, *size), height, width)
+    return _letterbox(_resize_array(pixels, *size), height, width)
 
 
-def _area_resize(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+def _resize_array(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     if pixels.shape[:2] == (height, width):
         return pixels
     if pixels.ndim == 3 and pixels.strides[1] != pixels.shape[2] * pixels.itemsize:
         pixels = np.ascontiguousarray(pixels)  # e.g. the RGB view of an RGBA frame: packed pixels first
-    step = _row_step(pixels.shape[0], height)
-    if step > 1:  # a view of every step-th row: the average still spans every output row's whole height
-        pixels = pixels[step // 2::step]
     cv2 = opencv()
     if cv2 is None:
         return np.asarray(_pil_resize(Image.fromarray(np.ascontiguousarray(pixels)), height, width), dtype=np.uint8)
-    src_h, src_w = pixels.shape[:2]
-    if height > src_h or width > src_w:  # enlarging (a tiny picture): plain bilinear
+    if height > pixels.shape[0] or width > pixels.shape[1]:  # enlarging (a tiny picture): plain bilinear
         return _cv2_resize(cv2, pixels, height, width, cv2.INTER_LINEAR)
-    # OpenCV's area average is fast only for whole-number factors: when the factors are not whole,
-    # average whole-number blocks first (fy x fx pixels), which leaves less than twice the target
-    fy, fx = src_h // height, src_w // width
-    if (src_h % height or src_w % width) and fy * fx > 1:
-        h, w = src_h // fy * fy, src_w // fx * fx
-        top, left = (src_h - h) // 2, (src_w - w) // 2
-        pixels = _cv2_resize(cv2, pixels[top:top + h, left:left + w], h // fy, w // fx, cv2.INTER_AREA)
-    return _cv2_resize(cv2, pixels, height, width, cv2.INTER_AREA)
+    return _cv2_shrink(cv2, pixels, height, width)
 
 
-def _row_step(src_h: int, height: int) -> int:
-    """Every how many rows to read: at most every ``ROWS_PER_OUTPUT``-th share of an output row's rows,
-    preferring a step that leaves a whole number of rows per output row (OpenCV's fast path)."""
-    most = (src_h // height) // ROWS_PER_OUTPUT
-    whole = [s for s in range(most, 1, -1) if (src_h // s) % height == 0]
-    return whole[0] if whole else max(most, 1)
+def _cv2_shrink(cv2: Any, pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Shrink ``pixels`` to ``height x width`` with a tent filter one target pixel wide on each side (as
+    Pillow's antialiased bilinear): a grid of :data:`SAMPLES_PER_SIDE` points per target pixel and side
+    (the nearest source pixel to each; an area average when the source has fewer pixels than the grid), a
+    2x2 average, a [1, 2, 1] blur and a 2x2 average (box * tent * box). Three of the four steps work on
+    the small grid, so a 1920x1080 frame costs what a 640x480 one does."""
+    grid_h, grid_w = SAMPLES_PER_SIDE * height, SAMPLES_PER_SIDE * width
+    sample = cv2.INTER_NEAREST_EXACT if pixels.shape[0] >= grid_h and pixels.shape[1] >= grid_w else cv2.INTER_AREA
+    grid = _cv2_resize(cv2, pixels, grid_h, grid_w, sample)
+    half = _cv2_resize(cv2, grid, 2 * height, 2 * width, cv2.INTER_AREA)
+    # sepFilter2D, not GaussianBlur: GaussianBlur wakes OpenCV's thread pool even for a 64x64 picture, and
+    # its spinning worker slowed the model on the sibling core by a third (benchmarks/frame_path.py)
+    half = _same_ndim(cv2.sepFilter2D(half, -1, _TENT, _TENT, borderType=cv2.BORDER_REFLECT), half.ndim)
+    return _cv2_resize(cv2, half, height, width, cv2.INTER_AREA)
 
 
 def _cv2_resize(cv2: Any, pixels: np.ndarray, height: int, width: int, interpolation: int) -> np.ndarray:
-    out = cv2.resize(pixels, (width, height), interpolation=interpolation)
-    return out if out.ndim == pixels.ndim else out.reshape(height, width, 1)
+    return _same_ndim(cv2.resize(pixels, (width, height), interpolation=interpolation), pixels.ndim)
+
+
+def _same_ndim(out: np.ndarray, ndim: int) -> np.ndarray:
+    """OpenCV returns a one-channel ``HxWx1`` picture as ``HxW``: give it its channel axis back."""
+    return out if out.ndim == ndim else out.reshape(*out.shape[:2], 1)
 
 
 def _letterbox(inner: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -163,4 +168,5 @@ def opencv() -> Any:
         import cv2  # noqa: PLC0415 - optional: the [camera] extra
     except Exception:  # noqa: BLE001 - not installed, or a broken install (missing libGL): Pillow serves
         return None
-    return cv2 if hasattr(cv2, "resize") and hasattr(cv2, "INTER_AREA") else None
+    needed = ("resize", "sepFilter2D", "INTER_AREA", "INTER_LINEAR", "INTER_NEAREST_EXACT", "BORDER_REFLECT")
+    return cv2 if all(hasattr(cv2, name) for name in needed) else None
