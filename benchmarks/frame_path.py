@@ -3,8 +3,8 @@
     python -m benchmarks.frame_path [MODEL] [--runs 300] [--json]
 
 A camera gives the SDK a large BGR array. :meth:`edge_sdk.Classifier.classify` frames it (the
-model's resize mode), shrinks it by area averaging (:func:`edge_sdk.resize.resize_pixels`: OpenCV
-``INTER_AREA`` when ``cv2`` imports, else Pillow), swaps the channels of the small result and runs
+model's resize mode), shrinks it with an antialiasing filter (:func:`edge_sdk.resize.resize_pixels`: a
+sampled tent filter with OpenCV when ``cv2`` imports, else Pillow), swaps the channels of the small result and runs
 the model. Timed, one thread, median of ``--runs`` calls after a warm-up: a 32x32 RGB array (the
 model alone, nothing to resize), a 640x480 and a 1920x1080 BGR frame (a smooth synthetic scene),
 and, when ``mediapipe`` is installed, MediaPipe Tasks' ImageClassifier on the same 640x480 frame
