@@ -7,8 +7,8 @@ model's classes in ``test/<class>/`` (some classes only) and photos of other thi
 ``unknown/``. Each photo goes through :class:`edge_sdk.Classifier` from its file (decode, the SDK's
 framing and resize, the model's encoder), once per framing mode. Reported per model and mode:
 top-1 accuracy over the photos (micro) and the mean of the per-class accuracies (macro), and the
-open-set figures of :func:`cifar_edge.train.open_set.open_set_metrics` (AUROC of the top-1
-probability, known vs unknown; the shares rejected at the model's own threshold; unknown still
+open-set figures of :func:`cifar_edge.train.open_set.open_set_metrics` (AUROC of the file's unknown
+score, known vs unknown; the shares rejected at the model's own threshold; unknown still
 labelled at 90% of known kept). ``--unknown-half 1`` measures on the half of ``unknown/`` that
 ``cifar-edge train --outliers`` leaves out (the shipped models trained on half 0).
 
@@ -67,7 +67,7 @@ def measure(model: str, data: Path, mode: str | None, unknown_half: int | None) 
         folder = unknown_folder(data)
         if folder is not None:
             unknown = clf.probabilities_batch(outlier_photo_files(folder, unknown_half))
-            result["open_set"] = {**open_set_metrics(probs, unknown, clf.spec.unknown_threshold),
+            result["open_set"] = {**open_set_metrics(probs, unknown, clf.spec.unknown_threshold, clf.spec.unknown_score),
                                   "unknown_half": unknown_half}
     return result
 
@@ -75,12 +75,13 @@ def measure(model: str, data: Path, mode: str | None, unknown_half: int | None) 
 def render(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of :func:`measure` rows."""
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    lines = ["| model | resize | photos | top-1 (micro) | top-1 (macro) | AUROC | unknown rejected | known rejected "
-             "| unknown labelled at 90% known kept |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| model | resize | photos | top-1 (micro) | top-1 (macro) | unknown score | AUROC | unknown rejected "
+             "| known rejected | unknown labelled at 90% known kept |", "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in rows:
         o = r.get("open_set") or {}
         lines.append(f"| {r['model']} | {r['resize']} | {r['photos']} | {pct(r['accuracy'])} | {pct(r['macro_accuracy'])} "
-                     f"| {pct(o.get('auroc'))} | {pct(o.get('unknown_rejected'))} | {pct(o.get('known_rejected'))} "
+                     f"| {o.get('score', '-')} | {pct(o.get('auroc'))} | {pct(o.get('unknown_rejected'))} "
+                     f"| {pct(o.get('known_rejected'))} "
                      f"| {pct(o.get('unknown_accepted_at_known_90'))} |")
     return "\n".join(lines)
 

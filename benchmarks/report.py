@@ -143,7 +143,7 @@ def render(results: dict[str, Any]) -> str:
         out += ["", "## Real photos", "",
                 "Each bundled model on the real-photo folder (`python -m benchmarks.real_photos`): photos of its "
                 "classes (top-1) and the held-back half of the photos of other things (`unknown/`, half 1: the "
-                "half training did not see), through the SDK from the files, with the model's own framing and "
+                "half training did not see), through the SDK from the files, with the model's own framing, unknown score and "
                 "unknown threshold.", "", render_real_photos(results["real_photos"]), ""]
     if results.get("frame_path"):
         f = results["frame_path"]

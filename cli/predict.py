@@ -43,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="drop categories below this probability, in [0, 1] (default 0)")
     p.add_argument("--resize", choices=RESIZE_MODES, help="override the model's resize mode")
     p.add_argument("--unknown-threshold", type=probability, metavar="P",
-                   help="call a picture 'unknown' when its best probability is below P (default: the model "
-                        "file's own threshold; 0 turns the verdict off)")
+                   help="call a picture 'unknown' when its unknown score (the file's: certainty, or its best "
+                        "probability) is below P (default: the model file's own threshold; 0 turns the verdict off)")
     add_json_flag(p)
     p.set_defaults(func=run_predict)
 

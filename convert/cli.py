@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from edge_sdk.resize import RESIZE_MODES
+from edge_sdk.spec import UNKNOWN_SCORES
 from cifar_edge.cli.extras import require
 from cifar_edge.cli.main import add_json_flag, check_output_folder, emit, summary
 from cifar_edge.cli.argtypes import float_range, non_negative_int, positive_int, probability
@@ -61,6 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--unknown-calibration", metavar="DIR",
                    help="a labelled folder of real photos (DIR/test/<class>/, only some classes needed) to "
                         "calibrate the unknown threshold on, e.g. photos like the camera will see")
+    c.add_argument("--unknown-score", choices=UNKNOWN_SCORES, default="certainty",
+                   help="the score the unknown threshold applies to: certainty = one minus the normalized entropy of "
+                        "the class probabilities (default; measured better than the top-1 probability on real "
+                        "photos), max-probability = the top-1 probability")
     c.add_argument("--no-unknown", action="store_true", help="store no unknown threshold: every picture gets a label")
     _add_threshold_options(c)
     add_data_options(c)
@@ -136,6 +141,7 @@ def run_convert(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir, limit=args.limit, model_version=args.model_version, tta=args.tta,
             thresholds=_thresholds(args), progress=terminal if bars else None, resize=args.resize,
             unknown_keep=None if args.no_unknown else args.unknown_keep, unknown_calibration=args.unknown_calibration,
+            unknown_score=args.unknown_score,
             **options,
         ))
     emit(manifest, args.json, lambda m: _render_rows(m["files"], f"exported {m['source']['path']} to {args.out}"))

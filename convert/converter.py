@@ -64,6 +64,7 @@ class ConvertConfig:
     resize: str | None = None  # framing stored in every file (None: spec.json's)
     unknown_keep: float | None = 0.95  # share of known pictures the unknown threshold keeps (None: no threshold)
     unknown_calibration: str | None = None  # labelled folder of photos to calibrate it on (None: the validation images)
+    unknown_score: str = "certainty"  # the score the threshold applies to (edge_sdk.spec.UNKNOWN_SCORES)
     progress: IO[str] | None = None  # where to draw a progress bar over the formats (None: no bar)
 
 
@@ -269,7 +270,8 @@ def calibrate_unknown(config: ConvertConfig, model: Any, spec: PreprocessSpec,
                       validation_probs: Any) -> tuple[PreprocessSpec, dict[str, Any] | None]:
     """``spec`` with its unknown threshold set, and how it was set (for the manifest).
 
-    The threshold keeps ``config.unknown_keep`` of the known pictures of ``config.unknown_calibration``
+    The threshold, on the scale of ``config.unknown_score``, keeps ``config.unknown_keep`` of the known
+    pictures of ``config.unknown_calibration``
     (its ``test/<class>/`` photos, framed as ``spec`` says, through ``model``: the exported network,
     test-time augmentation included), else of the validation images (``validation_probs``).
     ``unknown_keep=None`` stores none. Raises :class:`DatasetError` when the folder holds no known photo.
@@ -278,6 +280,7 @@ def calibrate_unknown(config: ConvertConfig, model: Any, spec: PreprocessSpec,
 
     if config.unknown_keep is None:
         return spec.merged({"unknown_threshold": None}), None
+    spec = spec.merged({"unknown_score": config.unknown_score})
     if config.unknown_calibration:
         source = resolve_source(config.unknown_calibration, cache_dir=config.cache_dir, download=False, progress=False)
         photos = source.load("test", spec.labels, spec=spec)
@@ -286,7 +289,7 @@ def calibrate_unknown(config: ConvertConfig, model: Any, spec: PreprocessSpec,
         probs, what = keras_probabilities(model, photos.images, spec), f"{len(photos)} photos of {config.unknown_calibration}"
     else:
         probs, what = validation_probs, f"{len(validation_probs)} validation images"
-    threshold = open_set.calibrate_threshold(probs.max(axis=1), config.unknown_keep)
+    threshold = open_set.calibrate_threshold(spec.unknown_scores(probs), config.unknown_keep)
     record = {"score": spec.unknown_score, "threshold": threshold, "keep": config.unknown_keep,
               "calibrated_on": portable_dataset(what)}
     return spec.merged({"unknown_threshold": threshold}), record

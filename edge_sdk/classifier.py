@@ -73,8 +73,9 @@ class Timing:
 class ClassificationResult:
     """Categories sorted by score (highest first), after top-k, threshold and allow/deny lists.
 
-    ``unknown`` is True when the model's best probability (over all classes, before any filter) is
-    below its unknown threshold: the picture shows none of the model's classes, and the categories
+    ``unknown`` is True when the model's unknown score (its certainty or its best probability, over all
+    classes, before any filter: the file's ``unknown_score``) is below its unknown threshold: the
+    picture shows none of the model's classes, and the categories
     are only the model's best guesses. ``label`` gives the verdict in one value.
     """
 
@@ -157,8 +158,9 @@ class Classifier:
     fails to run the model; every one an :class:`EdgeSDKError`.
 
     ``resize`` (:data:`~edge_sdk.resize.RESIZE_MODES`) overrides how the model file frames a picture;
-    ``unknown_threshold`` overrides the model file's "unknown" threshold (``0`` turns the verdict off;
-    ``None``: the file's, see :attr:`ClassificationResult.unknown`).
+    ``unknown_threshold`` overrides the model file's "unknown" threshold, on the scale of the file's
+    ``unknown_score`` (:func:`~edge_sdk.spec.unknown_scores`; ``0`` turns the verdict off; ``None``: the
+    file's, see :attr:`ClassificationResult.unknown`).
     """
 
     #: images per runtime call in :meth:`classify_batch` (see :data:`BATCH_CHUNK`)
@@ -345,7 +347,8 @@ class Classifier:
         probs = self._infer(x)
         t2 = perf_counter()
         rows = probs.tolist()
-        verdicts = [(self._categories(p, top_k, threshold), self.spec.is_unknown(max(p))) for p in rows]
+        verdicts = [(self._categories(p, top_k, threshold), self.spec.is_unknown(self.spec.unknown_score_of(p)))
+                    for p in rows]
         n, t3 = len(rows), perf_counter()
         timing = Timing(1e3 * (t1 - start) / n, 1e3 * (t2 - t1) / n, 1e3 * (t3 - t2) / n)
         return [ClassificationResult(categories, timing, unknown) for categories, unknown in verdicts]

@@ -15,7 +15,7 @@ from edge_sdk import Classifier
 from edge_sdk.errors import InvalidArgumentError, MetadataError
 from edge_sdk.images import image_files, load_image
 from edge_sdk.resize import RESIZE_MODES, crop_box, draft_scale, fit_size, resize_image, resize_pixels
-from edge_sdk.spec import PreprocessSpec
+from edge_sdk.spec import PreprocessSpec, unknown_scores
 
 from cifar_edge.train.open_set import auroc, calibrate_threshold, open_set_metrics, outlier_half, outlier_photo_files
 from test_training import REPO, cli
@@ -41,6 +41,26 @@ def test_spec_carries_and_checks_the_unknown_threshold():
             PreprocessSpec(unknown_threshold=bad)
     with pytest.raises(MetadataError, match="unknown_score"):
         PreprocessSpec(unknown_score="energy")
+    certain = PreprocessSpec(unknown_threshold=0.2, unknown_score="certainty")
+    assert PreprocessSpec.from_json(certain.to_json()).unknown_score == "certainty"
+    assert PreprocessSpec.from_dict({"unknown_threshold": 0.2}).unknown_score == "max-probability"  # older files
+
+
+def test_unknown_scores_of_both_rules():
+    rows = np.array([[0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0], [0.7, 0.1, 0.1, 0.1], [0.4, 0.4, 0.1, 0.1]])
+    np.testing.assert_allclose(unknown_scores(rows, "max-probability"), [0.25, 1.0, 0.7, 0.4])
+    certainty = unknown_scores(rows, "certainty")
+    entropy = -np.sum(rows[2] * np.log(rows[2]))
+    np.testing.assert_allclose(certainty, [0.0, 1.0, 1 - entropy / np.log(4), certainty[3]], atol=1e-12)
+    assert 0.0 < certainty[3] < certainty[2]  # two likely classes: less certain than one
+    # an int8 softmax sums to 1 only within its rounding: the score does not depend on the sum
+    np.testing.assert_allclose(unknown_scores(rows * 0.98, "certainty"), certainty, atol=1e-12)
+    assert unknown_scores(np.zeros((1, 3)), "certainty")[0] == pytest.approx(0.0, abs=1e-12)  # no mass: as uniform
+    assert unknown_scores(rows[1], "certainty") == 1.0  # one row, as the Classifier passes it
+    spec = PreprocessSpec(labels=("a", "b", "c", "d"), unknown_threshold=0.5, unknown_score="certainty")
+    assert [spec.is_unknown(v) for v in spec.unknown_scores(rows)] == [True, False, True, True]
+    with pytest.raises(MetadataError, match="unknown_score"):
+        unknown_scores(rows, "energy")
 
 
 def test_calibrated_threshold_keeps_the_asked_share():
@@ -63,6 +83,10 @@ def test_auroc_and_open_set_metrics():
     assert m["known_rejected"] == 0.0 and m["unknown_rejected"] == 1.0
     assert m["auroc"] == 1.0 and m["known_images"] == 3 and m["unknown_images"] == 2
     assert open_set_metrics(known, unknown, None)["unknown_rejected"] == 0.0
+    # on the certainty scale: [0.5, 0.5] is 0, [0.55, 0.45] 0.007, [0.6, 0.4] 0.029, [0.9, 0.1] 0.53
+    c = open_set_metrics(known, unknown, threshold=0.005, score="certainty")
+    assert c["score"] == "certainty" and c["unknown_rejected"] == 0.5 and c["known_rejected"] == 0.0
+    assert c["auroc"] == 1.0
 
 
 def _with_threshold(tmp_path: Path, threshold: float | None) -> Path:
@@ -102,14 +126,15 @@ def test_unknown_verdict_on_a_synthetic_out_of_set_input(tmp_path):
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, (32, 32, 3), np.uint8)
     with Classifier(model) as clf:
-        noise_top = float(clf.probabilities(noise).max())
-    assert noise_top < 0.99
-    model = _with_threshold(tmp_path, round(noise_top + 0.005, 3))
+        score = lambda x: float(clf.spec.unknown_scores(clf.probabilities(x)))  # noqa: E731 - the file's own rule
+        noise_score = score(noise)
+    assert noise_score < 0.99
+    model = _with_threshold(tmp_path, round(noise_score + 0.005, 3))
     with Classifier(model) as clf:
         assert clf.classify(noise).unknown
         # a picture the model is sure about keeps its label
-        sure = max((load_image(p, 32, 32) for p in _cifar_samples()), key=lambda x: clf.probabilities(x).max())
-        if clf.probabilities(sure).max() >= clf.spec.unknown_threshold:
+        sure = max((load_image(p, 32, 32) for p in _cifar_samples()), key=score)
+        if score(sure) >= clf.spec.unknown_threshold:
             assert not clf.classify(sure).unknown
 
 
@@ -253,9 +278,11 @@ def test_three_class_user_data_trains_converts_and_classifies_with_unknown_rejec
     manifest = json.loads(proc.stdout)
     threshold = manifest["unknown"]["threshold"]
     assert 0.0 < threshold <= 1.0 and manifest["unknown"]["keep"] == 0.8
+    assert manifest["unknown"]["score"] == "certainty"  # convert's default rule
     with Classifier(export / "model_int8.tflite") as clf:
         assert clf.labels == ("boats", "cars", "planes")
         assert clf.spec.unknown_threshold == threshold and clf.spec.resize == "center-crop"
+        assert clf.spec.unknown_score == "certainty"
         results = clf.classify_batch(image_files(data / "test", recursive=True))
         kept = [not r.unknown for r in results]
         assert 0.5 <= sum(kept) / len(kept) < 1.0 or threshold == 0.0  # about 80% of the known pictures keep a label

@@ -415,7 +415,7 @@ def _report_evaluation(args: argparse.Namespace, data, probs, spec: PreprocessSp
     result["skipped_files"] = [s.path for s in data.skipped]
     if unknown is not None:
         unknown_probs, skipped = unknown
-        result["open_set"] = open_set_metrics(probs, unknown_probs, spec.unknown_threshold)
+        result["open_set"] = open_set_metrics(probs, unknown_probs, spec.unknown_threshold, spec.unknown_score)
         result["open_set"]["unknown_half"] = getattr(args, "unknown_half", None)
         result["skipped_files"] += skipped
     emit(result, args.json, _render_evaluation)
@@ -448,7 +448,7 @@ def render_open_set(o: dict[str, Any]) -> str:
     half = "" if o.get("unknown_half") is None else f" (half {o['unknown_half']})"
     threshold = "none" if o["threshold"] is None else f"{o['threshold']:.3f}"
     return (f"open set: {o['known_images']} known vs {o['unknown_images']} unknown pictures{half}: "
-            f"AUROC {pct(o['auroc'])}; at the model's threshold ({threshold}) unknown rejected "
+            f"AUROC {pct(o['auroc'])} ({o['score']}); at the model's threshold ({threshold}) unknown rejected "
             f"{pct(o['unknown_rejected'])}, known rejected {pct(o['known_rejected'])}; unknown still labelled "
             f"when 90%/95% of known are kept: {pct(o['unknown_accepted_at_known_90'])}/"
             f"{pct(o['unknown_accepted_at_known_95'])}")

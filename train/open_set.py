@@ -2,8 +2,9 @@
 
 A labelled folder may hold, beside its split folders (``test/<class>/``), a folder ``unknown/`` of
 pictures that show none of the classes (``../shared/datasets/real-photos`` is laid out so).
-:func:`open_set_metrics` scores the model's "unknown" score (its top-1 probability, the rule the
-SDK applies, :attr:`edge_sdk.spec.PreprocessSpec.unknown_threshold`) on both sets:
+:func:`open_set_metrics` scores the model's "unknown" score (the rule the SDK applies,
+:func:`edge_sdk.spec.unknown_scores`: the file's ``unknown_score`` against its ``unknown_threshold``)
+on both sets:
 
 * ``auroc``: the chance that a random known picture scores above a random unknown one (0.5: no
   separation, 1: perfect);
@@ -25,7 +26,7 @@ import numpy as np
 
 from edge_sdk.errors import InvalidImageError
 from edge_sdk.images import image_files, load_image
-from edge_sdk.spec import PreprocessSpec
+from edge_sdk.spec import PreprocessSpec, unknown_scores
 
 #: the folder of pictures of other things, beside the split folders of a labelled data set
 UNKNOWN_FOLDER = "unknown"
@@ -84,13 +85,16 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float | None:
     return float(u / (len(positive) * len(negative)))
 
 
-def open_set_metrics(known_probs: np.ndarray, unknown_probs: np.ndarray, threshold: float | None) -> dict[str, Any]:
+def open_set_metrics(known_probs: np.ndarray, unknown_probs: np.ndarray, threshold: float | None,
+                     score: str = "max-probability") -> dict[str, Any]:
     """Open-set figures (module docstring) from the class probabilities of known and unknown pictures,
-    ``threshold`` being the model's own unknown threshold (``None``: it has none, nothing is rejected)."""
-    known = np.asarray(known_probs, np.float64).max(axis=1) if len(known_probs) else np.zeros(0)
-    unknown = np.asarray(unknown_probs, np.float64).max(axis=1) if len(unknown_probs) else np.zeros(0)
+    ``threshold`` being the model's own unknown threshold (``None``: it has none, nothing is rejected) on
+    the scale of its ``score`` (:data:`edge_sdk.spec.UNKNOWN_SCORES`). Raises ``MetadataError`` for a
+    score not there."""
+    known = unknown_scores(known_probs, score) if len(known_probs) else np.zeros(0)
+    unknown = unknown_scores(unknown_probs, score) if len(unknown_probs) else np.zeros(0)
     result: dict[str, Any] = {
-        "score": "max-probability",
+        "score": score,
         "known_images": int(len(known)),
         "unknown_images": int(len(unknown)),
         "auroc": auroc(known, unknown),
@@ -108,11 +112,11 @@ def _share(mask: np.ndarray) -> float | None:
     return float(mask.mean()) if mask.size else None
 
 
-def calibrate_threshold(top_probabilities: np.ndarray, keep: float) -> float:
+def calibrate_threshold(scores: np.ndarray, keep: float) -> float:
     """The unknown threshold that keeps the share ``keep`` of these (known) pictures: the ``1 - keep``
-    quantile of their top-1 probabilities, rounded down to 1/1000. Raises ``ValueError`` when there
-    are none or ``keep`` is outside (0, 1]."""
-    scores = np.asarray(top_probabilities, np.float64)
+    quantile of their unknown scores (:func:`edge_sdk.spec.unknown_scores`), rounded down to 1/1000.
+    Raises ``ValueError`` when there are none or ``keep`` is outside (0, 1]."""
+    scores = np.asarray(scores, np.float64)
     if not len(scores):
         raise ValueError("no pictures to calibrate the unknown threshold on")
     if not 0.0 < keep <= 1.0:
