@@ -235,7 +235,7 @@ def unknown_score(probabilities: Sequence[float], rule: str) -> float:
     if rule == "max-probability":
         return float(max(probabilities))
     if rule != "certainty":
-        raise MetadataError(f"unknown_score must be one of {UNKNOWN_SCORES}, got {rule!r}")
+        raise _unknown_rule_error(rule)
     if len(probabilities) < 2:
         return 1.0
     total = sum(v for v in probabilities if v > 0)
@@ -248,11 +248,15 @@ def unknown_score(probabilities: Sequence[float], rule: str) -> float:
 def unknown_scores(probabilities: Any, rule: str) -> np.ndarray:
     """:func:`unknown_score` of each row of class probabilities ``(..., classes)``. Raises
     :class:`MetadataError` for a rule not in :data:`UNKNOWN_SCORES`."""
-    if rule not in UNKNOWN_SCORES:
-        raise MetadataError(f"unknown_score must be one of {UNKNOWN_SCORES}, got {rule!r}")
+    if rule not in UNKNOWN_SCORES:  # also when there is no row to score
+        raise _unknown_rule_error(rule)
     p = np.asarray(probabilities, np.float64)
     rows = p.reshape(-1, p.shape[-1]).tolist()
     return np.array([unknown_score(row, rule) for row in rows], np.float64).reshape(p.shape[:-1])
+
+
+def _unknown_rule_error(rule: Any) -> MetadataError:
+    return MetadataError(f"unknown_score must be one of {UNKNOWN_SCORES}, got {rule!r}")
 
 
 def _three_floats(name: str, value: Any) -> tuple[float, float, float]:
