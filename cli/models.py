@@ -31,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "('-' where it does not say): the file's own top-1 accuracy as measured by 'cifar-edge convert' "
                     "('file acc'), its Keras source model's on the same test images ('Keras acc'), MACs per call, "
                     "the network's name and the version. '*' marks the file a plain --model NAME opens here: the "
-                    ".tflite where a TFLite runtime is installed, else the .onnx.")
+                    "one measured fastest on this machine among those its installed runtimes can open "
+                    "(edge_sdk.fastest; CIFAR_EDGE_MEASURE=0: the .tflite where a TFLite runtime is installed, "
+                    "else the .onnx).")
     add_json_flag(p)
     p.set_defaults(func=run_models)
 
