@@ -289,7 +289,7 @@ def calibrate_unknown(config: ConvertConfig, model: Any, spec: PreprocessSpec,
         probs, what = keras_probabilities(model, photos.images, spec), f"{len(photos)} photos of {config.unknown_calibration}"
     else:
         probs, what = validation_probs, f"{len(validation_probs)} validation images"
-    threshold = open_set.calibrate_threshold(spec.unknown_scores(probs), config.unknown_keep)
+    threshold = open_set.calibrate_threshold(open_set.unknown_scores(probs, spec.unknown_score), config.unknown_keep)
     record = {"score": spec.unknown_score, "threshold": threshold, "keep": config.unknown_keep,
               "calibrated_on": portable_dataset(what)}
     return spec.merged({"unknown_threshold": threshold}), record

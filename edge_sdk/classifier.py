@@ -5,9 +5,9 @@
 >>> result = clf.classify("cat.jpg")
 >>> result.categories[0].label, result.categories[0].score
 
-Labels and preprocessing come from the model file (:func:`resolve_spec` lists the sources in order);
-``labels=`` and ``preprocess=`` serve models without metadata. A classifier is safe to share between
-threads: every backend serializes or is thread-safe itself, and preprocessing keeps no shared state.
+Labels and preprocessing come from the model file (:func:`resolve_spec` lists the sources in order); ``labels=`` and
+``preprocess=`` serve models without metadata. A classifier is safe to share between threads: every backend serializes
+or is thread-safe itself, and preprocessing keeps no shared state.
 """
 
 from __future__ import annotations
@@ -73,9 +73,8 @@ class Timing:
 class ClassificationResult:
     """Categories sorted by score (highest first), after top-k, threshold and allow/deny lists.
 
-    ``unknown`` is True when the model's unknown score (its certainty or its best probability, over all
-    classes, before any filter: the file's ``unknown_score``) is below its unknown threshold: the
-    picture shows none of the model's classes, and the categories
+    ``unknown`` is True when the model's unknown score (the file's: certainty or best probability, before any
+    filter) is below its unknown threshold: the picture shows none of the model's classes, and the categories
     are only the model's best guesses. ``label`` gives the verdict in one value.
     """
 
@@ -158,9 +157,8 @@ class Classifier:
     fails to run the model; every one an :class:`EdgeSDKError`.
 
     ``resize`` (:data:`~edge_sdk.resize.RESIZE_MODES`) overrides how the model file frames a picture;
-    ``unknown_threshold`` overrides the model file's "unknown" threshold, on the scale of the file's
-    ``unknown_score`` (:func:`~edge_sdk.spec.unknown_scores`; ``0`` turns the verdict off; ``None``: the
-    file's, see :attr:`ClassificationResult.unknown`).
+    ``unknown_threshold`` overrides the model file's "unknown" threshold, on its ``unknown_score``'s scale (``0``
+    turns the verdict off; ``None``: the file's, see :attr:`ClassificationResult.unknown`).
     """
 
     #: images per runtime call in :meth:`classify_batch` (see :data:`BATCH_CHUNK`)
@@ -347,8 +345,7 @@ class Classifier:
         probs = self._infer(x)
         t2 = perf_counter()
         rows = probs.tolist()
-        verdicts = [(self._categories(p, top_k, threshold), self.spec.is_unknown(self.spec.unknown_score_of(p)))
-                    for p in rows]
+        verdicts = [(self._categories(p, top_k, threshold), self.spec.is_unknown(p)) for p in rows]
         n, t3 = len(rows), perf_counter()
         timing = Timing(1e3 * (t1 - start) / n, 1e3 * (t2 - t1) / n, 1e3 * (t3 - t2) / n)
         return [ClassificationResult(categories, timing, unknown) for categories, unknown in verdicts]

@@ -1,13 +1,12 @@
 """Turn uint8 RGB pixels into the exact tensor a model takes, in one vectorized step.
 
-Every pixel value 0-255 maps to one input value, so the encoder precomputes that map once as a
-256-entry lookup table per channel (the same arithmetic as ``spec.normalize(x)`` for a float model
-and ``quantize(spec.normalize(x))`` for an integer one, hence bit-identical) and encodes an image
-with one ``np.take``: no float intermediate, no per-call temporaries beyond the output. When the
-table of an int8 model is ``pixel - 128`` (inputs scaled to [0, 1] with the usual scale 1/255 and
-zero point -128), the encoding is one XOR with 0x80 instead, the cheapest step there is; when it is the
-pixel itself (a uint8 input of scale 1/255 and zero point 0, what ``--tflite-input-type uint8`` writes),
-the pixels are the tensor.
+Every pixel value 0-255 maps to one input value, so the encoder precomputes that map once as a 256-entry lookup table
+per channel (the same arithmetic as ``spec.normalize(x)`` for a float model and ``quantize(spec.normalize(x))`` for an
+integer one, hence bit-identical) and encodes an image with one ``np.take``: no float intermediate, no per-call
+temporaries beyond the output. When the table of an int8 model is ``pixel - 128`` (inputs scaled to [0, 1] with the
+usual scale 1/255 and zero point -128), the encoding is one XOR with 0x80 instead, the cheapest step there is; when it
+is the pixel itself (a uint8 input of scale 1/255 and zero point 0, what ``--tflite-input-type uint8`` writes), the
+pixels are the tensor.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Decode image files into RGB uint8 arrays of a given size: the SDK's file and bytes inputs and the data layer's
 image folders alike, so a picture is decoded the same way in training and in deployment. Only the formats of
-:data:`ALLOWED_FORMATS` are decoded (never one for which Pillow runs an external program), and every failure
-while decoding, applying the EXIF orientation or converting the mode raises
-:class:`~edge_sdk.errors.InvalidImageError`.
+:data:`ALLOWED_FORMATS` are decoded (never one for which Pillow runs an external program), and every failure while
+decoding, applying the EXIF orientation or converting the mode raises :class:`~edge_sdk.errors.InvalidImageError`.
 """
 
 from __future__ import annotations
@@ -52,9 +51,8 @@ def open_rgb(source: str | os.PathLike[str] | bytes, draft: tuple[int, int, str]
     RGBA/LA, CMYK and 16-bit images converted). Pictures over :data:`MAX_IMAGE_PIXELS` are refused from their
     header. ``draft=(height, width, mode)``: the picture is only needed at that size, so a JPEG may decode at a
     reduced scale (:func:`~edge_sdk.resize.draft_scale`). Raises :class:`InvalidImageError` naming the file and the
-    problem, whatever fails (a format outside :data:`ALLOWED_FORMATS`, a corrupt header, pixels or EXIF block,
-    an unreadable file).
-    """
+    problem, whatever fails (a format outside :data:`ALLOWED_FORMATS`, a corrupt header, pixels or EXIF block, an
+    unreadable file)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         name = "<bytes>"
         if len(source) == 0:
@@ -144,8 +142,7 @@ def _bytes_per_pixel(mode: str) -> int:
 def to_rgb_image(img: Image.Image, name: str = "PIL image") -> Image.Image:
     """Any PIL image as a new RGB image, EXIF-rotated when it carries an orientation (the one rule of every input
     kind); 16/32-bit grayscale keeps its top 8 bits (no clipping at 255). Raises :class:`InvalidImageError` naming
-    ``name`` when anything fails (a corrupt EXIF block, pixels that do not load, an unsupported mode).
-    """
+    ``name`` when anything fails (a corrupt EXIF block, pixels that do not load, an unsupported mode)."""
     try:
         # exif_transpose copies even an upright picture: only called when there is something to turn
         turned = img.getexif().get(_ORIENTATION, 1) in range(2, 9)

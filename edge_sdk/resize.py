@@ -3,13 +3,11 @@
 :data:`RESIZE_MODES` is the one definition of the modes (the spec, the SDK, the data layer and the command line
 read it) and :func:`framing` the one place that says what each does; two resamplers then apply it:
 :func:`resize_image` for PIL images (decoded files: Pillow's antialiased bilinear filter) and
-:func:`resize_pixels` for numpy arrays (camera frames: OpenCV where ``cv2`` imports, else Pillow's
-resize; crops are views, the frame is not copied). OpenCV's path samples a grid of :data:`SAMPLES_PER_SIDE`
-x :data:`SAMPLES_PER_SIDE` points per target pixel and filters it with a tent close to Pillow's
-antialiased bilinear filter (:func:`_cv2_shrink`): its cost does not grow with the frame. Both weigh the
-whole area a target pixel covers, so neither aliases on large frames as MediaPipe's resize does (one
-bilinear sample per target pixel). :func:`draft_scale` lets a large JPEG decode at 1/2, 1/4 or 1/8 of
-its size when that still leaves twice the target's pixels.
+:func:`resize_pixels` for numpy arrays (camera frames: OpenCV's sampled tent filter, :func:`_cv2_shrink`, close to
+Pillow's filter at a cost that does not grow with the frame, where ``cv2`` imports, else Pillow's resize; crops are
+views, the frame is not copied). Both weigh the whole area a target pixel covers, so neither aliases on large frames
+as MediaPipe's resize does (one bilinear sample per target pixel). :func:`draft_scale` lets a large JPEG decode at
+1/2, 1/4 or 1/8 of its size when that still leaves twice the target's pixels.
 """
 
 from __future__ import annotations
@@ -22,9 +20,8 @@ from PIL import Image
 
 from .errors import InvalidArgumentError
 
-#: ``stretch`` scales the whole picture to the input (its aspect ratio changes); ``center-crop``
-#: keeps the largest centred region of the input's aspect ratio; ``letterbox`` fits the whole
-#: picture inside and fills the bars with :data:`LETTERBOX_FILL`.
+#: ``stretch`` scales the whole picture to the input (its aspect ratio changes); ``center-crop`` keeps the largest
+#: centred region of the input's aspect ratio; ``letterbox`` fits the whole picture inside, bars of :data:`LETTERBOX_FILL`.
 RESIZE_MODES = ("stretch", "center-crop", "letterbox")
 #: grey of the letterbox bars (as Ultralytics' letterbox)
 LETTERBOX_FILL = 114
@@ -32,10 +29,8 @@ LETTERBOX_FILL = 114
 REDUCING_GAP = 3.0
 #: a JPEG is decoded at a reduced scale only while it keeps this many times the target's side
 DRAFT_MARGIN = 2.0
-#: OpenCV's path samples this many points per target pixel along each axis (a 4x4 grid at the centres of
-#: the pixel's 16 equal parts) before it filters: 16 samples per pixel whatever the frame's size. Measured
-#: on the real photos as camera-size arrays, as accurate as averaging every source pixel; 2 per side
-#: (4 samples) aliased and lost 10 points of `default` top-1 (docs/open-world.md)
+#: OpenCV's path samples a grid of this many points per target pixel and side (16 samples per pixel, whatever the
+#: frame's size): on the real photos as accurate as every source pixel; 2 per side lost 10 points (docs/open-world.md)
 SAMPLES_PER_SIDE = 4
 _TENT = np.array([0.25, 0.5, 0.25], np.float32)  # the [1, 2, 1] / 4 blur of :func:`_cv2_shrink`
 
@@ -48,10 +43,9 @@ def check_resize_mode(mode: Any) -> None:
 
 def framing(src_h: int, src_w: int, height: int, width: int,
             mode: str) -> tuple[tuple[int, int, int, int] | None, tuple[int, int]]:
-    """How ``mode`` puts a ``src_h x src_w`` picture into ``height x width``: the box ``(top, left, crop_h,
-    crop_w)`` to cut out first (None: the whole picture) and the size to resample that to (inside the target for
-    ``letterbox``, which fills the bars with :data:`LETTERBOX_FILL`). Raises :class:`InvalidArgumentError` for an
-    unknown mode."""
+    """How ``mode`` puts a ``src_h x src_w`` picture into ``height x width``: the box ``(top, left, crop_h, crop_w)`` to
+    cut out first (None: the whole picture) and the size to resample that to (inside the target for ``letterbox``,
+    which fills the bars with :data:`LETTERBOX_FILL`). Raises :class:`InvalidArgumentError` for an unknown mode."""
     check_resize_mode(mode)
     if mode == "center-crop":
         return crop_box(src_h, src_w, height, width), (height, width)
@@ -61,8 +55,7 @@ def framing(src_h: int, src_w: int, height: int, width: int,
 
 
 def crop_box(src_h: int, src_w: int, height: int, width: int) -> tuple[int, int, int, int]:
-    """``(top, left, crop_h, crop_w)``: the largest centred region of ``src`` with the aspect ratio of
-    ``height`` x ``width``."""
+    """``(top, left, crop_h, crop_w)``: the largest centred region of ``src`` with the aspect ratio of ``height x width``."""
     if src_w * height > src_h * width:  # wider than the target: crop the sides
         crop_h, crop_w = src_h, max(1, round(src_h * width / height))
     else:
@@ -98,8 +91,7 @@ def resize_image(img: Image.Image, height: int, width: int, mode: str = "stretch
 def _pil_resize(img: Image.Image, height: int, width: int) -> Image.Image:
     if img.size == (width, height):
         return img
-    # reducing_gap: a fast box reduction first when shrinking a lot (640x480 -> 32x32 in
-    # 0.5 ms instead of 1.2 ms), within a few grey levels of the full filter
+    # reducing_gap: a box reduction first when shrinking a lot (640x480 -> 32x32: 0.5 ms, not 1.2), a few grey levels off
     return img.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
 
 
@@ -116,39 +108,29 @@ def resize_pixels(pixels: np.ndarray, height: int, width: int, mode: str = "stre
 def _resize_array(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     if pixels.shape[:2] == (height, width):
         return pixels
+    if pixels.ndim == 3 and pixels.shape[2] == 1:  # OpenCV drops a single channel's axis: work on HxW
+        return _resize_array(pixels[:, :, 0], height, width)[:, :, None]
     if pixels.ndim == 3 and pixels.strides[1] != pixels.shape[2] * pixels.itemsize:
         pixels = np.ascontiguousarray(pixels)  # e.g. the RGB view of an RGBA frame: packed pixels first
     cv2 = opencv()
     if cv2 is None:
         return np.asarray(_pil_resize(Image.fromarray(np.ascontiguousarray(pixels)), height, width), dtype=np.uint8)
     if height > pixels.shape[0] or width > pixels.shape[1]:  # enlarging (a tiny picture): plain bilinear
-        return _cv2_resize(cv2, pixels, height, width, cv2.INTER_LINEAR)
+        return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LINEAR)
     return _cv2_shrink(cv2, pixels, height, width)
 
 
 def _cv2_shrink(cv2: Any, pixels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Shrink ``pixels`` to ``height x width`` with a tent filter one target pixel wide on each side (as
-    Pillow's antialiased bilinear): a grid of :data:`SAMPLES_PER_SIDE` points per target pixel and side
-    (the nearest source pixel to each; an area average when the source has fewer pixels than the grid), a
-    2x2 average, a [1, 2, 1] blur and a 2x2 average (box * tent * box). Three of the four steps work on
-    the small grid, so a 1920x1080 frame costs what a 640x480 one does."""
-    grid_h, grid_w = SAMPLES_PER_SIDE * height, SAMPLES_PER_SIDE * width
-    sample = cv2.INTER_NEAREST_EXACT if pixels.shape[0] >= grid_h and pixels.shape[1] >= grid_w else cv2.INTER_AREA
-    grid = _cv2_resize(cv2, pixels, grid_h, grid_w, sample)
-    half = _cv2_resize(cv2, grid, 2 * height, 2 * width, cv2.INTER_AREA)
-    # sepFilter2D, not GaussianBlur: GaussianBlur wakes OpenCV's thread pool even for a 64x64 picture, and
-    # its spinning worker slowed the model on the sibling core by a third (benchmarks/frame_path.py)
-    half = _same_ndim(cv2.sepFilter2D(half, -1, _TENT, _TENT, borderType=cv2.BORDER_REFLECT), half.ndim)
-    return _cv2_resize(cv2, half, height, width, cv2.INTER_AREA)
-
-
-def _cv2_resize(cv2: Any, pixels: np.ndarray, height: int, width: int, interpolation: int) -> np.ndarray:
-    return _same_ndim(cv2.resize(pixels, (width, height), interpolation=interpolation), pixels.ndim)
-
-
-def _same_ndim(out: np.ndarray, ndim: int) -> np.ndarray:
-    """OpenCV returns a one-channel ``HxWx1`` picture as ``HxW``: give it its channel axis back."""
-    return out if out.ndim == ndim else out.reshape(*out.shape[:2], 1)
+    """A tent filter one target pixel wide on each side, as Pillow's antialiased bilinear: a grid of
+    :data:`SAMPLES_PER_SIDE` nearest samples per target pixel and side (an area average when the source is smaller),
+    a 2x2 average, a [1, 2, 1] blur and a 2x2 average (box * tent * box); all but the first step on the small grid."""
+    k = SAMPLES_PER_SIDE
+    sample = cv2.INTER_NEAREST_EXACT if pixels.shape[0] >= k * height and pixels.shape[1] >= k * width else cv2.INTER_AREA
+    half = cv2.resize(cv2.resize(pixels, (k * width, k * height), interpolation=sample), (2 * width, 2 * height),
+                      interpolation=cv2.INTER_AREA)
+    # not GaussianBlur: it wakes OpenCV's thread pool, whose spinning worker slows the model (docs/open-world.md)
+    half = cv2.sepFilter2D(half, -1, _TENT, _TENT, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(half, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def _letterbox(inner: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -25,11 +25,8 @@ CIFAR10_CLASSES: tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 _LAYOUTS = ("NHWC", "NCHW")
 _COLOR_ORDERS = ("RGB", "BGR")
-#: scores the "unknown" rule can compare with its threshold (:func:`unknown_scores`): the top-1 probability
-#: (max-softmax, Hendrycks & Gimpel 2017), or the certainty, one minus the normalized entropy of the class
-#: probabilities: what outlier-exposure training (``cifar-edge train --outlier-fraction``) pushes towards 0
-#: for pictures of other things. ``cifar-edge convert`` stores ``certainty`` unless told otherwise; a file
-#: without the key uses ``max-probability``
+#: scores the "unknown" rule can compare with its threshold (:func:`unknown_score`); a file without the key
+#: uses the first, ``cifar-edge convert`` stores the second unless told otherwise
 UNKNOWN_SCORES = ("max-probability", "certainty")
 
 
@@ -89,17 +86,9 @@ class PreprocessSpec:
         """Number of output classes."""
         return len(self.labels)
 
-    def unknown_score_of(self, probabilities: Sequence[float]) -> float:
-        """The :data:`unknown_score` of one picture's class probabilities (:func:`unknown_score`)."""
-        return unknown_score(probabilities, self.unknown_score)
-
-    def unknown_scores(self, probabilities: Any) -> np.ndarray:
-        """The :data:`unknown_score` of each row of class probabilities (:func:`unknown_scores`)."""
-        return unknown_scores(probabilities, self.unknown_score)
-
-    def is_unknown(self, score: float) -> bool:
-        """True when an image whose :meth:`unknown_scores` value is ``score`` is "unknown"."""
-        return self.unknown_threshold is not None and score < self.unknown_threshold
+    def is_unknown(self, probabilities: Sequence[float]) -> bool:
+        """True when these class probabilities make the picture "unknown" (:func:`unknown_score` < the threshold)."""
+        return self.unknown_threshold is not None and unknown_score(probabilities, self.unknown_score) < self.unknown_threshold
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -223,40 +212,18 @@ def strict_json(value: Any, **kwargs: Any) -> str:
 
 
 def unknown_score(probabilities: Sequence[float], rule: str) -> float:
-    """The "unknown" score in [0, 1] of one picture's class probabilities; the higher, the more the
-    picture looks like one of the classes.
-
-    ``max-probability``: the largest probability. ``certainty``: ``1 - H(p) / ln(classes)``, ``H`` the
-    entropy of the probabilities renormalized to sum 1 (an int8 softmax sums to 1 only within its
-    rounding): 0 for an even spread (or no probability at all), 1 for a single class. Plain Python: for
-    ten numbers it costs a tenth of what numpy's per-call overhead would. Raises :class:`MetadataError`
-    for a rule not in :data:`UNKNOWN_SCORES`.
-    """
+    """A picture's "unknown" score in [0, 1] (higher: more like a class): ``max-probability`` the top probability,
+    ``certainty`` ``1 - H / ln(classes)``, ``H`` the entropy of the probabilities renormalized to sum 1 (0: an even spread
+    or none, 1: one class). Plain Python: cheaper than numpy for ten numbers. Raises :class:`MetadataError` otherwise."""
     if rule == "max-probability":
         return float(max(probabilities))
     if rule != "certainty":
-        raise _unknown_rule_error(rule)
-    if len(probabilities) < 2:
-        return 1.0
+        raise MetadataError(f"unknown_score must be one of {UNKNOWN_SCORES}, got {rule!r}")
     total = sum(v for v in probabilities if v > 0)
-    if total <= 0:
-        return 0.0
+    if len(probabilities) < 2 or total <= 0:
+        return float(total > 0)  # a single class is certain; no probability at all is an even spread
     entropy = -sum(v / total * math.log(v / total) for v in probabilities if v > 0)
     return min(1.0, max(0.0, 1.0 - entropy / math.log(len(probabilities))))
-
-
-def unknown_scores(probabilities: Any, rule: str) -> np.ndarray:
-    """:func:`unknown_score` of each row of class probabilities ``(..., classes)``. Raises
-    :class:`MetadataError` for a rule not in :data:`UNKNOWN_SCORES`."""
-    if rule not in UNKNOWN_SCORES:  # also when there is no row to score
-        raise _unknown_rule_error(rule)
-    p = np.asarray(probabilities, np.float64)
-    rows = p.reshape(-1, p.shape[-1]).tolist()
-    return np.array([unknown_score(row, rule) for row in rows], np.float64).reshape(p.shape[:-1])
-
-
-def _unknown_rule_error(rule: Any) -> MetadataError:
-    return MetadataError(f"unknown_score must be one of {UNKNOWN_SCORES}, got {rule!r}")
 
 
 def _three_floats(name: str, value: Any) -> tuple[float, float, float]:

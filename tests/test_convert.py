@@ -75,9 +75,10 @@ def test_metadata_round_trips_in_every_format(exported, source_model):
         meta = read_metadata(out / entry["file"])
         assert meta is not None, entry["file"]
         assert meta.format == entry["format"]
-        # the source's spec, with the unknown threshold convert calibrated (keeps 95% of the validation images)
-        expected = PreprocessSpec.from_dict(spec).merged({"unknown_threshold": manifest["unknown"]["threshold"]})
-        assert meta.spec == expected
+        # the source's spec, with the unknown rule convert calibrated (keeps 95% of the validation images)
+        expected = PreprocessSpec.from_dict(spec).merged({"unknown_threshold": manifest["unknown"]["threshold"],
+                                                          "unknown_score": "certainty"})  # convert's default score
+        assert meta.spec == expected and manifest["unknown"]["score"] == "certainty"
         assert 0.0 < manifest["unknown"]["threshold"] < 1.0 and manifest["unknown"]["keep"] == 0.95
         assert meta.source_sha256 == sha256_file(source_model)
         assert meta.model_name and meta.model_version and meta.created

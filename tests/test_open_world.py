@@ -15,9 +15,10 @@ from edge_sdk import Classifier
 from edge_sdk.errors import InvalidArgumentError, MetadataError
 from edge_sdk.images import image_files, load_image
 from edge_sdk.resize import RESIZE_MODES, crop_box, draft_scale, fit_size, resize_image, resize_pixels
-from edge_sdk.spec import PreprocessSpec, unknown_scores
+from edge_sdk.spec import PreprocessSpec, unknown_score
 
-from cifar_edge.train.open_set import auroc, calibrate_threshold, open_set_metrics, outlier_half, outlier_photo_files
+from cifar_edge.train.open_set import (auroc, calibrate_threshold, open_set_metrics, outlier_half, outlier_photo_files,
+                                       unknown_scores)
 from test_training import REPO, cli
 
 REAL_PHOTOS = REPO.parent / "shared" / "datasets" / "real-photos"
@@ -34,8 +35,8 @@ def _real_photos() -> Path:
 def test_spec_carries_and_checks_the_unknown_threshold():
     spec = PreprocessSpec(unknown_threshold=0.4)
     assert PreprocessSpec.from_json(spec.to_json()).unknown_threshold == 0.4
-    assert spec.is_unknown(0.39) and not spec.is_unknown(0.4)
-    assert not PreprocessSpec().is_unknown(0.0)  # no threshold: everything gets a label
+    assert spec.is_unknown([0.39, 0.3, 0.31]) and not spec.is_unknown([0.4, 0.3, 0.3])  # the top-1 probability
+    assert not PreprocessSpec().is_unknown([0.1] * 10)  # no threshold: everything gets a label
     for bad in (1.5, -0.1, "0.4", True):
         with pytest.raises(MetadataError, match="unknown_threshold"):
             PreprocessSpec(unknown_threshold=bad)
@@ -56,11 +57,13 @@ def test_unknown_scores_of_both_rules():
     # an int8 softmax sums to 1 only within its rounding: the score does not depend on the sum
     np.testing.assert_allclose(unknown_scores(rows * 0.98, "certainty"), certainty, atol=1e-12)
     assert unknown_scores(np.zeros((1, 3)), "certainty")[0] == pytest.approx(0.0, abs=1e-12)  # no mass: as uniform
-    assert unknown_scores(rows[1], "certainty") == 1.0  # one row, as the Classifier passes it
+    assert unknown_score(rows[1].tolist(), "certainty") == 1.0  # one row, as the Classifier passes it
+    assert unknown_score([0.9], "certainty") == 1.0  # a single class is certain
     spec = PreprocessSpec(labels=("a", "b", "c", "d"), unknown_threshold=0.5, unknown_score="certainty")
-    assert [spec.is_unknown(v) for v in spec.unknown_scores(rows)] == [True, False, True, True]
-    with pytest.raises(MetadataError, match="unknown_score"):
-        unknown_scores(rows, "energy")
+    assert [spec.is_unknown(row) for row in rows.tolist()] == [True, False, True, True]
+    for bad in (lambda: unknown_scores(rows, "energy"), lambda: unknown_score([0.5, 0.5], "energy")):
+        with pytest.raises(MetadataError, match="unknown_score"):
+            bad()
 
 
 def test_calibrated_threshold_keeps_the_asked_share():
@@ -126,7 +129,7 @@ def test_unknown_verdict_on_a_synthetic_out_of_set_input(tmp_path):
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, (32, 32, 3), np.uint8)
     with Classifier(model) as clf:
-        score = lambda x: float(clf.spec.unknown_scores(clf.probabilities(x)))  # noqa: E731 - the file's own rule
+        score = lambda x: unknown_score(clf.probabilities(x).tolist(), clf.spec.unknown_score)  # noqa: E731 - the file's rule
         noise_score = score(noise)
     assert noise_score < 0.99
     model = _with_threshold(tmp_path, round(noise_score + 0.005, 3))

@@ -3,7 +3,7 @@
 A labelled folder may hold, beside its split folders (``test/<class>/``), a folder ``unknown/`` of
 pictures that show none of the classes (``../shared/datasets/real-photos`` is laid out so).
 :func:`open_set_metrics` scores the model's "unknown" score (the rule the SDK applies,
-:func:`edge_sdk.spec.unknown_scores`: the file's ``unknown_score`` against its ``unknown_threshold``)
+:func:`edge_sdk.spec.unknown_score`: the file's ``unknown_score`` against its ``unknown_threshold``)
 on both sets:
 
 * ``auroc``: the chance that a random known picture scores above a random unknown one (0.5: no
@@ -26,7 +26,7 @@ import numpy as np
 
 from edge_sdk.errors import InvalidImageError
 from edge_sdk.images import image_files, load_image
-from edge_sdk.spec import PreprocessSpec, unknown_scores
+from edge_sdk.spec import PreprocessSpec, unknown_score
 
 #: the folder of pictures of other things, beside the split folders of a labelled data set
 UNKNOWN_FOLDER = "unknown"
@@ -85,6 +85,12 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float | None:
     return float(u / (len(positive) * len(negative)))
 
 
+def unknown_scores(probabilities: np.ndarray, rule: str) -> np.ndarray:
+    """:func:`edge_sdk.spec.unknown_score` of each row of ``(N, classes)`` probabilities. Raises
+    ``MetadataError`` for a rule not in :data:`edge_sdk.spec.UNKNOWN_SCORES`."""
+    return np.array([unknown_score(row, rule) for row in np.asarray(probabilities, np.float64).tolist()], np.float64)
+
+
 def open_set_metrics(known_probs: np.ndarray, unknown_probs: np.ndarray, threshold: float | None,
                      score: str = "max-probability") -> dict[str, Any]:
     """Open-set figures (module docstring) from the class probabilities of known and unknown pictures,
@@ -114,7 +120,7 @@ def _share(mask: np.ndarray) -> float | None:
 
 def calibrate_threshold(scores: np.ndarray, keep: float) -> float:
     """The unknown threshold that keeps the share ``keep`` of these (known) pictures: the ``1 - keep``
-    quantile of their unknown scores (:func:`edge_sdk.spec.unknown_scores`), rounded down to 1/1000.
+    quantile of their unknown scores (:func:`unknown_scores`), rounded down to 1/1000.
     Raises ``ValueError`` when there are none or ``keep`` is outside (0, 1]."""
     scores = np.asarray(scores, np.float64)
     if not len(scores):
