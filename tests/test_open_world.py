@@ -246,7 +246,8 @@ def test_fast_frame_path_agrees_with_the_reference_path_on_real_photos():
                 label = clf.labels.index(d.name)
                 rows.append((clf.classify(bgr, color="bgr").top.index, clf.classify(frame).top.index, label))
     fast, reference, labels = map(np.array, zip(*rows))
-    assert abs((fast == labels).mean() - (reference == labels).mean()) <= 0.05
+    # the tent filter follows Pillow's: within three photos of its accuracy (the area average before it: 4 below)
+    assert abs((fast == labels).mean() - (reference == labels).mean()) <= 0.03
     assert (fast == reference).mean() >= 0.85
 
 
