@@ -271,9 +271,9 @@ def calibrate_unknown(config: ConvertConfig, model: Any, spec: PreprocessSpec,
     """``spec`` with its unknown threshold set, and how it was set (for the manifest).
 
     The threshold, on the scale of ``config.unknown_score``, keeps ``config.unknown_keep`` of the known
-    pictures of ``config.unknown_calibration``
-    (its ``test/<class>/`` photos, framed as ``spec`` says, through ``model``: the exported network,
-    test-time augmentation included), else of the validation images (``validation_probs``).
+    pictures of ``config.unknown_calibration`` (its ``test/<class>/`` photos, framed as ``spec`` says, through
+    ``model``: the exported network, test-time augmentation included), else of the validation images
+    (``validation_probs``).
     ``unknown_keep=None`` stores none. Raises :class:`DatasetError` when the folder holds no known photo.
     """
     from cifar_edge.train import open_set

@@ -97,8 +97,7 @@ def open_set_metrics(known_probs: np.ndarray, unknown_probs: np.ndarray, thresho
     ``threshold`` being the model's own unknown threshold (``None``: it has none, nothing is rejected) on
     the scale of its ``score`` (:data:`edge_sdk.spec.UNKNOWN_SCORES`). Raises ``MetadataError`` for a
     score not there."""
-    known = unknown_scores(known_probs, score) if len(known_probs) else np.zeros(0)
-    unknown = unknown_scores(unknown_probs, score) if len(unknown_probs) else np.zeros(0)
+    known, unknown = unknown_scores(known_probs, score), unknown_scores(unknown_probs, score)
     result: dict[str, Any] = {
         "score": score,
         "known_images": int(len(known)),

@@ -98,17 +98,17 @@ SHUFFLE_GRID = 4  # cells per side of the "shuffle" outlier
 REAL_OUTLIER_SHARE = 0.5  # share of outliers taken from real photos when some are given (the rest synthetic)
 
 # ==================================================================== the shipped models' runs
-#: ``cifar-edge train --recipe NAME`` trains exactly the run that made a shipped model: each entry is
-#: the :class:`~cifar_edge.train.training.TrainConfig` values that differ from the defaults (its
-#: model, recipe and epochs always named). Options given on the command line still win. To ship a
-#: new model, replace its entry with ``shipped_options(summary["config"])`` of the new run's
-#: ``summary.json``; ``tests/test_recipe_table.py`` holds each entry to ``models/*/summary.json``.
 #: the outlier exposure of both quantization-aware fine-tunes (default-qat, edge-qat): a quarter batch of
 #: outliers, half of them real photos of other things, all re-compressed as the training copy's JPEGs; the
 #: last epoch kept, since validation scores CIFAR-10 only (docs/open-world.md)
 _SHIPPED_OUTLIER_EXPOSURE: dict[str, Any] = {
     "outlier_fraction": 0.25, "outliers": "../shared/datasets/real-photos/unknown", "outlier_jpeg": 75, "keep_last": True,
 }
+#: ``cifar-edge train --recipe NAME`` trains exactly the run that made a shipped model: each entry is
+#: the :class:`~cifar_edge.train.training.TrainConfig` values that differ from the defaults (its
+#: model, recipe and epochs always named). Options given on the command line still win. To ship a
+#: new model, replace its entry with ``shipped_options(summary["config"])`` of the new run's
+#: ``summary.json``; ``tests/test_recipe_table.py`` holds each entry to ``models/*/summary.json``.
 SHIPPED_RUNS: dict[str, dict[str, Any]] = {
     # models/default: `cifar-edge train --model default --epochs 30 --val-size 2000` (2026-12-03)
     "default-shipped": {"model": "default", "recipe": "airbench", "epochs": 30, "val_size": 2000},
