@@ -44,7 +44,7 @@ def _producers(model: keras.Model) -> dict[int, keras.layers.Layer]:
 
 def test_registry_names() -> None:
     assert set(models.model_names()) == {"ann", "seed-cnn", "resnet8", "resnet9", "airbench93", "airbench93-gelu",
-                                         "default"}
+                                         "airbench95", "default"}
     for name, entry in models.MODELS.items():
         assert entry.name == name and entry.description and callable(entry.build)
 

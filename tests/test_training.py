@@ -268,7 +268,7 @@ def test_list_models_prints_params_and_macs(session_cache):
     proc = cli("train", "--list-models", "--json", cache=session_cache)
     assert proc.returncode == 0, proc.stderr
     rows = {r["name"]: r for r in json.loads(proc.stdout)["models"]}
-    assert set(rows) == {"ann", "seed-cnn", "resnet8", "resnet9", "airbench93", "airbench93-gelu", "default"}
+    assert set(rows) == {"ann", "seed-cnn", "resnet8", "resnet9", "airbench93", "airbench93-gelu", "airbench95", "default"}
     assert rows["default"]["params"] <= 2_100_000 and rows["default"]["macs"] > rows["resnet9"]["macs"]
 
 

@@ -112,7 +112,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser, shipped: bool = False) 
     runs = (f"; {', '.join(recipes.SHIPPED_RUNS)}: the exact run that made that shipped model (its model, epochs, "
             "teacher...; options given still win)") if shipped else ""
     parser.add_argument("--recipe", choices=names,
-                        help="hyper-parameter set (default: the model's; 'default' and 'airbench93' use airbench, "
+                        help="hyper-parameter set (default: the model's; the airbench nets use airbench, "
                              f"the others classic); the options below override single values{runs}")
     parser.add_argument("--batch-size", type=positive_int, help=f"{_both('batch_size')} (--lr scales with it unless given)")
     parser.add_argument("--lr", type=float_range(0.0, 100.0, lo_open=True),

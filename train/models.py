@@ -25,7 +25,7 @@ import keras
 from edge_sdk.errors import EdgeSDKError
 
 from .airbench import build_airbench
-from .recipes import AIRBENCH93_WIDTHS
+from .recipes import AIRBENCH93_WIDTHS, AIRBENCH95_WIDTHS
 from .catalog import CATALOG, model_names, recipe_of  # noqa: F401  (re-exported)
 
 InputShape = tuple[int, int, int]
@@ -163,6 +163,7 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "default": build_airbench,
     "airbench93": lambda **kw: build_airbench(widths=AIRBENCH93_WIDTHS, name="airbench93", **kw),
     "airbench93-gelu": lambda **kw: build_airbench(widths=AIRBENCH93_WIDTHS, name="airbench93_gelu", activation="gelu", **kw),
+    "airbench95": lambda **kw: build_airbench(widths=AIRBENCH95_WIDTHS, name="airbench95", **kw),
     "resnet9": build_resnet9,
     "resnet8": build_resnet8,
     "seed-cnn": build_seed_cnn,

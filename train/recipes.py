@@ -61,6 +61,7 @@ LOOKAHEAD_BASE = 0.95 ** LOOKAHEAD_EVERY  # ...with d = 0.95**5 * (step / total_
 # ==================================================================== the airbench net (train/airbench.py)
 AIRBENCH_WIDTHS = (64, 256, 256)  # conv widths of the three blocks of `default` (airbench94)
 AIRBENCH93_WIDTHS = (64, 128, 128)  # ... of `airbench93` and `airbench93-gelu`
+AIRBENCH95_WIDTHS = (128, 384, 384)  # ... of `airbench95` (2.6x the MACs of `default`)
 WHITEN_KERNEL = 2  # side of the frozen patch-whitening filters (2x2x3 patches: 24 filters as +V/-V pairs)
 WHITEN_EPS = 5e-4  # added to the patch covariance's eigenvalues before 1/sqrt
 BN_MOMENTUM = 0.6  # BatchNorm running-statistics momentum, Keras convention (PyTorch's 0.4)
