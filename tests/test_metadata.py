@@ -62,18 +62,17 @@ def test_malformed_metadata_is_named(text, fragment):
         ModelMetadata.from_json(text)
 
 
-@pytest.mark.parametrize("constant, why", [("Infinity", "is not a JSON number"), ("-Infinity", "is not a JSON number"),
-                                           ("NaN", "is not a JSON number"), ("1e400", "is too large for a number")])
-def test_non_finite_constants_python_accepts_are_refused_as_not_json(constant, why):
+@pytest.mark.parametrize("constant", ["Infinity", "-Infinity", "NaN", "1e400"])
+def test_non_finite_constants_python_accepts_are_refused_as_not_json(constant):
     """Python's parser takes them, strict_json writes them as null: accepted, the metadata would not round-trip."""
     import json
 
     for place in ("converter", "extra"):
         data = json.loads(META.to_json())
         text = json.dumps({**data, place: {"x": 0.5}}).replace("0.5", constant)
-        with pytest.raises(MetadataError, match=f"model metadata is not valid JSON: {constant} {why}"):
+        with pytest.raises(MetadataError, match=f"model metadata is not valid JSON: {constant} is not a finite number"):
             ModelMetadata.from_json(text)
-    with pytest.raises(MetadataError, match=f"preprocessing spec is not valid JSON: {constant} {why}"):
+    with pytest.raises(MetadataError, match=f"preprocessing spec is not valid JSON: {constant} is not a finite number"):
         PreprocessSpec.from_json(META.spec.to_json().replace("255.0", constant, 1))
 
 

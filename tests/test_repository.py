@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS_BUDGET_BYTES = 25 * 1024 * 1024
 #: edge_sdk's Python lines (as ``find edge_sdk -name '*.py' | xargs wc -l`` counts them); the command line, its
 #: helpers and the tools' errors live in cifar_edge.cli (issue 26 item 1)
-EDGE_SDK_MAX_LINES = 2600
+EDGE_SDK_MAX_LINES = 2610  # 2,600 before the strict-JSON number check in edge_sdk/spec.py
 SDK_FILES = sorted((REPO / "edge_sdk").rglob("*.py"))
 #: export files a shipped model folder has no committed copy of: the shipped files of ``default`` and ``edge``
 #: come from their quantization-aware models (``qat/best.keras``), which export to int8 formats only; the
